@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Generate the ONNX models the tests, benchmarks and demo use.
+
+Run from anywhere: `python3 models/generate.py` (needs `pip install onnx numpy`).
+The outputs are committed, so nothing else in the project needs Python. Weights come
+from a fixed seed: re-running the script reproduces the same bytes, hence the same
+model ids (keccak256 of the file).
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPSET = [helper.make_opsetid("", 13)]
+IR_VERSION = 8  # tract 0.23 reads IR up to 10; 8 is what opset 13 tools write
+
+
+def save(model, name, check=True):
+    model.ir_version = IR_VERSION
+    model.producer_name = "verinfer/models/generate.py"
+    if check:
+        onnx.checker.check_model(model)
+    path = os.path.join(HERE, name)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    print(f"{name}: {os.path.getsize(path)} bytes")
+
+
+def init(name, array):
+    return numpy_helper.from_array(array, name)
+
+
+def linear():
+    """y = x·w + b: 4 features, 1 output. Weights are exact in binary so results are easy to check."""
+    w = np.array([[0.5], [-1.25], [2.0], [0.125]], dtype=np.float32)
+    b = np.array([0.75], dtype=np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        [init("w", w), init("b", b)],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "linear.onnx")
+
+
+def mlp(rng):
+    """A 64-512-512-10 ReLU MLP (300k parameters), f32."""
+    dims = [64, 512, 512, 10]
+    nodes, inits = [], []
+    prev = "x"
+    for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        w = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
+        bias = (rng.standard_normal(b) * 0.1).astype(np.float32)
+        inits += [init(f"w{i}", w), init(f"b{i}", bias)]
+        out = "y" if i == len(dims) - 2 else f"h{i}"
+        nodes.append(helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [out if out == "y" else f"g{i}"]))
+        if out != "y":
+            nodes.append(helper.make_node("Relu", [f"g{i}"], [out]))
+        prev = out
+    g = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "mlp.onnx")
+
+
+def cnn(rng):
+    """Conv(1→8, 3x3) → ReLU → MaxPool 2 → Conv(8→16, 3x3) → ReLU → GlobalAveragePool → Gemm(16→3) → Softmax, on 1x1x12x12."""
+    w1 = (rng.standard_normal((8, 1, 3, 3)) / 3).astype(np.float32)
+    b1 = (rng.standard_normal(8) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((16, 8, 3, 3)) / np.sqrt(72)).astype(np.float32)
+    b2 = (rng.standard_normal(16) * 0.1).astype(np.float32)
+    w3 = (rng.standard_normal((16, 3)) / 4).astype(np.float32)
+    b3 = np.zeros(3, dtype=np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["gp"]),
+        helper.make_node("Flatten", ["gp"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["y"], axis=1),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 12, 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [init(n, a) for n, a in [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2), ("w3", w3), ("b3", b3)]],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "cnn.onnx")
+
+
+def quantized(rng):
+    """A uint8 classifier: QLinearMatMul(32→16) → QLinearMatMul(16→4) with uint8 in and out. Integer all the way, bit-exact everywhere."""
+    w1 = rng.integers(0, 256, (32, 16), dtype=np.uint8)
+    w2 = rng.integers(0, 256, (16, 4), dtype=np.uint8)
+    f32 = lambda v: np.array(v, dtype=np.float32)
+    u8 = lambda v: np.array(v, dtype=np.uint8)
+    inits = [
+        init("x_scale", f32(0.02)), init("x_zp", u8(0)),
+        init("w1", w1), init("w1_scale", f32(0.004)), init("w1_zp", u8(128)),
+        init("h_scale", f32(0.05)), init("h_zp", u8(128)),
+        init("w2", w2), init("w2_scale", f32(0.004)), init("w2_zp", u8(128)),
+        init("y_scale", f32(0.01)), init("y_zp", u8(128)),
+    ]
+    nodes = [
+        helper.make_node("QLinearMatMul", ["x", "x_scale", "x_zp", "w1", "w1_scale", "w1_zp", "h_scale", "h_zp"], ["h"]),
+        helper.make_node("QLinearMatMul", ["h", "h_scale", "h_zp", "w2", "w2_scale", "w2_zp", "y_scale", "y_zp"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "quantized",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 4])],
+        inits,
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "quantized.onnx")
+
+
+def int_models():
+    """MatMulInteger on int8 → int32, and an int64 affine map: exercise the int8, int32 and int64 conversions."""
+    w = np.array([[1, -2], [3, 4], [-5, 6]], dtype=np.int8)
+    g = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["x", "w"], ["y"])],
+        "int8_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 2])],
+        [init("w", w)],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "int8_matmul.onnx")
+    g = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "k"], ["xk"]),
+            helper.make_node("Add", ["xk", "c"], ["y"]),
+        ],
+        "int64_affine",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, 3])],
+        [init("k", np.array([2, -3, 1], dtype=np.int64)), init("c", np.array([10, 0, -7], dtype=np.int64))],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "int64_affine.onnx")
+    g = helper.make_graph(
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        "int32_add",
+        [helper.make_tensor_value_info("x", TensorProto.INT32, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 2])],
+        [init("c", np.array([1, -1], dtype=np.int32))],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "int32_add.onnx")
+
+
+def identity_f32():
+    """y = x·1e30 on a [1,2] f32 input: overflows to infinity, used to test non-finite output handling."""
+    g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "k"], ["y"])],
+        "scale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [init("k", np.array([1e30, 1e30], dtype=np.float32))],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "scale.onnx")
+
+
+def hostile():
+    """Models admission must refuse, each for its own reason."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+
+    def one(name, nodes, inputs=None, outputs=None, inits=(), opset=OPSET, check=True):
+        g = helper.make_graph(nodes, name, inputs or [x], outputs or [y], list(inits))
+        save(helper.make_model(g, opset_imports=opset), f"hostile/{name}.onnx", check=check)
+
+    # A random op: nondeterministic by definition.
+    one("random_normal_like", [
+        helper.make_node("RandomNormalLike", ["x"], ["n"]),
+        helper.make_node("Add", ["x", "n"], ["y"]),
+    ])
+    # An op from no ONNX operator set.
+    one("unknown_op", [helper.make_node("TotallyMadeUpOp", ["x"], ["y"])], check=False)
+    # An op from a custom domain.
+    one("custom_domain", [helper.make_node("Relu", ["x"], ["y"], domain="com.example")],
+        opset=OPSET + [helper.make_opsetid("com.example", 1)], check=False)
+    # A symbolic batch dimension: the input shape is not concrete.
+    one("symbolic_input", [helper.make_node("Relu", ["x"], ["y"])],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    # ~200 bytes asking for 1.5e9 f32 elements (6 GB).
+    one("constant_of_shape_bomb", [
+        helper.make_node("ConstantOfShape", ["shape"], ["big"],
+                         value=numpy_helper.from_array(np.array([1.0], dtype=np.float32))),
+        helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+        helper.make_node("Add", ["x", "s"], ["y"]),
+    ], inits=[init("shape", np.array([1_500_000_000], dtype=np.int64))])
+    # Weights stored outside the model file.
+    w = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value="weights.bin")
+    one("external_data", [helper.make_node("MatMul", ["x", "w"], ["y"])], inits=[w], check=False)
+    # Concrete shapes, but 4 × 8192×8192 f32 activations: 1 GiB of intermediate tensors.
+    big = [8192, 8192]
+    one("huge_activations", [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["b"]),
+        helper.make_node("Relu", ["b"], ["c"]),
+        helper.make_node("Neg", ["c"], ["y"]),
+    ], inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, big)],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, big)])
+    # Not a protobuf at all.
+    with open(os.path.join(HERE, "hostile", "garbage.onnx"), "wb") as f:
+        f.write(np.random.default_rng(7).integers(0, 256, 300, dtype=np.uint8).tobytes())
+    print("hostile/garbage.onnx: 300 bytes")
+
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(20261124)
+    linear()
+    mlp(rng)
+    cnn(rng)
+    quantized(rng)
+    int_models()
+    identity_f32()
+    hostile()

@@ -1,0 +1,433 @@
+//! Model admission: every check a model passes before the store accepts it.
+//!
+//! Order matters, because tract allocates while it types a model: the raw protobuf is checked
+//! first (size, ops, domains, external data, tensor and shape-constant sizes), then the model is
+//! typed and its facts checked (concrete shapes, memory estimate) before optimization, then the
+//! optimized plan is checked again. tract runs under `catch_unwind` throughout.
+
+use std::collections::HashMap;
+
+use alloy_primitives::keccak256;
+use tract_onnx::pb::{self, tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
+use tract_onnx::prelude::*;
+
+use crate::engine::{self, Plan};
+use crate::gas::GasSchedule;
+use crate::model::{ElementType, ModelInfo, TensorSpec};
+
+/// Limits applied at admission. The defaults suit a devnet on a laptop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Largest accepted ONNX file, in bytes.
+    pub max_model_bytes: usize,
+    /// Largest memory estimate (sum of every tensor of the optimized plan), in bytes.
+    pub max_memory_bytes: u64,
+    /// Most elements any single tensor (weight, shape constant, activation) may have.
+    pub max_tensor_elements: u64,
+    /// Most elements a model may return over all its outputs (they are stored in state).
+    pub max_output_elements: usize,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        Self {
+            max_model_bytes: 64 << 20,
+            max_memory_bytes: 512 << 20,
+            max_tensor_elements: 32 << 20,
+            max_output_elements: 4096,
+        }
+    }
+}
+
+/// Why a model was refused. Each variant names one reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// The file is over the size cap.
+    #[error("model is {size} bytes, over the {limit}-byte cap")]
+    TooLarge { size: usize, limit: usize },
+    /// The bytes are not an ONNX protobuf with a graph.
+    #[error("not a parsable ONNX model: {0}")]
+    Unparsable(String),
+    /// A tensor's data lives in a file outside the model.
+    #[error("tensor {tensor:?} uses external data, which is not allowed")]
+    ExternalData { tensor: String },
+    /// An op from a domain other than the default ONNX one.
+    #[error("op {op} is in domain {domain:?}; only the default ONNX domain is allowed")]
+    CustomDomain { op: String, domain: String },
+    /// The model declares local functions.
+    #[error("model-local functions are not allowed")]
+    LocalFunctions,
+    /// An op whose output is random.
+    #[error("op {op} is nondeterministic")]
+    NondeterministicOp { op: String },
+    /// A known ONNX op the precompile does not allow (control flow, data-dependent shapes).
+    #[error("op {op} is not on the allow-list of deterministic fixed-shape ops")]
+    OpNotAllowed { op: String },
+    /// An op name no ONNX operator set defines.
+    #[error("unknown op {op}")]
+    UnknownOp { op: String },
+    /// A model input has a symbolic or unknown dimension.
+    #[error("input {name:?} has no concrete shape")]
+    NonConcreteInput { name: String },
+    /// Some tensor inside the model has a shape that depends on input values.
+    #[error("tensor {name:?} has a data-dependent shape")]
+    SymbolicShape { name: String },
+    /// A constant asks an op to build a tensor over the element cap.
+    #[error("{op} node {node:?} asks for {elements} elements, over the cap of {limit}")]
+    ShapeConstantTooLarge { op: String, node: String, elements: u64, limit: u64 },
+    /// A declared tensor is over the element cap.
+    #[error("tensor {name:?} has {elements} elements, over the cap of {limit}")]
+    TensorTooLarge { name: String, elements: u64, limit: u64 },
+    /// The memory estimate is over the cap.
+    #[error("memory estimate {estimate} bytes is over the cap of {limit}")]
+    MemoryOverLimit { estimate: u64, limit: u64 },
+    /// The model's outputs are over the cap on recorded elements.
+    #[error("outputs have {elements} elements, over the cap of {limit}")]
+    OutputTooLarge { elements: usize, limit: usize },
+    /// An input or output has an element type the precompile cannot convert.
+    #[error("tensor {name:?} has element type {dtype}; supported: f32, i8, u8, i32, i64")]
+    UnsupportedType { name: String, dtype: String },
+    /// tract could not type or optimize the model.
+    #[error("engine refused the model: {0}")]
+    Engine(String),
+    /// tract panicked while loading the model.
+    #[error("engine panicked while loading the model: {0}")]
+    Panicked(String),
+}
+
+/// A model that passed admission: its metadata and its runnable plan.
+pub struct Admitted {
+    /// Metadata, gas included.
+    pub info: ModelInfo,
+    /// The optimized plan.
+    pub plan: Plan,
+}
+
+/// Run every admission check on `bytes` and build the optimized plan.
+pub fn admit(
+    bytes: &[u8],
+    limits: &AdmissionLimits,
+    schedule: &GasSchedule,
+) -> Result<Admitted, AdmissionError> {
+    if bytes.len() > limits.max_model_bytes {
+        return Err(AdmissionError::TooLarge { size: bytes.len(), limit: limits.max_model_bytes });
+    }
+    engine::pin_kernels();
+    let onnx = tract_onnx::onnx();
+    let proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
+        .map_err(AdmissionError::Panicked)?
+        .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
+    check_proto(&proto, limits)?;
+
+    let typed = engine::catch_panic(|| onnx.model_for_proto_model(&proto)?.into_typed())
+        .map_err(AdmissionError::Panicked)?
+        .map_err(|e| AdmissionError::Engine(format!("{e:#}")))?;
+    for input in typed.input_outlets().map_err(engine_error)? {
+        let fact = typed.outlet_fact(*input).map_err(engine_error)?;
+        if fact.shape.as_concrete().is_none() {
+            let name = typed.node(input.node).name.clone();
+            return Err(AdmissionError::NonConcreteInput { name });
+        }
+    }
+    measure_facts(&typed, limits)?;
+
+    let optimized = engine::catch_panic(|| typed.into_optimized())
+        .map_err(AdmissionError::Panicked)?
+        .map_err(engine_error)?;
+    let (memory_estimate, compute_cost) = measure_facts(&optimized, limits)?;
+    let inputs = specs(&optimized, optimized.input_outlets().map_err(engine_error)?)?;
+    let outputs = specs(&optimized, optimized.output_outlets().map_err(engine_error)?)?;
+    let output_elements: usize = outputs.iter().map(TensorSpec::len).sum();
+    if output_elements > limits.max_output_elements {
+        return Err(AdmissionError::OutputTooLarge {
+            elements: output_elements,
+            limit: limits.max_output_elements,
+        });
+    }
+    let plan = engine::catch_panic(|| optimized.into_runnable())
+        .map_err(AdmissionError::Panicked)?
+        .map_err(engine_error)?;
+
+    let mut info = ModelInfo {
+        id: keccak256(bytes),
+        size: bytes.len(),
+        inputs,
+        outputs,
+        compute_cost,
+        memory_estimate,
+        infer_gas: 0,
+        predict_gas: 0,
+    };
+    info.infer_gas = schedule.infer_gas(&info);
+    info.predict_gas = schedule.predict_gas(&info);
+    Ok(Admitted { info, plan })
+}
+
+fn engine_error(e: TractError) -> AdmissionError {
+    AdmissionError::Engine(format!("{e:#}"))
+}
+
+/// Ops allowed in a model: deterministic, fixed-shape, implemented by tract.
+const ALLOWED_OPS: &[&str] = &[
+    "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
+    "AveragePool", "BatchNormalization", "BitShift", "Cast", "CastLike", "Ceil", "Celu", "Clip",
+    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvInteger", "ConvTranspose", "Cos", "Cosh",
+    "CumSum", "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "DynamicQuantizeLinear",
+    "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "EyeLike", "Flatten", "Floor", "Gather",
+    "GatherElements", "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "GlobalLpPool",
+    "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Hardmax",
+    "Identity", "InstanceNormalization", "IsInf", "IsNaN", "LayerNormalization", "LeakyRelu",
+    "Less", "LessOrEqual", "Log", "LogSoftmax", "LpNormalization", "LRN", "MatMul",
+    "MatMulInteger", "Max", "MaxPool", "Mean", "Min", "Mod", "Mul", "Neg", "Not", "OneHot", "Or",
+    "Pad", "Pow", "PRelu", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "Range",
+    "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+    "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape",
+    "Resize", "Round", "Selu", "Shape", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Size",
+    "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub",
+    "Sum", "Tan", "Tanh", "ThresholdedRelu", "Tile", "TopK", "Transpose", "Trilu", "Unsqueeze",
+    "Where", "Xor",
+];
+
+/// Ops whose result is random.
+const RANDOM_OPS: &[&str] =
+    &["RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"];
+
+/// ONNX ops refused on purpose: control flow, data-dependent output shapes, strings, training.
+const REFUSED_OPS: &[&str] = &[
+    "If", "Loop", "Scan", "NonZero", "Compress", "Unique", "NonMaxSuppression", "StringNormalizer",
+    "TfIdfVectorizer", "RoiAlign", "MaxUnpool", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+    "SequenceErase", "SequenceInsert", "SequenceLength", "SplitToSequence", "ConcatFromSequence",
+    "Optional", "OptionalGetElement", "OptionalHasElement", "Gradient", "Momentum", "Adagrad", "Adam",
+    "GRU", "LSTM", "RNN", "STFT", "DFT", "Upsample", "MelWeightMatrix", "ImageDecoder",
+    "RegexFullMatch", "StringConcat", "StringSplit",
+];
+
+/// Ops that build a tensor whose size a constant input decides, with that input's index.
+const SIZE_FROM_CONSTANT: &[(&str, usize)] =
+    &[("ConstantOfShape", 0), ("Expand", 1), ("Tile", 1), ("OneHot", 1), ("Resize", 3)];
+
+fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), AdmissionError> {
+    if !proto.functions.is_empty() {
+        return Err(AdmissionError::LocalFunctions);
+    }
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| AdmissionError::Unparsable("model has no graph".into()))?;
+
+    let mut constants: HashMap<&str, &TensorProto> = HashMap::new();
+    for tensor in &graph.initializer {
+        check_tensor(tensor, &tensor.name, limits)?;
+        constants.insert(&tensor.name, tensor);
+    }
+    if !graph.sparse_initializer.is_empty() {
+        return Err(AdmissionError::OpNotAllowed { op: "sparse initializer".into() });
+    }
+    for value in graph.input.iter().chain(&graph.output).chain(&graph.value_info) {
+        let dims = declared_dims(value);
+        let elements = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d)).unwrap_or(u64::MAX);
+        if elements > limits.max_tensor_elements {
+            return Err(AdmissionError::TensorTooLarge {
+                name: value.name.clone(),
+                elements,
+                limit: limits.max_tensor_elements,
+            });
+        }
+    }
+
+    for node in &graph.node {
+        check_op(node)?;
+        for attribute in &node.attribute {
+            if attribute.g.is_some() || !attribute.graphs.is_empty() {
+                return Err(AdmissionError::OpNotAllowed { op: format!("{} with a subgraph", node.op_type) });
+            }
+            for tensor in attribute.t.iter().chain(&attribute.tensors) {
+                check_tensor(tensor, &node.name, limits)?;
+            }
+        }
+        if node.op_type == "Constant" {
+            if let (Some(out), Some(t)) =
+                (node.output.first(), node.attribute.iter().find_map(|a| a.t.as_ref()))
+            {
+                constants.insert(out, t);
+            }
+        }
+    }
+
+    for node in &graph.node {
+        check_size_constants(node, &constants, limits)?;
+    }
+    Ok(())
+}
+
+fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {
+    let op = node.op_type.as_str();
+    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return Err(AdmissionError::CustomDomain { op: op.into(), domain: node.domain.clone() });
+    }
+    if RANDOM_OPS.contains(&op) {
+        return Err(AdmissionError::NondeterministicOp { op: op.into() });
+    }
+    if REFUSED_OPS.contains(&op) {
+        return Err(AdmissionError::OpNotAllowed { op: op.into() });
+    }
+    if !ALLOWED_OPS.contains(&op) {
+        return Err(AdmissionError::UnknownOp { op: op.into() });
+    }
+    Ok(())
+}
+
+fn check_tensor(tensor: &TensorProto, owner: &str, limits: &AdmissionLimits) -> Result<(), AdmissionError> {
+    let external = pb::tensor_proto::DataLocation::External as i32;
+    if tensor.data_location == Some(external) || !tensor.external_data.is_empty() {
+        let name = if tensor.name.is_empty() { owner } else { &tensor.name };
+        return Err(AdmissionError::ExternalData { tensor: name.into() });
+    }
+    let elements = tensor
+        .dims
+        .iter()
+        .try_fold(1u64, |acc, d| u64::try_from(*d).ok().and_then(|d| acc.checked_mul(d)))
+        .unwrap_or(u64::MAX);
+    if elements > limits.max_tensor_elements {
+        return Err(AdmissionError::TensorTooLarge {
+            name: tensor.name.clone(),
+            elements,
+            limit: limits.max_tensor_elements,
+        });
+    }
+    Ok(())
+}
+
+/// A constant input that decides an output's size must not ask for more than the cap: tract
+/// would allocate it while typing the model, before any fact can be checked.
+fn check_size_constants(
+    node: &NodeProto,
+    constants: &HashMap<&str, &TensorProto>,
+    limits: &AdmissionLimits,
+) -> Result<(), AdmissionError> {
+    let too_large = |elements: u64| AdmissionError::ShapeConstantTooLarge {
+        op: node.op_type.clone(),
+        node: node.name.clone(),
+        elements,
+        limit: limits.max_tensor_elements,
+    };
+    if node.op_type == "Range" {
+        let scalar = |i: usize| node.input.get(i).and_then(|n| constants.get(n.as_str())).and_then(|t| float_values(t)?.first().copied());
+        if let (Some(start), Some(limit), Some(delta)) = (scalar(0), scalar(1), scalar(2)) {
+            let count = ((limit - start) / delta).ceil();
+            if !count.is_finite() || count > limits.max_tensor_elements as f64 {
+                return Err(too_large(if count.is_finite() { count as u64 } else { u64::MAX }));
+            }
+        }
+        return Ok(());
+    }
+    let Some(&(_, index)) = SIZE_FROM_CONSTANT.iter().find(|(op, _)| *op == node.op_type) else {
+        return Ok(());
+    };
+    let Some(values) = node.input.get(index).and_then(|n| constants.get(n.as_str())).and_then(|t| int_values(t))
+    else {
+        return Ok(());
+    };
+    let elements = values
+        .iter()
+        .try_fold(1u64, |acc, v| u64::try_from(*v).ok().and_then(|v| acc.checked_mul(v)))
+        .unwrap_or(u64::MAX);
+    if elements > limits.max_tensor_elements {
+        return Err(too_large(elements));
+    }
+    Ok(())
+}
+
+/// Integer values of a small constant (int64 or int32), from typed fields or raw little-endian bytes.
+fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
+    match DataType::try_from(t.data_type).ok()? {
+        DataType::Int64 if !t.raw_data.is_empty() => Some(
+            t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())).collect(),
+        ),
+        DataType::Int64 => Some(t.int64_data.clone()),
+        DataType::Int32 if !t.raw_data.is_empty() => Some(
+            t.raw_data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap_or_default()) as i64).collect(),
+        ),
+        DataType::Int32 => Some(t.int32_data.iter().map(|v| *v as i64).collect()),
+        _ => None,
+    }
+}
+
+/// Values of a numeric scalar constant as f64 (for Range bounds).
+fn float_values(t: &TensorProto) -> Option<Vec<f64>> {
+    match DataType::try_from(t.data_type).ok()? {
+        DataType::Float if !t.raw_data.is_empty() => Some(
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()) as f64).collect(),
+        ),
+        DataType::Float => Some(t.float_data.iter().map(|v| *v as f64).collect()),
+        _ => int_values(t).map(|v| v.into_iter().map(|x| x as f64).collect()),
+    }
+}
+
+fn declared_dims(value: &pb::ValueInfoProto) -> Vec<u64> {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TypeValue;
+    let Some(TypeValue::TensorType(tensor)) = value.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return vec![];
+    };
+    let Some(shape) = &tensor.shape else { return vec![] };
+    shape
+        .dim
+        .iter()
+        .filter_map(|d| match d.value {
+            Some(Value::DimValue(v)) => u64::try_from(v).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Check every fact of `model` is concrete and under the caps; returns (memory estimate in
+/// bytes, compute cost).
+fn measure_facts(model: &TypedModel, limits: &AdmissionLimits) -> Result<(u64, u64), AdmissionError> {
+    let mut memory: u64 = 0;
+    let mut compute: u64 = 0;
+    for node in model.nodes() {
+        for (slot, output) in node.outputs.iter().enumerate() {
+            let name = if slot == 0 { node.name.clone() } else { format!("{}.{slot}", node.name) };
+            let Some(shape) = output.fact.shape.as_concrete() else {
+                return Err(AdmissionError::SymbolicShape { name });
+            };
+            let elements = shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).unwrap_or(u64::MAX);
+            if elements > limits.max_tensor_elements {
+                return Err(AdmissionError::TensorTooLarge { name, elements, limit: limits.max_tensor_elements });
+            }
+            let bytes = elements.saturating_mul(output.fact.datum_type.size_of() as u64);
+            memory = memory.saturating_add(bytes);
+            compute = compute.saturating_add(elements);
+        }
+        let inputs = model.node_input_facts(node.id).map_err(engine_error)?;
+        for (cost, count) in node.op.cost(&inputs).map_err(engine_error)? {
+            if cost.is_compute() {
+                compute = compute.saturating_add(count.to_i64().map_err(|e| AdmissionError::Engine(format!("{e:#}")))?.max(0) as u64);
+            }
+        }
+    }
+    if memory > limits.max_memory_bytes {
+        return Err(AdmissionError::MemoryOverLimit { estimate: memory, limit: limits.max_memory_bytes });
+    }
+    Ok((memory, compute))
+}
+
+fn specs(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorSpec>, AdmissionError> {
+    outlets
+        .iter()
+        .map(|outlet| {
+            let fact = model.outlet_fact(*outlet).map_err(engine_error)?;
+            let name = model.outlet_label(*outlet).unwrap_or(&model.node(outlet.node).name).to_string();
+            let dtype = ElementType::from_datum(fact.datum_type).ok_or_else(|| {
+                AdmissionError::UnsupportedType { name: name.clone(), dtype: format!("{:?}", fact.datum_type) }
+            })?;
+            let shape = fact
+                .shape
+                .as_concrete()
+                .ok_or_else(|| AdmissionError::SymbolicShape { name: name.clone() })?
+                .to_vec();
+            Ok(TensorSpec { name, dtype, shape })
+        })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! What the precompile knows about an admitted model.
+
+use alloy_primitives::B256;
+use tract_onnx::prelude::DatumType;
+
+/// Element types a model may take or return, with their ABI codes (`TensorSpec.dtype`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ElementType {
+    /// 32-bit IEEE float; fixed-point values are rounded to the nearest f32.
+    F32 = 0,
+    /// Signed 8-bit integer.
+    I8 = 1,
+    /// Unsigned 8-bit integer.
+    U8 = 2,
+    /// Signed 32-bit integer.
+    I32 = 3,
+    /// Signed 64-bit integer.
+    I64 = 4,
+}
+
+impl ElementType {
+    /// The element type for a tract datum type, if the precompile supports it.
+    pub fn from_datum(dt: DatumType) -> Option<Self> {
+        Some(match dt.unquantized() {
+            DatumType::F32 => Self::F32,
+            DatumType::I8 => Self::I8,
+            DatumType::U8 => Self::U8,
+            DatumType::I32 => Self::I32,
+            DatumType::I64 => Self::I64,
+            _ => return None,
+        })
+    }
+
+    /// The ABI code of this type.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Whether this is an integer type (inputs then take `decimals = 0`).
+    pub fn is_integer(self) -> bool {
+        self != Self::F32
+    }
+}
+
+/// One input or output of a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// The ONNX name.
+    pub name: String,
+    /// Element type.
+    pub dtype: ElementType,
+    /// Concrete shape.
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Metadata of an admitted model, computed once at admission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// keccak256 of the ONNX bytes.
+    pub id: B256,
+    /// Size of the ONNX file in bytes.
+    pub size: usize,
+    /// Inputs, in call order.
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs, in return order.
+    pub outputs: Vec<TensorSpec>,
+    /// Compute cost of one run: multiply-accumulates and divisions from tract's cost model, plus
+    /// one unit per element every node produces.
+    pub compute_cost: u64,
+    /// Estimated memory of a run: bytes of every tensor of the optimized plan, weights included.
+    pub memory_estimate: u64,
+    /// Gas `infer` charges.
+    pub infer_gas: u64,
+    /// Gas `predict` charges.
+    pub predict_gas: u64,
+}
+
+impl ModelInfo {
+    /// Total number of input elements.
+    pub fn input_elements(&self) -> usize {
+        self.inputs.iter().map(TensorSpec::len).sum()
+    }
+}

@@ -1,0 +1,366 @@
+//! The precompile: selector dispatch, gas, and the `DynPrecompile` for alloy-evm.
+
+use std::sync::Arc;
+
+use alloy_evm::precompiles::{DynPrecompile, PrecompileInput, PrecompilesMap};
+use alloy_primitives::{keccak256, Address, Bytes, Log, B256, U256};
+use alloy_sol_types::{abi::AbiDecoderConfig, SolCall, SolError, SolEvent, SolValue};
+use revm::precompile::{PrecompileError, PrecompileId, PrecompileOutput, PrecompileResult};
+
+use crate::abi::{self, check_tensor_call, AbiModelInfo, AbiTensorSpec, IInference, InferenceRecord, Tensor};
+use crate::attestation::{self, Attester};
+use crate::engine::{self, Plan, RunError};
+use crate::model::TensorSpec;
+use crate::record::{self, COUNT_SLOT};
+use crate::store::{ModelStore, StoredModel};
+use crate::verify::{compare_outputs, Finding, Verifier};
+use crate::ADDRESS;
+
+/// What `infer` does with a result: sign it (a producing node) or check it against a recorded
+/// witness (a replay).
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Sign each record with the attester key.
+    Sign(Attester),
+    /// Replay: check against witnesses and write the recorded values.
+    Verify(Arc<Verifier>),
+}
+
+/// The inference precompile: a model store and a mode.
+#[derive(Debug)]
+pub struct InferencePrecompile {
+    store: Arc<ModelStore>,
+    mode: Mode,
+}
+
+/// How a call ends, before it is turned into a `PrecompileOutput`.
+enum Exit {
+    Return(u64, Vec<u8>),
+    Revert(u64, Vec<u8>),
+    OutOfGas,
+    /// The database failed: abort the transaction.
+    Fatal(String),
+}
+
+/// A checked `infer`/`predict` call, ready to run.
+struct Prepared {
+    model: Arc<StoredModel>,
+    plan: Plan,
+    model_id: B256,
+    inputs: Vec<Tensor>,
+    output_decimals: u8,
+    gas: u64,
+}
+
+impl InferencePrecompile {
+    /// A precompile serving the models in `store`.
+    pub fn new(store: Arc<ModelStore>, mode: Mode) -> Self {
+        Self { store, mode }
+    }
+
+    /// The model store.
+    pub fn store(&self) -> &Arc<ModelStore> {
+        &self.store
+    }
+
+    /// The address attestations recover to.
+    pub fn attester(&self) -> Address {
+        match &self.mode {
+            Mode::Sign(a) => a.address(),
+            Mode::Verify(v) => v.attester(),
+        }
+    }
+
+    /// This precompile as a stateful (never cached) alloy-evm precompile.
+    pub fn dyn_precompile(self: &Arc<Self>) -> DynPrecompile {
+        let this = Arc::clone(self);
+        DynPrecompile::new_stateful(PrecompileId::custom("verinfer-inference"), move |input| this.call(input))
+    }
+
+    /// Install this precompile at [`ADDRESS`] in a precompile map.
+    pub fn install(self: &Arc<Self>, precompiles: &mut PrecompilesMap) {
+        let precompile = self.dyn_precompile();
+        precompiles.apply_precompile(&ADDRESS, move |_| Some(precompile));
+    }
+
+    /// Execute one call.
+    pub fn call(&self, mut input: PrecompileInput<'_>) -> PrecompileResult {
+        let (limit, reservoir) = (input.gas, input.reservoir);
+        Ok(match self.dispatch(&mut input) {
+            Exit::Return(gas, out) if gas <= limit => PrecompileOutput::new(gas, out.into(), reservoir),
+            Exit::Revert(gas, out) if gas <= limit => PrecompileOutput::revert(gas, out.into(), reservoir),
+            Exit::Return(..) | Exit::Revert(..) | Exit::OutOfGas => {
+                PrecompileOutput::halt(revm::precompile::PrecompileHalt::OutOfGas, reservoir)
+            }
+            Exit::Fatal(reason) => return Err(PrecompileError::Fatal(reason)),
+        })
+    }
+
+    fn dispatch(&self, input: &mut PrecompileInput<'_>) -> Exit {
+        let data = input.data;
+        let decode_gas = self.store.schedule().decode_gas(data.len());
+        let revert = |e: &dyn Fn() -> Vec<u8>| Exit::Revert(decode_gas, e());
+        let Some((selector, args)) = data.split_first_chunk::<4>() else {
+            return revert(&|| abi::revert_data(IInference::MalformedCalldata { reason: "calldata shorter than a selector".into() }));
+        };
+        if input.is_direct_call() && !input.value.is_zero() {
+            return revert(&|| abi::revert_data(IInference::ValueNotAccepted {}));
+        }
+        let view_gas = self.store.schedule().view_base;
+        let slot_gas = self.store.schedule().per_slot_read;
+        match *selector {
+            IInference::inferCall::SELECTOR => self.infer(input, args, decode_gas),
+            IInference::predictCall::SELECTOR => match self.prepare(args, decode_gas, input.gas, false) {
+                Ok(p) => match engine::run(&p.plan, &p.model.info, &p.inputs, p.output_decimals) {
+                    Ok(outputs) => Exit::Return(p.gas, IInference::predictCall::abi_encode_returns(&outputs)),
+                    Err(e) => Exit::Revert(p.gas, run_error(e)),
+                },
+                Err(exit) => exit,
+            },
+            IInference::getInferenceCall::SELECTOR => self.get_inference(input, args, decode_gas),
+            IInference::modelInfoCall::SELECTOR => {
+                let Ok(call) = IInference::modelInfoCall::abi_decode_raw(args) else {
+                    return revert(&|| malformed("modelInfo(bytes32)"));
+                };
+                let gas = decode_gas + view_gas;
+                match self.store.get(&call.modelId) {
+                    Some(model) => Exit::Return(gas, IInference::modelInfoCall::abi_encode_returns(&abi_info(&model))),
+                    None => Exit::Revert(gas, abi::revert_data(IInference::UnknownModel { modelId: call.modelId })),
+                }
+            }
+            IInference::attesterCall::SELECTOR => {
+                Exit::Return(decode_gas + view_gas, IInference::attesterCall::abi_encode_returns(&self.attester()))
+            }
+            IInference::inferenceCountCall::SELECTOR => {
+                let gas = decode_gas + view_gas + slot_gas;
+                if gas > input.gas {
+                    return Exit::OutOfGas;
+                }
+                match sload(input, COUNT_SLOT) {
+                    Ok(count) => Exit::Return(gas, IInference::inferenceCountCall::abi_encode_returns(&count)),
+                    Err(exit) => exit,
+                }
+            }
+            _ => revert(&|| abi::revert_data(IInference::UnknownSelector { selector: (*selector).into() })),
+        }
+    }
+
+    /// Decode and check an `infer`/`predict` call, charge its gas, fetch the plan.
+    fn prepare(&self, args: &[u8], decode_gas: u64, gas_limit: u64, recording: bool) -> Result<Prepared, Exit> {
+        let revert = |data: Vec<u8>| Exit::Revert(decode_gas, data);
+        check_tensor_call(args).map_err(revert)?;
+        let config = AbiDecoderConfig::new().memory_limit(abi::MAX_ELEMENTS * 64 + (1 << 20)).validate(true);
+        // infer and predict take the same arguments.
+        let call = IInference::predictCall::abi_decode_raw_with_config(args, config)
+            .map_err(|_| revert(malformed("(bytes32,(uint32[],int256[],uint8)[],uint8)")))?;
+        let model = self
+            .store
+            .get(&call.modelId)
+            .ok_or_else(|| revert(abi::revert_data(IInference::UnknownModel { modelId: call.modelId })))?;
+        check_inputs(&model.info.inputs, &call.inputs).map_err(revert)?;
+        let gas = decode_gas.saturating_add(if recording { model.info.infer_gas } else { model.info.predict_gas });
+        if gas > gas_limit {
+            return Err(Exit::OutOfGas);
+        }
+        let plan = self.store.plan(&model).map_err(|e| {
+            Exit::Revert(gas, abi::revert_data(IInference::InferenceFailed { reason: e.to_string() }))
+        })?;
+        Ok(Prepared { model, plan, model_id: call.modelId, inputs: call.inputs, output_decimals: call.outputDecimals, gas })
+    }
+
+    fn infer(&self, input: &mut PrecompileInput<'_>, args: &[u8], decode_gas: u64) -> Exit {
+        if input.is_static_call() || !input.is_direct_call() {
+            return Exit::Revert(decode_gas, abi::revert_data(IInference::NotDirectCall {}));
+        }
+        let p = match self.prepare(args, decode_gas, input.gas, true) {
+            Ok(p) => p,
+            Err(exit) => return exit,
+        };
+        let count = match sload(input, COUNT_SLOT) {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        };
+        let id = count + U256::from(1u8);
+        let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
+        let ran = engine::run(&p.plan, &p.model.info, &p.inputs, p.output_decimals);
+        let chain_id = input.internals().chain_id();
+        let (outputs, signature) = match &self.mode {
+            Mode::Sign(attester) => {
+                let outputs = match ran {
+                    Ok(outputs) => outputs,
+                    Err(e) => return Exit::Revert(p.gas, run_error(e)),
+                };
+                let digest = attestation::digest(chain_id, id, p.model_id, input_hash, keccak256(outputs.abi_encode()));
+                (outputs, Bytes::from(attester.sign(&digest).to_vec()))
+            }
+            Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, ran, chain_id) {
+                Some(recorded) => recorded,
+                // No witness: the original call must have reverted; keep the recomputed result
+                // (the finding is reported) so the replay can go on.
+                None => return Exit::Revert(p.gas, abi::revert_data(IInference::InferenceFailed { reason: "no witness for this inference".into() })),
+            },
+        };
+        let output_hash = keccak256(outputs.abi_encode());
+        let caller = input.caller;
+        let record = InferenceRecord {
+            modelId: p.model_id,
+            inputHash: input_hash,
+            outputHash: output_hash,
+            outputs,
+            caller,
+            blockNumber: input.internals().block_number().saturating_to(),
+            attester: self.attester(),
+            signature,
+        };
+        let internals = input.internals_mut();
+        let stored = record::write(id, &record, |slot, value| internals.sstore(ADDRESS, slot, value).map(drop))
+            .and_then(|()| internals.sstore(ADDRESS, COUNT_SLOT, id).map(drop));
+        if let Err(e) = stored {
+            return Exit::Fatal(format!("writing inference record: {e}"));
+        }
+        let event = IInference::InferenceRecorded {
+            id,
+            modelId: p.model_id,
+            caller,
+            inputHash: input_hash,
+            outputHash: output_hash,
+        };
+        internals.log(Log { address: ADDRESS, data: event.encode_log_data() });
+        let ret = IInference::inferReturn { id, outputs: record.outputs };
+        Exit::Return(p.gas, IInference::inferCall::abi_encode_returns(&ret))
+    }
+
+    fn get_inference(&self, input: &mut PrecompileInput<'_>, args: &[u8], decode_gas: u64) -> Exit {
+        let Ok(call) = IInference::getInferenceCall::abi_decode_raw(args) else {
+            return Exit::Revert(decode_gas, malformed("getInference(uint256)"));
+        };
+        let schedule = self.store.schedule();
+        // Charged per slot, before each slot is read.
+        let limit = input.gas;
+        let mut gas = decode_gas + schedule.view_base;
+        let mut fatal = None;
+        let read = record::read(call.id, |slot| {
+            gas += schedule.per_slot_read;
+            if gas > limit {
+                return Err(None);
+            }
+            input.internals_mut().sload(ADDRESS, slot).map(|s| s.data).map_err(|e| {
+                fatal = Some(e.to_string());
+                Some(())
+            })
+        });
+        match read {
+            Ok(Some(record)) => Exit::Return(gas, IInference::getInferenceCall::abi_encode_returns(&record)),
+            Ok(None) => Exit::Revert(gas, abi::revert_data(IInference::UnknownInference { id: call.id })),
+            Err(record::RecordError::Storage(None)) => Exit::OutOfGas,
+            Err(record::RecordError::Storage(Some(()))) => Exit::Fatal(fatal.unwrap_or_default()),
+            Err(record::RecordError::Corrupt(_)) => Exit::Revert(gas, abi::revert_data(IInference::UnknownInference { id: call.id })),
+        }
+    }
+}
+
+/// Verify mode: check the re-executed result against the witness of `id`, report findings,
+/// and return the recorded outputs and signature to write. `None` when there is no witness.
+fn replay(
+    verifier: &Verifier,
+    id: U256,
+    p: &Prepared,
+    input_hash: B256,
+    ran: Result<Vec<Tensor>, RunError>,
+    chain_id: u64,
+) -> Option<(Vec<Tensor>, Bytes)> {
+    let Some(witness) = verifier.witness(id) else {
+        verifier.report(Finding::MissingWitness { id });
+        return None;
+    };
+    if witness.model_id != p.model_id {
+        verifier.report(Finding::ModelMismatch { id, recorded: witness.model_id, replayed: p.model_id });
+    }
+    if witness.input_hash != input_hash {
+        verifier.report(Finding::InputHashMismatch { id, recorded: witness.input_hash, replayed: input_hash });
+    }
+    match ran {
+        Ok(outputs) => {
+            if let Some(finding) = compare_outputs(id, &witness.outputs, &outputs) {
+                verifier.report(finding);
+            }
+        }
+        Err(e) => verifier.report(Finding::ReExecutionFailed { id, reason: e.to_string() }),
+    }
+    let digest = attestation::digest(chain_id, id, witness.model_id, witness.input_hash, keccak256(witness.outputs.abi_encode()));
+    let recovered = attestation::recover(&digest, &witness.signature).ok();
+    if recovered != Some(verifier.attester()) {
+        verifier.report(Finding::BadSignature { id, recovered, attester: verifier.attester() });
+    }
+    Some((witness.outputs, witness.signature))
+}
+
+/// Check call inputs against the model's: count, values per shape, shape.
+fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), Vec<u8>> {
+    if specs.len() != inputs.len() {
+        return Err(abi::revert_data(IInference::WrongInputCount {
+            expected: U256::from(specs.len()),
+            got: U256::from(inputs.len()),
+        }));
+    }
+    for (i, (spec, tensor)) in specs.iter().zip(inputs).enumerate() {
+        let declared = tensor.shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(u64::from(*d)));
+        if declared != Some(tensor.values.len() as u64) {
+            return Err(abi::revert_data(IInference::ValueCountMismatch {
+                input: U256::from(i),
+                expected: declared.map_or(U256::MAX, U256::from),
+                got: U256::from(tensor.values.len()),
+            }));
+        }
+        if tensor.shape.len() != spec.shape.len() || tensor.shape.iter().zip(&spec.shape).any(|(a, b)| *a as usize != *b) {
+            return Err(abi::revert_data(IInference::ShapeMismatch {
+                input: U256::from(i),
+                expected: spec.shape.iter().map(|d| *d as u32).collect(),
+                got: tensor.shape.clone(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn run_error(e: RunError) -> Vec<u8> {
+    match e {
+        RunError::ValueOutOfRange { input, index } => {
+            abi::revert_data(IInference::ValueOutOfRange { input: U256::from(input), index: U256::from(index) })
+        }
+        RunError::IntegerDecimals { input, .. } => {
+            abi::revert_data(IInference::ValueOutOfRange { input: U256::from(input), index: U256::ZERO })
+        }
+        RunError::NonFiniteOutput { output, index } => {
+            abi::revert_data(IInference::NonFiniteOutput { output: U256::from(output), index: U256::from(index) })
+        }
+        RunError::Failed(reason) => abi::revert_data(IInference::InferenceFailed { reason }),
+    }
+}
+
+fn malformed(signature: &str) -> Vec<u8> {
+    IInference::MalformedCalldata { reason: format!("arguments do not decode as {signature}") }.abi_encode()
+}
+
+fn sload(input: &mut PrecompileInput<'_>, slot: U256) -> Result<U256, Exit> {
+    input
+        .internals_mut()
+        .sload(ADDRESS, slot)
+        .map(|s| s.data)
+        .map_err(|e| Exit::Fatal(format!("reading precompile storage: {e}")))
+}
+
+fn abi_info(model: &StoredModel) -> AbiModelInfo {
+    let spec = |s: &TensorSpec| AbiTensorSpec {
+        name: s.name.clone(),
+        dtype: s.dtype.code(),
+        shape: s.shape.iter().map(|d| *d as u32).collect(),
+    };
+    AbiModelInfo {
+        inputs: model.info.inputs.iter().map(spec).collect(),
+        outputs: model.info.outputs.iter().map(spec).collect(),
+        computeCost: model.info.compute_cost,
+        inferGas: model.info.infer_gas,
+        predictGas: model.info.predict_gas,
+    }
+}
