@@ -206,13 +206,11 @@ def hostile():
     w.data_location = TensorProto.EXTERNAL
     w.external_data.add(key="location", value="weights.bin")
     one("external_data", [helper.make_node("MatMul", ["x", "w"], ["y"])], inits=[w], check=False)
-    # Concrete shapes, but 4 × 8192×8192 f32 activations: 1 GiB of intermediate tensors.
-    big = [8192, 8192]
+    # Concrete shapes, each tensor under the element cap, but 7 × 5000×5000 f32 tensors: 700 MB.
+    big = [5000, 5000]
+    chain = ["x", "a", "b", "c", "d", "e", "y"]
     one("huge_activations", [
-        helper.make_node("Relu", ["x"], ["a"]),
-        helper.make_node("Neg", ["a"], ["b"]),
-        helper.make_node("Relu", ["b"], ["c"]),
-        helper.make_node("Neg", ["c"], ["y"]),
+        helper.make_node("Relu" if i % 2 else "Neg", [a], [b]) for i, (a, b) in enumerate(zip(chain, chain[1:]))
     ], inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, big)],
         outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, big)])
     # Not a protobuf at all.

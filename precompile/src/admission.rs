@@ -129,12 +129,16 @@ pub fn admit(
             return Err(AdmissionError::NonConcreteInput { name });
         }
     }
-    measure_facts(&typed, limits)?;
+    // tract's cost model reports multiply-accumulates on the typed ops (matmul, conv) and
+    // weights as facts; the optimized plan packs weights inside its kernels. Compute comes
+    // from here, memory is the larger of the two estimates.
+    let (typed_memory, compute_cost) = measure_facts(&typed, limits)?;
 
     let optimized = engine::catch_panic(|| typed.into_optimized())
         .map_err(AdmissionError::Panicked)?
         .map_err(engine_error)?;
-    let (memory_estimate, compute_cost) = measure_facts(&optimized, limits)?;
+    let (optimized_memory, _) = measure_facts(&optimized, limits)?;
+    let memory_estimate = typed_memory.max(optimized_memory);
     let inputs = specs(&optimized, optimized.input_outlets().map_err(engine_error)?)?;
     let outputs = specs(&optimized, optimized.output_outlets().map_err(engine_error)?)?;
     let output_elements: usize = outputs.iter().map(TensorSpec::len).sum();

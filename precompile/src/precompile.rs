@@ -52,6 +52,13 @@ struct Prepared {
     gas: u64,
 }
 
+impl Prepared {
+    fn run(&self) -> Result<Vec<Tensor>, RunError> {
+        self.model.count_run();
+        engine::run(&self.plan, &self.model.info, &self.inputs, self.output_decimals)
+    }
+}
+
 impl InferencePrecompile {
     /// A precompile serving the models in `store`.
     pub fn new(store: Arc<ModelStore>, mode: Mode) -> Self {
@@ -111,7 +118,7 @@ impl InferencePrecompile {
         match *selector {
             IInference::inferCall::SELECTOR => self.infer(input, args, decode_gas),
             IInference::predictCall::SELECTOR => match self.prepare(args, decode_gas, input.gas, false) {
-                Ok(p) => match engine::run(&p.plan, &p.model.info, &p.inputs, p.output_decimals) {
+                Ok(p) => match p.run() {
                     Ok(outputs) => Exit::Return(p.gas, IInference::predictCall::abi_encode_returns(&outputs)),
                     Err(e) => Exit::Revert(p.gas, run_error(e)),
                 },
@@ -182,7 +189,7 @@ impl InferencePrecompile {
         };
         let id = count + U256::from(1u8);
         let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
-        let ran = engine::run(&p.plan, &p.model.info, &p.inputs, p.output_decimals);
+        let ran = p.run();
         let chain_id = input.internals().chain_id();
         let (outputs, signature) = match &self.mode {
             Mode::Sign(attester) => {

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use alloy_primitives::B256;
@@ -34,6 +35,18 @@ pub struct StoredModel {
     pub info: ModelInfo,
     /// The ONNX bytes (whose keccak256 is `info.id`).
     pub bytes: Arc<[u8]>,
+    runs: AtomicU64,
+}
+
+impl StoredModel {
+    /// How many times the precompile has run this model since it was admitted.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_run(&self) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Admitted models and their plans.
@@ -85,7 +98,7 @@ impl ModelStore {
         let admitted = admit(bytes, &self.limits, &self.schedule)?;
         let info = admitted.info.clone();
         lock(&self.plans).insert(id, admitted.plan, info.memory_estimate);
-        let stored = Arc::new(StoredModel { info: admitted.info, bytes: Arc::from(bytes) });
+        let stored = Arc::new(StoredModel { info: admitted.info, bytes: Arc::from(bytes), runs: AtomicU64::new(0) });
         write(&self.models).insert(id, stored);
         Ok(info)
     }
