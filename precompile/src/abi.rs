@@ -13,7 +13,9 @@ sol!(
     "../contracts/src/IInference.sol"
 );
 
-pub use IInference::{InferenceRecord, ModelInfo as AbiModelInfo, Tensor, TensorSpec as AbiTensorSpec};
+pub use IInference::{
+    InferenceRecord, ModelInfo as AbiModelInfo, Tensor, TensorSpec as AbiTensorSpec,
+};
 
 /// Largest `decimals` accepted for inputs and outputs: 10^38 × the largest f32 still fits int256.
 pub const MAX_DECIMALS: u8 = 38;
@@ -35,13 +37,21 @@ pub fn revert_data(error: impl SolError) -> Vec<u8> {
 /// values in all, decimals at most [`MAX_DECIMALS`]. Returns revert data on failure.
 pub fn check_tensor_call(args: &[u8]) -> Result<(), Vec<u8>> {
     let malformed = |reason: &str| {
-        revert_data(IInference::MalformedCalldata { reason: reason.to_string() })
+        revert_data(IInference::MalformedCalldata {
+            reason: reason.to_string(),
+        })
     };
     let words = Words(args);
-    let inputs_at = words.offset(32, 0).ok_or_else(|| malformed("inputs offset out of bounds"))?;
-    let decimals = words.word(64).ok_or_else(|| malformed("calldata shorter than the arguments"))?;
+    let inputs_at = words
+        .offset(32, 0)
+        .ok_or_else(|| malformed("inputs offset out of bounds"))?;
+    let decimals = words
+        .word(64)
+        .ok_or_else(|| malformed("calldata shorter than the arguments"))?;
     check_decimals(decimals)?;
-    let count = words.length(inputs_at).ok_or_else(|| malformed("inputs length out of bounds"))?;
+    let count = words
+        .length(inputs_at)
+        .ok_or_else(|| malformed("inputs length out of bounds"))?;
     if count > MAX_INPUTS {
         return Err(malformed("more input tensors than the precompile accepts"));
     }
@@ -51,15 +61,25 @@ pub fn check_tensor_call(args: &[u8]) -> Result<(), Vec<u8>> {
         let tensor = words
             .offset(heads + 32 * i, heads)
             .ok_or_else(|| malformed("tensor offset out of bounds"))?;
-        let shape = words.offset(tensor, tensor).ok_or_else(|| malformed("shape offset out of bounds"))?;
-        let values = words.offset(tensor + 32, tensor).ok_or_else(|| malformed("values offset out of bounds"))?;
-        let decimals = words.word(tensor + 64).ok_or_else(|| malformed("tensor truncated"))?;
+        let shape = words
+            .offset(tensor, tensor)
+            .ok_or_else(|| malformed("shape offset out of bounds"))?;
+        let values = words
+            .offset(tensor + 32, tensor)
+            .ok_or_else(|| malformed("values offset out of bounds"))?;
+        let decimals = words
+            .word(tensor + 64)
+            .ok_or_else(|| malformed("tensor truncated"))?;
         check_decimals(decimals)?;
-        let rank = words.length(shape).ok_or_else(|| malformed("shape length out of bounds"))?;
+        let rank = words
+            .length(shape)
+            .ok_or_else(|| malformed("shape length out of bounds"))?;
         if rank > MAX_RANK {
             return Err(malformed("tensor rank over the precompile's limit"));
         }
-        let n = words.length(values).ok_or_else(|| malformed("values length out of bounds"))?;
+        let n = words
+            .length(values)
+            .ok_or_else(|| malformed("values length out of bounds"))?;
         elements = elements.saturating_add(n);
         if elements > MAX_ELEMENTS {
             return Err(revert_data(IInference::TooManyElements {

@@ -74,10 +74,19 @@ pub enum AdmissionError {
     SymbolicShape { name: String },
     /// A constant asks an op to build a tensor over the element cap.
     #[error("{op} node {node:?} asks for {elements} elements, over the cap of {limit}")]
-    ShapeConstantTooLarge { op: String, node: String, elements: u64, limit: u64 },
+    ShapeConstantTooLarge {
+        op: String,
+        node: String,
+        elements: u64,
+        limit: u64,
+    },
     /// A declared tensor is over the element cap.
     #[error("tensor {name:?} has {elements} elements, over the cap of {limit}")]
-    TensorTooLarge { name: String, elements: u64, limit: u64 },
+    TensorTooLarge {
+        name: String,
+        elements: u64,
+        limit: u64,
+    },
     /// The memory estimate is over the cap.
     #[error("memory estimate {estimate} bytes is over the cap of {limit}")]
     MemoryOverLimit { estimate: u64, limit: u64 },
@@ -110,7 +119,10 @@ pub fn admit(
     schedule: &GasSchedule,
 ) -> Result<Admitted, AdmissionError> {
     if bytes.len() > limits.max_model_bytes {
-        return Err(AdmissionError::TooLarge { size: bytes.len(), limit: limits.max_model_bytes });
+        return Err(AdmissionError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_model_bytes,
+        });
     }
     engine::pin_kernels();
     let onnx = tract_onnx::onnx();
@@ -140,7 +152,10 @@ pub fn admit(
     let (optimized_memory, _) = measure_facts(&optimized, limits)?;
     let memory_estimate = typed_memory.max(optimized_memory);
     let inputs = specs(&optimized, optimized.input_outlets().map_err(engine_error)?)?;
-    let outputs = specs(&optimized, optimized.output_outlets().map_err(engine_error)?)?;
+    let outputs = specs(
+        &optimized,
+        optimized.output_outlets().map_err(engine_error)?,
+    )?;
     let output_elements: usize = outputs.iter().map(TensorSpec::len).sum();
     if output_elements > limits.max_output_elements {
         return Err(AdmissionError::OutputTooLarge {
@@ -173,42 +188,196 @@ fn engine_error(e: TractError) -> AdmissionError {
 
 /// Ops allowed in a model: deterministic, fixed-shape, implemented by tract.
 const ALLOWED_OPS: &[&str] = &[
-    "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
-    "AveragePool", "BatchNormalization", "BitShift", "Cast", "CastLike", "Ceil", "Celu", "Clip",
-    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvInteger", "ConvTranspose", "Cos", "Cosh",
-    "CumSum", "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "DynamicQuantizeLinear",
-    "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "EyeLike", "Flatten", "Floor", "Gather",
-    "GatherElements", "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "GlobalLpPool",
-    "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Hardmax",
-    "Identity", "InstanceNormalization", "IsInf", "IsNaN", "LayerNormalization", "LeakyRelu",
-    "Less", "LessOrEqual", "Log", "LogSoftmax", "LpNormalization", "LRN", "MatMul",
-    "MatMulInteger", "Max", "MaxPool", "Mean", "Min", "Mod", "Mul", "Neg", "Not", "OneHot", "Or",
-    "Pad", "Pow", "PRelu", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "Range",
-    "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
-    "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape",
-    "Resize", "Round", "Selu", "Shape", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Size",
-    "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub",
-    "Sum", "Tan", "Tanh", "ThresholdedRelu", "Tile", "TopK", "Transpose", "Trilu", "Unsqueeze",
-    "Where", "Xor",
+    "Abs",
+    "Acos",
+    "Acosh",
+    "Add",
+    "And",
+    "ArgMax",
+    "ArgMin",
+    "Asin",
+    "Asinh",
+    "Atan",
+    "Atanh",
+    "AveragePool",
+    "BatchNormalization",
+    "BitShift",
+    "Cast",
+    "CastLike",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "ConvInteger",
+    "ConvTranspose",
+    "Cos",
+    "Cosh",
+    "CumSum",
+    "DepthToSpace",
+    "DequantizeLinear",
+    "Div",
+    "Dropout",
+    "DynamicQuantizeLinear",
+    "Einsum",
+    "Elu",
+    "Equal",
+    "Erf",
+    "Exp",
+    "Expand",
+    "EyeLike",
+    "Flatten",
+    "Floor",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalLpPool",
+    "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "LessOrEqual",
+    "Log",
+    "LogSoftmax",
+    "LpNormalization",
+    "LRN",
+    "MatMul",
+    "MatMulInteger",
+    "Max",
+    "MaxPool",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Neg",
+    "Not",
+    "OneHot",
+    "Or",
+    "Pad",
+    "Pow",
+    "PRelu",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QuantizeLinear",
+    "Range",
+    "Reciprocal",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Round",
+    "Selu",
+    "Shape",
+    "Shrink",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Size",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "SpaceToDepth",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tan",
+    "Tanh",
+    "ThresholdedRelu",
+    "Tile",
+    "TopK",
+    "Transpose",
+    "Trilu",
+    "Unsqueeze",
+    "Where",
+    "Xor",
 ];
 
 /// Ops whose result is random.
-const RANDOM_OPS: &[&str] =
-    &["RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"];
+const RANDOM_OPS: &[&str] = &[
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+];
 
 /// ONNX ops refused on purpose: control flow, data-dependent output shapes, strings, training.
 const REFUSED_OPS: &[&str] = &[
-    "If", "Loop", "Scan", "NonZero", "Compress", "Unique", "NonMaxSuppression", "StringNormalizer",
-    "TfIdfVectorizer", "RoiAlign", "MaxUnpool", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
-    "SequenceErase", "SequenceInsert", "SequenceLength", "SplitToSequence", "ConcatFromSequence",
-    "Optional", "OptionalGetElement", "OptionalHasElement", "Gradient", "Momentum", "Adagrad", "Adam",
-    "GRU", "LSTM", "RNN", "STFT", "DFT", "Upsample", "MelWeightMatrix", "ImageDecoder",
-    "RegexFullMatch", "StringConcat", "StringSplit",
+    "If",
+    "Loop",
+    "Scan",
+    "NonZero",
+    "Compress",
+    "Unique",
+    "NonMaxSuppression",
+    "StringNormalizer",
+    "TfIdfVectorizer",
+    "RoiAlign",
+    "MaxUnpool",
+    "SequenceAt",
+    "SequenceConstruct",
+    "SequenceEmpty",
+    "SequenceErase",
+    "SequenceInsert",
+    "SequenceLength",
+    "SplitToSequence",
+    "ConcatFromSequence",
+    "Optional",
+    "OptionalGetElement",
+    "OptionalHasElement",
+    "Gradient",
+    "Momentum",
+    "Adagrad",
+    "Adam",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "STFT",
+    "DFT",
+    "Upsample",
+    "MelWeightMatrix",
+    "ImageDecoder",
+    "RegexFullMatch",
+    "StringConcat",
+    "StringSplit",
 ];
 
 /// Ops that build a tensor whose size a constant input decides, with that input's index.
-const SIZE_FROM_CONSTANT: &[(&str, usize)] =
-    &[("ConstantOfShape", 0), ("Expand", 1), ("Tile", 1), ("OneHot", 1), ("Resize", 3)];
+const SIZE_FROM_CONSTANT: &[(&str, usize)] = &[
+    ("ConstantOfShape", 0),
+    ("Expand", 1),
+    ("Tile", 1),
+    ("OneHot", 1),
+    ("Resize", 3),
+];
 
 fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), AdmissionError> {
     if !proto.functions.is_empty() {
@@ -225,11 +394,21 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
         constants.insert(&tensor.name, tensor);
     }
     if !graph.sparse_initializer.is_empty() {
-        return Err(AdmissionError::OpNotAllowed { op: "sparse initializer".into() });
+        return Err(AdmissionError::OpNotAllowed {
+            op: "sparse initializer".into(),
+        });
     }
-    for value in graph.input.iter().chain(&graph.output).chain(&graph.value_info) {
+    for value in graph
+        .input
+        .iter()
+        .chain(&graph.output)
+        .chain(&graph.value_info)
+    {
         let dims = declared_dims(value);
-        let elements = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d)).unwrap_or(u64::MAX);
+        let elements = dims
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
+            .unwrap_or(u64::MAX);
         if elements > limits.max_tensor_elements {
             return Err(AdmissionError::TensorTooLarge {
                 name: value.name.clone(),
@@ -243,16 +422,19 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
         check_op(node)?;
         for attribute in &node.attribute {
             if attribute.g.is_some() || !attribute.graphs.is_empty() {
-                return Err(AdmissionError::OpNotAllowed { op: format!("{} with a subgraph", node.op_type) });
+                return Err(AdmissionError::OpNotAllowed {
+                    op: format!("{} with a subgraph", node.op_type),
+                });
             }
             for tensor in attribute.t.iter().chain(&attribute.tensors) {
                 check_tensor(tensor, &node.name, limits)?;
             }
         }
         if node.op_type == "Constant" {
-            if let (Some(out), Some(t)) =
-                (node.output.first(), node.attribute.iter().find_map(|a| a.t.as_ref()))
-            {
+            if let (Some(out), Some(t)) = (
+                node.output.first(),
+                node.attribute.iter().find_map(|a| a.t.as_ref()),
+            ) {
                 constants.insert(out, t);
             }
         }
@@ -267,7 +449,10 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
 fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {
     let op = node.op_type.as_str();
     if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-        return Err(AdmissionError::CustomDomain { op: op.into(), domain: node.domain.clone() });
+        return Err(AdmissionError::CustomDomain {
+            op: op.into(),
+            domain: node.domain.clone(),
+        });
     }
     if RANDOM_OPS.contains(&op) {
         return Err(AdmissionError::NondeterministicOp { op: op.into() });
@@ -281,16 +466,28 @@ fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {
     Ok(())
 }
 
-fn check_tensor(tensor: &TensorProto, owner: &str, limits: &AdmissionLimits) -> Result<(), AdmissionError> {
+fn check_tensor(
+    tensor: &TensorProto,
+    owner: &str,
+    limits: &AdmissionLimits,
+) -> Result<(), AdmissionError> {
     let external = pb::tensor_proto::DataLocation::External as i32;
     if tensor.data_location == Some(external) || !tensor.external_data.is_empty() {
-        let name = if tensor.name.is_empty() { owner } else { &tensor.name };
-        return Err(AdmissionError::ExternalData { tensor: name.into() });
+        let name = if tensor.name.is_empty() {
+            owner
+        } else {
+            &tensor.name
+        };
+        return Err(AdmissionError::ExternalData {
+            tensor: name.into(),
+        });
     }
     let elements = tensor
         .dims
         .iter()
-        .try_fold(1u64, |acc, d| u64::try_from(*d).ok().and_then(|d| acc.checked_mul(d)))
+        .try_fold(1u64, |acc, d| {
+            u64::try_from(*d).ok().and_then(|d| acc.checked_mul(d))
+        })
         .unwrap_or(u64::MAX);
     if elements > limits.max_tensor_elements {
         return Err(AdmissionError::TensorTooLarge {
@@ -316,25 +513,43 @@ fn check_size_constants(
         limit: limits.max_tensor_elements,
     };
     if node.op_type == "Range" {
-        let scalar = |i: usize| node.input.get(i).and_then(|n| constants.get(n.as_str())).and_then(|t| float_values(t)?.first().copied());
+        let scalar = |i: usize| {
+            node.input
+                .get(i)
+                .and_then(|n| constants.get(n.as_str()))
+                .and_then(|t| float_values(t)?.first().copied())
+        };
         if let (Some(start), Some(limit), Some(delta)) = (scalar(0), scalar(1), scalar(2)) {
             let count = ((limit - start) / delta).ceil();
             if !count.is_finite() || count > limits.max_tensor_elements as f64 {
-                return Err(too_large(if count.is_finite() { count as u64 } else { u64::MAX }));
+                return Err(too_large(if count.is_finite() {
+                    count as u64
+                } else {
+                    u64::MAX
+                }));
             }
         }
         return Ok(());
     }
-    let Some(&(_, index)) = SIZE_FROM_CONSTANT.iter().find(|(op, _)| *op == node.op_type) else {
+    let Some(&(_, index)) = SIZE_FROM_CONSTANT
+        .iter()
+        .find(|(op, _)| *op == node.op_type)
+    else {
         return Ok(());
     };
-    let Some(values) = node.input.get(index).and_then(|n| constants.get(n.as_str())).and_then(|t| int_values(t))
+    let Some(values) = node
+        .input
+        .get(index)
+        .and_then(|n| constants.get(n.as_str()))
+        .and_then(|t| int_values(t))
     else {
         return Ok(());
     };
     let elements = values
         .iter()
-        .try_fold(1u64, |acc, v| u64::try_from(*v).ok().and_then(|v| acc.checked_mul(v)))
+        .try_fold(1u64, |acc, v| {
+            u64::try_from(*v).ok().and_then(|v| acc.checked_mul(v))
+        })
         .unwrap_or(u64::MAX);
     if elements > limits.max_tensor_elements {
         return Err(too_large(elements));
@@ -346,11 +561,17 @@ fn check_size_constants(
 fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
     match DataType::try_from(t.data_type).ok()? {
         DataType::Int64 if !t.raw_data.is_empty() => Some(
-            t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())).collect(),
+            t.raw_data
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
         ),
         DataType::Int64 => Some(t.int64_data.clone()),
         DataType::Int32 if !t.raw_data.is_empty() => Some(
-            t.raw_data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap_or_default()) as i64).collect(),
+            t.raw_data
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap_or_default()) as i64)
+                .collect(),
         ),
         DataType::Int32 => Some(t.int32_data.iter().map(|v| *v as i64).collect()),
         _ => None,
@@ -361,7 +582,10 @@ fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
 fn float_values(t: &TensorProto) -> Option<Vec<f64>> {
     match DataType::try_from(t.data_type).ok()? {
         DataType::Float if !t.raw_data.is_empty() => Some(
-            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()) as f64).collect(),
+            t.raw_data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()) as f64)
+                .collect(),
         ),
         DataType::Float => Some(t.float_data.iter().map(|v| *v as f64).collect()),
         _ => int_values(t).map(|v| v.into_iter().map(|x| x as f64).collect()),
@@ -371,10 +595,13 @@ fn float_values(t: &TensorProto) -> Option<Vec<f64>> {
 fn declared_dims(value: &pb::ValueInfoProto) -> Vec<u64> {
     use pb::tensor_shape_proto::dimension::Value;
     use pb::type_proto::Value as TypeValue;
-    let Some(TypeValue::TensorType(tensor)) = value.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+    let Some(TypeValue::TensorType(tensor)) = value.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
         return vec![];
     };
-    let Some(shape) = &tensor.shape else { return vec![] };
+    let Some(shape) = &tensor.shape else {
+        return vec![];
+    };
     shape
         .dim
         .iter()
@@ -387,18 +614,32 @@ fn declared_dims(value: &pb::ValueInfoProto) -> Vec<u64> {
 
 /// Check every fact of `model` is concrete and under the caps; returns (memory estimate in
 /// bytes, compute cost).
-fn measure_facts(model: &TypedModel, limits: &AdmissionLimits) -> Result<(u64, u64), AdmissionError> {
+fn measure_facts(
+    model: &TypedModel,
+    limits: &AdmissionLimits,
+) -> Result<(u64, u64), AdmissionError> {
     let mut memory: u64 = 0;
     let mut compute: u64 = 0;
     for node in model.nodes() {
         for (slot, output) in node.outputs.iter().enumerate() {
-            let name = if slot == 0 { node.name.clone() } else { format!("{}.{slot}", node.name) };
+            let name = if slot == 0 {
+                node.name.clone()
+            } else {
+                format!("{}.{slot}", node.name)
+            };
             let Some(shape) = output.fact.shape.as_concrete() else {
                 return Err(AdmissionError::SymbolicShape { name });
             };
-            let elements = shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).unwrap_or(u64::MAX);
+            let elements = shape
+                .iter()
+                .try_fold(1u64, |acc, d| acc.checked_mul(*d as u64))
+                .unwrap_or(u64::MAX);
             if elements > limits.max_tensor_elements {
-                return Err(AdmissionError::TensorTooLarge { name, elements, limit: limits.max_tensor_elements });
+                return Err(AdmissionError::TensorTooLarge {
+                    name,
+                    elements,
+                    limit: limits.max_tensor_elements,
+                });
             }
             let bytes = elements.saturating_mul(output.fact.datum_type.size_of() as u64);
             memory = memory.saturating_add(bytes);
@@ -407,12 +648,20 @@ fn measure_facts(model: &TypedModel, limits: &AdmissionLimits) -> Result<(u64, u
         let inputs = model.node_input_facts(node.id).map_err(engine_error)?;
         for (cost, count) in node.op.cost(&inputs).map_err(engine_error)? {
             if cost.is_compute() {
-                compute = compute.saturating_add(count.to_i64().map_err(|e| AdmissionError::Engine(format!("{e:#}")))?.max(0) as u64);
+                compute = compute.saturating_add(
+                    count
+                        .to_i64()
+                        .map_err(|e| AdmissionError::Engine(format!("{e:#}")))?
+                        .max(0) as u64,
+                );
             }
         }
     }
     if memory > limits.max_memory_bytes {
-        return Err(AdmissionError::MemoryOverLimit { estimate: memory, limit: limits.max_memory_bytes });
+        return Err(AdmissionError::MemoryOverLimit {
+            estimate: memory,
+            limit: limits.max_memory_bytes,
+        });
     }
     Ok((memory, compute))
 }
@@ -422,9 +671,15 @@ fn specs(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorSpec>, Ad
         .iter()
         .map(|outlet| {
             let fact = model.outlet_fact(*outlet).map_err(engine_error)?;
-            let name = model.outlet_label(*outlet).unwrap_or(&model.node(outlet.node).name).to_string();
+            let name = model
+                .outlet_label(*outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_string();
             let dtype = ElementType::from_datum(fact.datum_type).ok_or_else(|| {
-                AdmissionError::UnsupportedType { name: name.clone(), dtype: format!("{:?}", fact.datum_type) }
+                AdmissionError::UnsupportedType {
+                    name: name.clone(),
+                    dtype: format!("{:?}", fact.datum_type),
+                }
             })?;
             let shape = fact
                 .shape

@@ -24,14 +24,26 @@ sol! {
 }
 
 /// The EIP-712 digest an attestation signs.
-pub fn digest(chain_id: u64, id: U256, model_id: B256, input_hash: B256, output_hash: B256) -> B256 {
+pub fn digest(
+    chain_id: u64,
+    id: U256,
+    model_id: B256,
+    input_hash: B256,
+    output_hash: B256,
+) -> B256 {
     let domain = eip712_domain! {
         name: "verinfer",
         version: "1",
         chain_id: chain_id,
         verifying_contract: ADDRESS,
     };
-    let message = Inference { chainId: U256::from(chain_id), id, modelId: model_id, inputHash: input_hash, outputHash: output_hash };
+    let message = Inference {
+        chainId: U256::from(chain_id),
+        id,
+        modelId: model_id,
+        inputHash: input_hash,
+        outputHash: output_hash,
+    };
     message.eip712_signing_hash(&domain)
 }
 
@@ -55,14 +67,17 @@ pub struct Attester {
 
 impl std::fmt::Debug for Attester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attester").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("Attester")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
 impl Attester {
     /// An attester from a 32-byte private key.
     pub fn from_bytes(key: &B256) -> Result<Self, AttestationError> {
-        let key = SigningKey::from_slice(key.as_slice()).map_err(|_| AttestationError::InvalidKey)?;
+        let key =
+            SigningKey::from_slice(key.as_slice()).map_err(|_| AttestationError::InvalidKey)?;
         let address = address_of(key.verifying_key());
         Ok(Self { key, address })
     }
@@ -80,7 +95,10 @@ impl Attester {
             Err(_) => unreachable!("RFC 6979 signing of a 32-byte digest with a valid key"),
         };
         let (signature, recovery) = match signature.normalize_s() {
-            Some(low) => (low, RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced())),
+            Some(low) => (
+                low,
+                RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced()),
+            ),
             None => (signature, recovery),
         };
         let mut out = [0u8; 65];
@@ -92,7 +110,9 @@ impl Attester {
 
 /// The address that signed `digest`, from a 65-byte `r ‖ s ‖ v` signature.
 pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, AttestationError> {
-    let [rs @ .., v] = signature else { return Err(AttestationError::BadSignature) };
+    let [rs @ .., v] = signature else {
+        return Err(AttestationError::BadSignature);
+    };
     if rs.len() != 64 || !(27..=28).contains(v) {
         return Err(AttestationError::BadSignature);
     }
@@ -115,11 +135,23 @@ mod tests {
     #[test]
     fn signature_recovers_to_the_attester_and_is_deterministic() {
         let attester = Attester::from_bytes(&B256::repeat_byte(7)).unwrap();
-        let d = digest(31337, U256::from(1), B256::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let d = digest(
+            31337,
+            U256::from(1),
+            B256::repeat_byte(1),
+            B256::repeat_byte(2),
+            B256::repeat_byte(3),
+        );
         let sig = attester.sign(&d);
         assert_eq!(sig, attester.sign(&d));
         assert_eq!(recover(&d, &sig), Ok(attester.address()));
-        let other = digest(31338, U256::from(1), B256::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let other = digest(
+            31338,
+            U256::from(1),
+            B256::repeat_byte(1),
+            B256::repeat_byte(2),
+            B256::repeat_byte(3),
+        );
         assert_ne!(recover(&other, &sig), Ok(attester.address()));
         assert_eq!(recover(&d, &sig[..64]), Err(AttestationError::BadSignature));
     }
@@ -127,9 +159,19 @@ mod tests {
     #[test]
     fn known_key_has_known_address() {
         // anvil's first dev account.
-        let key: B256 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".parse().unwrap();
+        let key: B256 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+            .parse()
+            .unwrap();
         let attester = Attester::from_bytes(&key).unwrap();
-        assert_eq!(attester.address(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>().unwrap());
-        assert_eq!(Attester::from_bytes(&B256::ZERO).err(), Some(AttestationError::InvalidKey));
+        assert_eq!(
+            attester.address(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+                .parse::<Address>()
+                .unwrap()
+        );
+        assert_eq!(
+            Attester::from_bytes(&B256::ZERO).err(),
+            Some(AttestationError::InvalidKey)
+        );
     }
 }

@@ -32,7 +32,8 @@ pub fn pin_kernels() {
     static PIN: Once = Once::new();
     PIN.call_once(|| {
         #[cfg(target_arch = "x86_64")]
-        tract_onnx::tract_core::tract_linalg::knobs::TRACT_CPU_ISA.set(Some(PINNED_ISA_EDIT.to_string()));
+        tract_onnx::tract_core::tract_linalg::knobs::TRACT_CPU_ISA
+            .set(Some(PINNED_ISA_EDIT.to_string()));
     });
 }
 
@@ -72,7 +73,12 @@ pub enum RunError {
 
 /// Run `plan` on fixed-point `inputs` (already checked against `info`'s shapes) and return
 /// fixed-point outputs with `output_decimals` places.
-pub fn run(plan: &Plan, info: &ModelInfo, inputs: &[Tensor], output_decimals: u8) -> Result<Vec<Tensor>, RunError> {
+pub fn run(
+    plan: &Plan,
+    info: &ModelInfo,
+    inputs: &[Tensor],
+    output_decimals: u8,
+) -> Result<Vec<Tensor>, RunError> {
     let values = inputs
         .iter()
         .zip(&info.inputs)
@@ -90,20 +96,38 @@ pub fn run(plan: &Plan, info: &ModelInfo, inputs: &[Tensor], output_decimals: u8
         .collect()
 }
 
-fn to_tract(input: usize, tensor: &Tensor, dtype: ElementType, shape: &[usize]) -> Result<TValue, RunError> {
+fn to_tract(
+    input: usize,
+    tensor: &Tensor,
+    dtype: ElementType,
+    shape: &[usize],
+) -> Result<TValue, RunError> {
     let at = |index: usize| {
         move |e: ConversionError| match e {
-            ConversionError::IntegerDecimals => RunError::IntegerDecimals { input, decimals: tensor.decimals },
+            ConversionError::IntegerDecimals => RunError::IntegerDecimals {
+                input,
+                decimals: tensor.decimals,
+            },
             _ => RunError::ValueOutOfRange { input, index },
         }
     };
     let d = tensor.decimals;
     let built = match dtype {
-        ElementType::F32 => convert(&tensor.values, shape, |v, i| fixed_point::to_f32(v, d).map_err(at(i))),
-        ElementType::I8 => convert(&tensor.values, shape, |v, i| fixed_point::to_int::<i8>(v, d).map_err(at(i))),
-        ElementType::U8 => convert(&tensor.values, shape, |v, i| fixed_point::to_int::<u8>(v, d).map_err(at(i))),
-        ElementType::I32 => convert(&tensor.values, shape, |v, i| fixed_point::to_int::<i32>(v, d).map_err(at(i))),
-        ElementType::I64 => convert(&tensor.values, shape, |v, i| fixed_point::to_int::<i64>(v, d).map_err(at(i))),
+        ElementType::F32 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_f32(v, d).map_err(at(i))
+        }),
+        ElementType::I8 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<i8>(v, d).map_err(at(i))
+        }),
+        ElementType::U8 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<u8>(v, d).map_err(at(i))
+        }),
+        ElementType::I32 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<i32>(v, d).map_err(at(i))
+        }),
+        ElementType::I64 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<i64>(v, d).map_err(at(i))
+        }),
     }?;
     Ok(built.into_tvalue())
 }
@@ -115,11 +139,20 @@ fn convert<T: Datum + Copy>(
     shape: &[usize],
     f: impl Fn(I256, usize) -> Result<T, RunError>,
 ) -> Result<TractTensor, RunError> {
-    let data = values.iter().enumerate().map(|(i, v)| f(*v, i)).collect::<Result<Vec<T>, _>>()?;
+    let data = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| f(*v, i))
+        .collect::<Result<Vec<T>, _>>()?;
     TractTensor::from_shape(shape, &data).map_err(|e| RunError::Failed(format!("{e:#}")))
 }
 
-fn from_tract(output: usize, value: &TValue, dtype: ElementType, decimals: u8) -> Result<Tensor, RunError> {
+fn from_tract(
+    output: usize,
+    value: &TValue,
+    dtype: ElementType,
+    decimals: u8,
+) -> Result<Tensor, RunError> {
     let failed = |e: TractError| RunError::Failed(format!("{e:#}"));
     let view = value.try_as_plain_ram().map_err(failed)?;
     let values: Vec<I256> = match dtype {
@@ -129,7 +162,8 @@ fn from_tract(output: usize, value: &TValue, dtype: ElementType, decimals: u8) -
             .iter()
             .enumerate()
             .map(|(index, x)| {
-                fixed_point::from_f32(*x, decimals).map_err(|_| RunError::NonFiniteOutput { output, index })
+                fixed_point::from_f32(*x, decimals)
+                    .map_err(|_| RunError::NonFiniteOutput { output, index })
             })
             .collect::<Result<_, _>>()?,
         ElementType::I8 => ints(view.as_slice::<i8>().map_err(failed)?, decimals),
@@ -145,5 +179,8 @@ fn from_tract(output: usize, value: &TValue, dtype: ElementType, decimals: u8) -
 }
 
 fn ints<T: Copy + Into<i64>>(slice: &[T], decimals: u8) -> Vec<I256> {
-    slice.iter().map(|x| fixed_point::from_int((*x).into(), decimals)).collect()
+    slice
+        .iter()
+        .map(|x| fixed_point::from_int((*x).into(), decimals))
+        .collect()
 }

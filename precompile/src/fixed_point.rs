@@ -59,8 +59,11 @@ pub fn from_f32(x: f32, decimals: u8) -> Result<I256, ConversionError> {
     let biased = ((bits >> 23) & 0xff) as i32;
     let fraction = bits & 0x7f_ffff;
     // x = ±mantissa × 2^exponent, mantissa < 2^24.
-    let (mantissa, exponent) =
-        if biased == 0 { (fraction, -149) } else { (fraction | 0x80_0000, biased - 150) };
+    let (mantissa, exponent) = if biased == 0 {
+        (fraction, -149)
+    } else {
+        (fraction | 0x80_0000, biased - 150)
+    };
     // mantissa × 10^38 < 2^151, and exponent ≤ 104: the magnitude stays under 2^255.
     let scaled = U256::from(mantissa) * pow10(decimals);
     let magnitude = if exponent >= 0 {
@@ -69,7 +72,11 @@ pub fn from_f32(x: f32, decimals: u8) -> Result<I256, ConversionError> {
         shift_right_half_even(scaled, exponent.unsigned_abs() as usize)
     };
     let magnitude = I256::from_raw(magnitude);
-    Ok(if bits >> 31 == 1 { -magnitude } else { magnitude })
+    Ok(if bits >> 31 == 1 {
+        -magnitude
+    } else {
+        magnitude
+    })
 }
 
 /// `x * 10**decimals` for an integer element. `decimals` must be at most 38.
@@ -126,10 +133,19 @@ mod tests {
         assert_eq!(to_int::<i8>(i(128), 0), Err(ConversionError::OutOfRange));
         assert_eq!(to_int::<u8>(i(-1), 0), Err(ConversionError::OutOfRange));
         assert_eq!(to_int::<u8>(i(255), 0), Ok(255));
-        assert_eq!(to_int::<i32>(i(1 << 31), 0), Err(ConversionError::OutOfRange));
+        assert_eq!(
+            to_int::<i32>(i(1 << 31), 0),
+            Err(ConversionError::OutOfRange)
+        );
         assert_eq!(to_int::<i64>(i(i64::MIN), 0), Ok(i64::MIN));
-        assert_eq!(to_int::<i64>(I256::try_from(i64::MAX).unwrap() + i(1), 0), Err(ConversionError::OutOfRange));
-        assert_eq!(to_int::<i32>(i(5), 1), Err(ConversionError::IntegerDecimals));
+        assert_eq!(
+            to_int::<i64>(I256::try_from(i64::MAX).unwrap() + i(1), 0),
+            Err(ConversionError::OutOfRange)
+        );
+        assert_eq!(
+            to_int::<i32>(i(5), 1),
+            Err(ConversionError::IntegerDecimals)
+        );
     }
 
     #[test]
@@ -146,7 +162,10 @@ mod tests {
         assert_eq!(from_f32(0.1, 9), Ok(i(100_000_001)));
         assert_eq!(from_f32(f32::MIN_POSITIVE / 4.0, 38), Ok(i(0)));
         let max = from_f32(f32::MAX, 38).unwrap();
-        assert_eq!(max.to_string(), format!("340282346638528859811704183484516925440{}", "0".repeat(38)));
+        assert_eq!(
+            max.to_string(),
+            format!("340282346638528859811704183484516925440{}", "0".repeat(38))
+        );
         assert_eq!(from_f32(f32::MIN, 38), Ok(-max));
     }
 
@@ -154,12 +173,18 @@ mod tests {
     fn non_finite_outputs_are_refused() {
         assert_eq!(from_f32(f32::NAN, 0), Err(ConversionError::NonFinite));
         assert_eq!(from_f32(f32::INFINITY, 0), Err(ConversionError::NonFinite));
-        assert_eq!(from_f32(f32::NEG_INFINITY, 3), Err(ConversionError::NonFinite));
+        assert_eq!(
+            from_f32(f32::NEG_INFINITY, 3),
+            Err(ConversionError::NonFinite)
+        );
     }
 
     #[test]
     fn integer_outputs_scale() {
         assert_eq!(from_int(-7, 2), i(-700));
-        assert_eq!(from_int(i64::MIN, 38).to_string(), format!("-9223372036854775808{}", "0".repeat(38)));
+        assert_eq!(
+            from_int(i64::MIN, 38).to_string(),
+            format!("-9223372036854775808{}", "0".repeat(38))
+        );
     }
 }

@@ -58,13 +58,17 @@ pub const LOG_GAS: u64 = 375 + 4 * 375 + 8 * 64;
 impl GasSchedule {
     /// Gas of running the model once.
     pub fn compute_gas(&self, info: &ModelInfo) -> u64 {
-        info.compute_cost.div_ceil(self.compute_units_per_gas.max(1))
+        info.compute_cost
+            .div_ceil(self.compute_units_per_gas.max(1))
     }
 
     /// Gas `predict` charges for this model.
     pub fn predict_gas(&self, info: &ModelInfo) -> u64 {
         self.predict_base
-            .saturating_add(self.per_input_element.saturating_mul(info.input_elements() as u64))
+            .saturating_add(
+                self.per_input_element
+                    .saturating_mul(info.input_elements() as u64),
+            )
             .saturating_add(self.compute_gas(info))
     }
 
@@ -82,7 +86,8 @@ impl GasSchedule {
 
     /// Gas a call pays when it reverts while its calldata is decoded or checked.
     pub fn decode_gas(&self, calldata_len: usize) -> u64 {
-        self.per_calldata_word.saturating_mul(calldata_len.div_ceil(32) as u64)
+        self.per_calldata_word
+            .saturating_mul(calldata_len.div_ceil(32) as u64)
     }
 }
 

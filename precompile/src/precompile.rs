@@ -7,7 +7,9 @@ use alloy_primitives::{keccak256, Address, Bytes, Log, B256, U256};
 use alloy_sol_types::{abi::AbiDecoderConfig, SolCall, SolError, SolEvent, SolValue};
 use revm::precompile::{PrecompileError, PrecompileId, PrecompileOutput, PrecompileResult};
 
-use crate::abi::{self, check_tensor_call, AbiModelInfo, AbiTensorSpec, IInference, InferenceRecord, Tensor};
+use crate::abi::{
+    self, check_tensor_call, AbiModelInfo, AbiTensorSpec, IInference, InferenceRecord, Tensor,
+};
 use crate::attestation::{self, Attester};
 use crate::engine::{self, Plan, RunError};
 use crate::model::TensorSpec;
@@ -55,7 +57,12 @@ struct Prepared {
 impl Prepared {
     fn run(&self) -> Result<Vec<Tensor>, RunError> {
         self.model.count_run();
-        engine::run(&self.plan, &self.model.info, &self.inputs, self.output_decimals)
+        engine::run(
+            &self.plan,
+            &self.model.info,
+            &self.inputs,
+            self.output_decimals,
+        )
     }
 }
 
@@ -81,7 +88,9 @@ impl InferencePrecompile {
     /// This precompile as a stateful (never cached) alloy-evm precompile.
     pub fn dyn_precompile(self: &Arc<Self>) -> DynPrecompile {
         let this = Arc::clone(self);
-        DynPrecompile::new_stateful(PrecompileId::custom("verinfer-inference"), move |input| this.call(input))
+        DynPrecompile::new_stateful(PrecompileId::custom("verinfer-inference"), move |input| {
+            this.call(input)
+        })
     }
 
     /// Install this precompile at [`ADDRESS`] in a precompile map.
@@ -94,8 +103,12 @@ impl InferencePrecompile {
     pub fn call(&self, mut input: PrecompileInput<'_>) -> PrecompileResult {
         let (limit, reservoir) = (input.gas, input.reservoir);
         Ok(match self.dispatch(&mut input) {
-            Exit::Return(gas, out) if gas <= limit => PrecompileOutput::new(gas, out.into(), reservoir),
-            Exit::Revert(gas, out) if gas <= limit => PrecompileOutput::revert(gas, out.into(), reservoir),
+            Exit::Return(gas, out) if gas <= limit => {
+                PrecompileOutput::new(gas, out.into(), reservoir)
+            }
+            Exit::Revert(gas, out) if gas <= limit => {
+                PrecompileOutput::revert(gas, out.into(), reservoir)
+            }
             Exit::Return(..) | Exit::Revert(..) | Exit::OutOfGas => {
                 PrecompileOutput::halt(revm::precompile::PrecompileHalt::OutOfGas, reservoir)
             }
@@ -108,7 +121,11 @@ impl InferencePrecompile {
         let decode_gas = self.store.schedule().decode_gas(data.len());
         let revert = |e: &dyn Fn() -> Vec<u8>| Exit::Revert(decode_gas, e());
         let Some((selector, args)) = data.split_first_chunk::<4>() else {
-            return revert(&|| abi::revert_data(IInference::MalformedCalldata { reason: "calldata shorter than a selector".into() }));
+            return revert(&|| {
+                abi::revert_data(IInference::MalformedCalldata {
+                    reason: "calldata shorter than a selector".into(),
+                })
+            });
         };
         if input.is_direct_call() && !input.value.is_zero() {
             return revert(&|| abi::revert_data(IInference::ValueNotAccepted {}));
@@ -117,9 +134,13 @@ impl InferencePrecompile {
         let slot_gas = self.store.schedule().per_slot_read;
         match *selector {
             IInference::inferCall::SELECTOR => self.infer(input, args, decode_gas),
-            IInference::predictCall::SELECTOR => match self.prepare(args, decode_gas, input.gas, false) {
+            IInference::predictCall::SELECTOR => match self
+                .prepare(args, decode_gas, input.gas, false)
+            {
                 Ok(p) => match p.run() {
-                    Ok(outputs) => Exit::Return(p.gas, IInference::predictCall::abi_encode_returns(&outputs)),
+                    Ok(outputs) => {
+                        Exit::Return(p.gas, IInference::predictCall::abi_encode_returns(&outputs))
+                    }
                     Err(e) => Exit::Revert(p.gas, run_error(e)),
                 },
                 Err(exit) => exit,
@@ -131,48 +152,89 @@ impl InferencePrecompile {
                 };
                 let gas = decode_gas + view_gas;
                 match self.store.get(&call.modelId) {
-                    Some(model) => Exit::Return(gas, IInference::modelInfoCall::abi_encode_returns(&abi_info(&model))),
-                    None => Exit::Revert(gas, abi::revert_data(IInference::UnknownModel { modelId: call.modelId })),
+                    Some(model) => Exit::Return(
+                        gas,
+                        IInference::modelInfoCall::abi_encode_returns(&abi_info(&model)),
+                    ),
+                    None => Exit::Revert(
+                        gas,
+                        abi::revert_data(IInference::UnknownModel {
+                            modelId: call.modelId,
+                        }),
+                    ),
                 }
             }
-            IInference::attesterCall::SELECTOR => {
-                Exit::Return(decode_gas + view_gas, IInference::attesterCall::abi_encode_returns(&self.attester()))
-            }
+            IInference::attesterCall::SELECTOR => Exit::Return(
+                decode_gas + view_gas,
+                IInference::attesterCall::abi_encode_returns(&self.attester()),
+            ),
             IInference::inferenceCountCall::SELECTOR => {
                 let gas = decode_gas + view_gas + slot_gas;
                 if gas > input.gas {
                     return Exit::OutOfGas;
                 }
                 match sload(input, COUNT_SLOT) {
-                    Ok(count) => Exit::Return(gas, IInference::inferenceCountCall::abi_encode_returns(&count)),
+                    Ok(count) => Exit::Return(
+                        gas,
+                        IInference::inferenceCountCall::abi_encode_returns(&count),
+                    ),
                     Err(exit) => exit,
                 }
             }
-            _ => revert(&|| abi::revert_data(IInference::UnknownSelector { selector: (*selector).into() })),
+            _ => revert(&|| {
+                abi::revert_data(IInference::UnknownSelector {
+                    selector: (*selector).into(),
+                })
+            }),
         }
     }
 
     /// Decode and check an `infer`/`predict` call, charge its gas, fetch the plan.
-    fn prepare(&self, args: &[u8], decode_gas: u64, gas_limit: u64, recording: bool) -> Result<Prepared, Exit> {
+    fn prepare(
+        &self,
+        args: &[u8],
+        decode_gas: u64,
+        gas_limit: u64,
+        recording: bool,
+    ) -> Result<Prepared, Exit> {
         let revert = |data: Vec<u8>| Exit::Revert(decode_gas, data);
         check_tensor_call(args).map_err(revert)?;
-        let config = AbiDecoderConfig::new().memory_limit(abi::MAX_ELEMENTS * 64 + (1 << 20)).validate(true);
+        let config = AbiDecoderConfig::new()
+            .memory_limit(abi::MAX_ELEMENTS * 64 + (1 << 20))
+            .validate(true);
         // infer and predict take the same arguments.
         let call = IInference::predictCall::abi_decode_raw_with_config(args, config)
             .map_err(|_| revert(malformed("(bytes32,(uint32[],int256[],uint8)[],uint8)")))?;
-        let model = self
-            .store
-            .get(&call.modelId)
-            .ok_or_else(|| revert(abi::revert_data(IInference::UnknownModel { modelId: call.modelId })))?;
+        let model = self.store.get(&call.modelId).ok_or_else(|| {
+            revert(abi::revert_data(IInference::UnknownModel {
+                modelId: call.modelId,
+            }))
+        })?;
         check_inputs(&model.info.inputs, &call.inputs).map_err(revert)?;
-        let gas = decode_gas.saturating_add(if recording { model.info.infer_gas } else { model.info.predict_gas });
+        let gas = decode_gas.saturating_add(if recording {
+            model.info.infer_gas
+        } else {
+            model.info.predict_gas
+        });
         if gas > gas_limit {
             return Err(Exit::OutOfGas);
         }
         let plan = self.store.plan(&model).map_err(|e| {
-            Exit::Revert(gas, abi::revert_data(IInference::InferenceFailed { reason: e.to_string() }))
+            Exit::Revert(
+                gas,
+                abi::revert_data(IInference::InferenceFailed {
+                    reason: e.to_string(),
+                }),
+            )
         })?;
-        Ok(Prepared { model, plan, model_id: call.modelId, inputs: call.inputs, output_decimals: call.outputDecimals, gas })
+        Ok(Prepared {
+            model,
+            plan,
+            model_id: call.modelId,
+            inputs: call.inputs,
+            output_decimals: call.outputDecimals,
+            gas,
+        })
     }
 
     fn infer(&self, input: &mut PrecompileInput<'_>, args: &[u8], decode_gas: u64) -> Exit {
@@ -197,14 +259,27 @@ impl InferencePrecompile {
                     Ok(outputs) => outputs,
                     Err(e) => return Exit::Revert(p.gas, run_error(e)),
                 };
-                let digest = attestation::digest(chain_id, id, p.model_id, input_hash, keccak256(outputs.abi_encode()));
+                let digest = attestation::digest(
+                    chain_id,
+                    id,
+                    p.model_id,
+                    input_hash,
+                    keccak256(outputs.abi_encode()),
+                );
                 (outputs, Bytes::from(attester.sign(&digest).to_vec()))
             }
             Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, ran, chain_id) {
                 Some(recorded) => recorded,
                 // No witness: the original call must have reverted; keep the recomputed result
                 // (the finding is reported) so the replay can go on.
-                None => return Exit::Revert(p.gas, abi::revert_data(IInference::InferenceFailed { reason: "no witness for this inference".into() })),
+                None => {
+                    return Exit::Revert(
+                        p.gas,
+                        abi::revert_data(IInference::InferenceFailed {
+                            reason: "no witness for this inference".into(),
+                        }),
+                    )
+                }
             },
         };
         let output_hash = keccak256(outputs.abi_encode());
@@ -220,8 +295,10 @@ impl InferencePrecompile {
             signature,
         };
         let internals = input.internals_mut();
-        let stored = record::write(id, &record, |slot, value| internals.sstore(ADDRESS, slot, value).map(drop))
-            .and_then(|()| internals.sstore(ADDRESS, COUNT_SLOT, id).map(drop));
+        let stored = record::write(id, &record, |slot, value| {
+            internals.sstore(ADDRESS, slot, value).map(drop)
+        })
+        .and_then(|()| internals.sstore(ADDRESS, COUNT_SLOT, id).map(drop));
         if let Err(e) = stored {
             return Exit::Fatal(format!("writing inference record: {e}"));
         }
@@ -232,8 +309,14 @@ impl InferencePrecompile {
             inputHash: input_hash,
             outputHash: output_hash,
         };
-        internals.log(Log { address: ADDRESS, data: event.encode_log_data() });
-        let ret = IInference::inferReturn { id, outputs: record.outputs };
+        internals.log(Log {
+            address: ADDRESS,
+            data: event.encode_log_data(),
+        });
+        let ret = IInference::inferReturn {
+            id,
+            outputs: record.outputs,
+        };
         Exit::Return(p.gas, IInference::inferCall::abi_encode_returns(&ret))
     }
 
@@ -251,17 +334,30 @@ impl InferencePrecompile {
             if gas > limit {
                 return Err(None);
             }
-            input.internals_mut().sload(ADDRESS, slot).map(|s| s.data).map_err(|e| {
-                fatal = Some(e.to_string());
-                Some(())
-            })
+            input
+                .internals_mut()
+                .sload(ADDRESS, slot)
+                .map(|s| s.data)
+                .map_err(|e| {
+                    fatal = Some(e.to_string());
+                    Some(())
+                })
         });
         match read {
-            Ok(Some(record)) => Exit::Return(gas, IInference::getInferenceCall::abi_encode_returns(&record)),
-            Ok(None) => Exit::Revert(gas, abi::revert_data(IInference::UnknownInference { id: call.id })),
+            Ok(Some(record)) => Exit::Return(
+                gas,
+                IInference::getInferenceCall::abi_encode_returns(&record),
+            ),
+            Ok(None) => Exit::Revert(
+                gas,
+                abi::revert_data(IInference::UnknownInference { id: call.id }),
+            ),
             Err(record::RecordError::Storage(None)) => Exit::OutOfGas,
             Err(record::RecordError::Storage(Some(()))) => Exit::Fatal(fatal.unwrap_or_default()),
-            Err(record::RecordError::Corrupt(_)) => Exit::Revert(gas, abi::revert_data(IInference::UnknownInference { id: call.id })),
+            Err(record::RecordError::Corrupt(_)) => Exit::Revert(
+                gas,
+                abi::revert_data(IInference::UnknownInference { id: call.id }),
+            ),
         }
     }
 }
@@ -281,10 +377,18 @@ fn replay(
         return None;
     };
     if witness.model_id != p.model_id {
-        verifier.report(Finding::ModelMismatch { id, recorded: witness.model_id, replayed: p.model_id });
+        verifier.report(Finding::ModelMismatch {
+            id,
+            recorded: witness.model_id,
+            replayed: p.model_id,
+        });
     }
     if witness.input_hash != input_hash {
-        verifier.report(Finding::InputHashMismatch { id, recorded: witness.input_hash, replayed: input_hash });
+        verifier.report(Finding::InputHashMismatch {
+            id,
+            recorded: witness.input_hash,
+            replayed: input_hash,
+        });
     }
     match ran {
         Ok(outputs) => {
@@ -292,12 +396,25 @@ fn replay(
                 verifier.report(finding);
             }
         }
-        Err(e) => verifier.report(Finding::ReExecutionFailed { id, reason: e.to_string() }),
+        Err(e) => verifier.report(Finding::ReExecutionFailed {
+            id,
+            reason: e.to_string(),
+        }),
     }
-    let digest = attestation::digest(chain_id, id, witness.model_id, witness.input_hash, keccak256(witness.outputs.abi_encode()));
+    let digest = attestation::digest(
+        chain_id,
+        id,
+        witness.model_id,
+        witness.input_hash,
+        keccak256(witness.outputs.abi_encode()),
+    );
     let recovered = attestation::recover(&digest, &witness.signature).ok();
     if recovered != Some(verifier.attester()) {
-        verifier.report(Finding::BadSignature { id, recovered, attester: verifier.attester() });
+        verifier.report(Finding::BadSignature {
+            id,
+            recovered,
+            attester: verifier.attester(),
+        });
     }
     Some((witness.outputs, witness.signature))
 }
@@ -311,7 +428,10 @@ fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), Vec<u8>> 
         }));
     }
     for (i, (spec, tensor)) in specs.iter().zip(inputs).enumerate() {
-        let declared = tensor.shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(u64::from(*d)));
+        let declared = tensor
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(u64::from(*d)));
         if declared != Some(tensor.values.len() as u64) {
             return Err(abi::revert_data(IInference::ValueCountMismatch {
                 input: U256::from(i),
@@ -319,7 +439,13 @@ fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), Vec<u8>> 
                 got: U256::from(tensor.values.len()),
             }));
         }
-        if tensor.shape.len() != spec.shape.len() || tensor.shape.iter().zip(&spec.shape).any(|(a, b)| *a as usize != *b) {
+        if tensor.shape.len() != spec.shape.len()
+            || tensor
+                .shape
+                .iter()
+                .zip(&spec.shape)
+                .any(|(a, b)| *a as usize != *b)
+        {
             return Err(abi::revert_data(IInference::ShapeMismatch {
                 input: U256::from(i),
                 expected: spec.shape.iter().map(|d| *d as u32).collect(),
@@ -333,20 +459,30 @@ fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), Vec<u8>> 
 fn run_error(e: RunError) -> Vec<u8> {
     match e {
         RunError::ValueOutOfRange { input, index } => {
-            abi::revert_data(IInference::ValueOutOfRange { input: U256::from(input), index: U256::from(index) })
+            abi::revert_data(IInference::ValueOutOfRange {
+                input: U256::from(input),
+                index: U256::from(index),
+            })
         }
-        RunError::IntegerDecimals { input, .. } => {
-            abi::revert_data(IInference::ValueOutOfRange { input: U256::from(input), index: U256::ZERO })
-        }
+        RunError::IntegerDecimals { input, .. } => abi::revert_data(IInference::ValueOutOfRange {
+            input: U256::from(input),
+            index: U256::ZERO,
+        }),
         RunError::NonFiniteOutput { output, index } => {
-            abi::revert_data(IInference::NonFiniteOutput { output: U256::from(output), index: U256::from(index) })
+            abi::revert_data(IInference::NonFiniteOutput {
+                output: U256::from(output),
+                index: U256::from(index),
+            })
         }
         RunError::Failed(reason) => abi::revert_data(IInference::InferenceFailed { reason }),
     }
 }
 
 fn malformed(signature: &str) -> Vec<u8> {
-    IInference::MalformedCalldata { reason: format!("arguments do not decode as {signature}") }.abi_encode()
+    IInference::MalformedCalldata {
+        reason: format!("arguments do not decode as {signature}"),
+    }
+    .abi_encode()
 }
 
 fn sload(input: &mut PrecompileInput<'_>, slot: U256) -> Result<U256, Exit> {

@@ -54,16 +54,22 @@ pub fn write<E>(
 ) -> Result<(), E> {
     let base = base_slot(id);
     let at = |i: usize| base.wrapping_add(U256::from(i));
-    let caller_and_block = U256::from_be_slice(record.caller.as_slice())
-        | (U256::from(record.blockNumber) << 160);
+    let caller_and_block =
+        U256::from_be_slice(record.caller.as_slice()) | (U256::from(record.blockNumber) << 160);
     sstore(at(0), record.modelId.into())?;
     sstore(at(1), record.inputHash.into())?;
     sstore(at(2), record.outputHash.into())?;
     sstore(at(3), caller_and_block)?;
     sstore(at(4), U256::from_be_slice(record.attester.as_slice()))?;
     let sig = &record.signature;
-    sstore(at(5), U256::from_be_slice(sig.get(..32).unwrap_or_default()))?;
-    sstore(at(6), U256::from_be_slice(sig.get(32..64).unwrap_or_default()))?;
+    sstore(
+        at(5),
+        U256::from_be_slice(sig.get(..32).unwrap_or_default()),
+    )?;
+    sstore(
+        at(6),
+        U256::from_be_slice(sig.get(32..64).unwrap_or_default()),
+    )?;
     sstore(at(7), U256::from(sig.get(64).copied().unwrap_or_default()))?;
     let outputs = record.outputs.abi_encode();
     sstore(at(8), U256::from(outputs.len()))?;
@@ -112,7 +118,8 @@ pub fn read<E>(
         outputHash: output_hash.into(),
         outputs,
         caller: Address::from_word(caller_and_block.into()),
-        blockNumber: u64::try_from(caller_and_block >> 160).map_err(|_| RecordError::Corrupt(id))?,
+        blockNumber: u64::try_from(caller_and_block >> 160)
+            .map_err(|_| RecordError::Corrupt(id))?,
         attester: Address::from_word(attester.into()),
         signature: Bytes::from(signature),
     }))

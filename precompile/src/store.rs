@@ -22,10 +22,16 @@ use crate::model::ModelInfo;
 pub enum AddError {
     /// The file could not be read.
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The model was refused.
     #[error("{path}: {source}")]
-    Refused { path: PathBuf, source: AdmissionError },
+    Refused {
+        path: PathBuf,
+        source: AdmissionError,
+    },
 }
 
 /// An admitted model.
@@ -59,13 +65,19 @@ pub struct ModelStore {
 
 impl std::fmt::Debug for ModelStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelStore").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("ModelStore")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
 impl Default for ModelStore {
     fn default() -> Self {
-        Self::new(AdmissionLimits::default(), GasSchedule::default(), DEFAULT_PLAN_CACHE_BYTES)
+        Self::new(
+            AdmissionLimits::default(),
+            GasSchedule::default(),
+            DEFAULT_PLAN_CACHE_BYTES,
+        )
     }
 }
 
@@ -98,21 +110,34 @@ impl ModelStore {
         let admitted = admit(bytes, &self.limits, &self.schedule)?;
         let info = admitted.info.clone();
         lock(&self.plans).insert(id, admitted.plan, info.memory_estimate);
-        let stored = Arc::new(StoredModel { info: admitted.info, bytes: Arc::from(bytes), runs: AtomicU64::new(0) });
+        let stored = Arc::new(StoredModel {
+            info: admitted.info,
+            bytes: Arc::from(bytes),
+            runs: AtomicU64::new(0),
+        });
         write(&self.models).insert(id, stored);
         Ok(info)
     }
 
     /// Admit the model in `path`.
     pub fn add_file(&self, path: &Path) -> Result<ModelInfo, AddError> {
-        let bytes = std::fs::read(path).map_err(|source| AddError::Io { path: path.into(), source })?;
-        self.add_bytes(&bytes).map_err(|source| AddError::Refused { path: path.into(), source })
+        let bytes = std::fs::read(path).map_err(|source| AddError::Io {
+            path: path.into(),
+            source,
+        })?;
+        self.add_bytes(&bytes).map_err(|source| AddError::Refused {
+            path: path.into(),
+            source,
+        })
     }
 
     /// Admit every `.onnx` file directly in `dir`, in name order; one result per file, so one
     /// refused model does not stop the others.
     pub fn add_dir(&self, dir: &Path) -> Result<Vec<Result<ModelInfo, AddError>>, AddError> {
-        let io = |source| AddError::Io { path: dir.into(), source };
+        let io = |source| AddError::Io {
+            path: dir.into(),
+            source,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -129,7 +154,10 @@ impl ModelStore {
 
     /// Every admitted model's metadata, by id.
     pub fn list(&self) -> Vec<ModelInfo> {
-        let mut infos: Vec<ModelInfo> = read(&self.models).values().map(|m| m.info.clone()).collect();
+        let mut infos: Vec<ModelInfo> = read(&self.models)
+            .values()
+            .map(|m| m.info.clone())
+            .collect();
         infos.sort_by_key(|i| i.id);
         infos
     }
@@ -140,7 +168,11 @@ impl ModelStore {
             return Ok(plan);
         }
         let admitted = admit(&model.bytes, &self.limits, &self.schedule)?;
-        lock(&self.plans).insert(model.info.id, admitted.plan.clone(), model.info.memory_estimate);
+        lock(&self.plans).insert(
+            model.info.id,
+            admitted.plan.clone(),
+            model.info.memory_estimate,
+        );
         Ok(admitted.plan)
     }
 }
@@ -172,7 +204,12 @@ struct CachedPlan {
 
 impl PlanCache {
     fn new(budget: u64) -> Self {
-        Self { budget, used: 0, clock: 0, entries: HashMap::new() }
+        Self {
+            budget,
+            used: 0,
+            clock: 0,
+            entries: HashMap::new(),
+        }
     }
 
     fn get(&mut self, id: &B256) -> Option<Plan> {
@@ -184,7 +221,14 @@ impl PlanCache {
 
     fn insert(&mut self, id: B256, plan: Plan, cost: u64) {
         self.clock += 1;
-        if let Some(old) = self.entries.insert(id, CachedPlan { plan, cost, last_used: self.clock }) {
+        if let Some(old) = self.entries.insert(
+            id,
+            CachedPlan {
+                plan,
+                cost,
+                last_used: self.clock,
+            },
+        ) {
             self.used -= old.cost;
         }
         self.used += cost;
@@ -234,7 +278,9 @@ mod tests {
         let store = ModelStore::default();
         let results = store.add_dir(&models().join("hostile")).unwrap();
         assert!(!results.is_empty());
-        assert!(results.iter().all(|r| matches!(r, Err(AddError::Refused { .. }))));
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Err(AddError::Refused { .. }))));
         assert!(store.list().is_empty());
     }
 }

@@ -49,19 +49,37 @@ pub enum Finding {
     MissingWitness { id: U256 },
     /// The replayed call names another model than the witness.
     #[error("inference {id}: witness model {recorded}, replayed call used {replayed}")]
-    ModelMismatch { id: U256, recorded: B256, replayed: B256 },
+    ModelMismatch {
+        id: U256,
+        recorded: B256,
+        replayed: B256,
+    },
     /// The replayed inputs hash differently.
     #[error("inference {id}: witness input hash {recorded}, replayed inputs hash to {replayed}")]
-    InputHashMismatch { id: U256, recorded: B256, replayed: B256 },
+    InputHashMismatch {
+        id: U256,
+        recorded: B256,
+        replayed: B256,
+    },
     /// Re-running the model gave other outputs.
     #[error("inference {id}: output {output} differs at element {index}: recorded {recorded}, re-executed {recomputed}")]
-    OutputMismatch { id: U256, output: usize, index: usize, recorded: String, recomputed: String },
+    OutputMismatch {
+        id: U256,
+        output: usize,
+        index: usize,
+        recorded: String,
+        recomputed: String,
+    },
     /// The model could not be re-run.
     #[error("inference {id}: re-execution failed: {reason}")]
     ReExecutionFailed { id: U256, reason: String },
     /// The signature does not recover to the attester.
     #[error("inference {id}: signature recovers to {recovered:?}, attester is {attester}")]
-    BadSignature { id: U256, recovered: Option<Address>, attester: Address },
+    BadSignature {
+        id: U256,
+        recovered: Option<Address>,
+        attester: Address,
+    },
 }
 
 impl Finding {
@@ -89,7 +107,11 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier expecting signatures by `attester`.
     pub fn new(attester: Address) -> Self {
-        Self { attester, witnesses: Mutex::default(), findings: Mutex::default() }
+        Self {
+            attester,
+            witnesses: Mutex::default(),
+            findings: Mutex::default(),
+        }
     }
 
     /// The attester signatures must recover to.
@@ -109,16 +131,27 @@ impl Verifier {
     }
 
     pub(crate) fn witness(&self, id: U256) -> Option<Witness> {
-        self.witnesses.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        self.witnesses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     pub(crate) fn report(&self, finding: Finding) {
-        self.findings.lock().unwrap_or_else(|e| e.into_inner()).push(finding);
+        self.findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(finding);
     }
 }
 
 /// The first element where `recomputed` differs from `recorded`, as a finding.
-pub(crate) fn compare_outputs(id: U256, recorded: &[Tensor], recomputed: &[Tensor]) -> Option<Finding> {
+pub(crate) fn compare_outputs(
+    id: U256,
+    recorded: &[Tensor],
+    recomputed: &[Tensor],
+) -> Option<Finding> {
     let mismatch = |output: usize, index: usize, a: String, b: String| Finding::OutputMismatch {
         id,
         output,
@@ -127,14 +160,29 @@ pub(crate) fn compare_outputs(id: U256, recorded: &[Tensor], recomputed: &[Tenso
         recomputed: b,
     };
     if recorded.len() != recomputed.len() {
-        return Some(mismatch(recorded.len().min(recomputed.len()), 0, format!("{} outputs", recorded.len()), format!("{} outputs", recomputed.len())));
+        return Some(mismatch(
+            recorded.len().min(recomputed.len()),
+            0,
+            format!("{} outputs", recorded.len()),
+            format!("{} outputs", recomputed.len()),
+        ));
     }
     for (o, (a, b)) in recorded.iter().zip(recomputed).enumerate() {
         if a.shape != b.shape || a.decimals != b.decimals || a.values.len() != b.values.len() {
-            return Some(mismatch(o, 0, format!("shape {:?}/{}", a.shape, a.decimals), format!("shape {:?}/{}", b.shape, b.decimals)));
+            return Some(mismatch(
+                o,
+                0,
+                format!("shape {:?}/{}", a.shape, a.decimals),
+                format!("shape {:?}/{}", b.shape, b.decimals),
+            ));
         }
         if let Some(i) = a.values.iter().zip(&b.values).position(|(x, y)| x != y) {
-            return Some(mismatch(o, i, a.values[i].to_string(), b.values[i].to_string()));
+            return Some(mismatch(
+                o,
+                i,
+                a.values[i].to_string(),
+                b.values[i].to_string(),
+            ));
         }
     }
     None

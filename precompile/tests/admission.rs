@@ -6,7 +6,9 @@ use verinfer_precompile::gas::GasSchedule;
 use verinfer_precompile::{AdmissionError, AdmissionLimits, ElementType, ModelStore};
 
 fn model(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
 }
 
 fn refusal(name: &str) -> AdmissionError {
@@ -19,42 +21,76 @@ fn refusal(name: &str) -> AdmissionError {
 
 #[test]
 fn oversized_file_is_refused() {
-    let limits = AdmissionLimits { max_model_bytes: 1000, ..Default::default() };
+    let limits = AdmissionLimits {
+        max_model_bytes: 1000,
+        ..Default::default()
+    };
     let store = ModelStore::new(limits, GasSchedule::default(), 1 << 30);
     let bytes = std::fs::read(model("mlp.onnx")).unwrap();
-    assert_eq!(store.add_bytes(&bytes), Err(AdmissionError::TooLarge { size: bytes.len(), limit: 1000 }));
+    assert_eq!(
+        store.add_bytes(&bytes),
+        Err(AdmissionError::TooLarge {
+            size: bytes.len(),
+            limit: 1000
+        })
+    );
 }
 
 #[test]
 fn garbage_is_unparsable() {
-    assert!(matches!(refusal("hostile/garbage.onnx"), AdmissionError::Unparsable(_)));
-    assert!(matches!(ModelStore::default().add_bytes(&[]), Err(AdmissionError::Unparsable(_))));
+    assert!(matches!(
+        refusal("hostile/garbage.onnx"),
+        AdmissionError::Unparsable(_)
+    ));
+    assert!(matches!(
+        ModelStore::default().add_bytes(&[]),
+        Err(AdmissionError::Unparsable(_))
+    ));
     let mlp = std::fs::read(model("mlp.onnx")).unwrap();
     let truncated = ModelStore::default().add_bytes(&mlp[..mlp.len() / 2]);
-    assert!(matches!(truncated, Err(AdmissionError::Unparsable(_))), "{truncated:?}");
+    assert!(
+        matches!(truncated, Err(AdmissionError::Unparsable(_))),
+        "{truncated:?}"
+    );
 }
 
 #[test]
 fn random_ops_are_nondeterministic() {
-    assert_eq!(refusal("hostile/random_normal_like.onnx"), AdmissionError::NondeterministicOp { op: "RandomNormalLike".into() });
+    assert_eq!(
+        refusal("hostile/random_normal_like.onnx"),
+        AdmissionError::NondeterministicOp {
+            op: "RandomNormalLike".into()
+        }
+    );
 }
 
 #[test]
 fn unknown_op_is_refused() {
-    assert_eq!(refusal("hostile/unknown_op.onnx"), AdmissionError::UnknownOp { op: "TotallyMadeUpOp".into() });
+    assert_eq!(
+        refusal("hostile/unknown_op.onnx"),
+        AdmissionError::UnknownOp {
+            op: "TotallyMadeUpOp".into()
+        }
+    );
 }
 
 #[test]
 fn custom_domain_is_refused() {
     assert_eq!(
         refusal("hostile/custom_domain.onnx"),
-        AdmissionError::CustomDomain { op: "Relu".into(), domain: "com.example".into() }
+        AdmissionError::CustomDomain {
+            op: "Relu".into(),
+            domain: "com.example".into()
+        }
     );
 }
 
 #[test]
 fn symbolic_input_is_refused() {
-    assert_eq!(refusal("hostile/symbolic_input.onnx"), AdmissionError::NonConcreteInput { name: "x".into() });
+    assert_eq!(
+        refusal("hostile/symbolic_input.onnx"),
+        AdmissionError::NonConcreteInput { name: "x".into() }
+    );
 }
 
 #[test]
@@ -70,7 +106,10 @@ fn constant_of_shape_bomb_is_refused_without_allocating() {
 
 #[test]
 fn external_data_is_refused() {
-    assert_eq!(refusal("hostile/external_data.onnx"), AdmissionError::ExternalData { tensor: "w".into() });
+    assert_eq!(
+        refusal("hostile/external_data.onnx"),
+        AdmissionError::ExternalData { tensor: "w".into() }
+    );
 }
 
 #[test]
@@ -95,16 +134,30 @@ fn admitted_models_carry_metadata() {
     assert_eq!(mlp.outputs[0].name, "y");
     assert_eq!(mlp.outputs[0].shape, vec![1, 10]);
     // 64·512 + 512·512 + 512·10 multiply-accumulates at least.
-    assert!(mlp.compute_cost >= 64 * 512 + 512 * 512 + 512 * 10, "{}", mlp.compute_cost);
-    assert!(mlp.memory_estimate >= 4 * (64 * 512 + 512 * 512), "{}", mlp.memory_estimate);
+    assert!(
+        mlp.compute_cost >= 64 * 512 + 512 * 512 + 512 * 10,
+        "{}",
+        mlp.compute_cost
+    );
+    assert!(
+        mlp.memory_estimate >= 4 * (64 * 512 + 512 * 512),
+        "{}",
+        mlp.memory_estimate
+    );
     assert!(mlp.infer_gas > mlp.predict_gas);
-    assert_eq!(mlp.id, alloy_primitives::keccak256(std::fs::read(model("mlp.onnx")).unwrap()));
+    assert_eq!(
+        mlp.id,
+        alloy_primitives::keccak256(std::fs::read(model("mlp.onnx")).unwrap())
+    );
 
     let q = store.add_file(&model("quantized.onnx")).unwrap();
     assert_eq!(q.inputs[0].dtype, ElementType::U8);
     assert_eq!(q.outputs[0].dtype, ElementType::U8);
     let i8m = store.add_file(&model("int8_matmul.onnx")).unwrap();
-    assert_eq!((i8m.inputs[0].dtype, i8m.outputs[0].dtype), (ElementType::I8, ElementType::I32));
+    assert_eq!(
+        (i8m.inputs[0].dtype, i8m.outputs[0].dtype),
+        (ElementType::I8, ElementType::I32)
+    );
     let i64m = store.add_file(&model("int64_affine.onnx")).unwrap();
     assert_eq!(i64m.outputs[0].dtype, ElementType::I64);
     for name in ["linear.onnx", "cnn.onnx", "int32_add.onnx", "scale.onnx"] {

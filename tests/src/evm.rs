@@ -46,8 +46,10 @@ pub fn proxy(kind: CallKind) -> Vec<u8> {
     let [hi, lo] = [ADDRESS.0[18], ADDRESS.0[19]];
     code.extend([0x61, hi, lo, 0x5a, opcode]);
     // returndatacopy(0, 0, returndatasize); jumpi(ok, success); revert(0, rds); ok: return(0, rds)
-    let dest = code.len() as u8 + 11;
-    code.extend([0x3d, 0x5f, 0x5f, 0x3e, 0x60, dest, 0x57, 0x3d, 0x5f, 0xfd, 0x5b, 0x3d, 0x5f, 0xf3]);
+    let dest = code.len() as u8 + 10;
+    code.extend([
+        0x3d, 0x5f, 0x5f, 0x3e, 0x60, dest, 0x57, 0x3d, 0x5f, 0xfd, 0x5b, 0x3d, 0x5f, 0xf3,
+    ]);
     code
 }
 
@@ -73,11 +75,27 @@ impl TestEvm {
     /// A chain whose genesis holds the precompile account (nonce 1) and funds `accounts`.
     pub fn new(precompile: Arc<InferencePrecompile>, accounts: &[Address]) -> Self {
         let mut db = CacheDB::new(EmptyDB::default());
-        db.insert_account_info(ADDRESS, AccountInfo { nonce: GENESIS_NONCE, ..Default::default() });
+        db.insert_account_info(
+            ADDRESS,
+            AccountInfo {
+                nonce: GENESIS_NONCE,
+                ..Default::default()
+            },
+        );
         for a in accounts {
-            db.insert_account_info(*a, AccountInfo { balance: U256::from(10u128.pow(24)), ..Default::default() });
+            db.insert_account_info(
+                *a,
+                AccountInfo {
+                    balance: U256::from(10u128.pow(24)),
+                    ..Default::default()
+                },
+            );
         }
-        Self { db, precompile, block: 1 }
+        Self {
+            db,
+            precompile,
+            block: 1,
+        }
     }
 
     fn env(&self) -> EvmEnv {
@@ -90,8 +108,41 @@ impl TestEvm {
     }
 
     /// Execute and commit a transaction; returns its result.
-    pub fn transact(&mut self, from: Address, to: TxKind, data: Vec<u8>, gas_limit: u64) -> ExecutionResult {
-        let nonce = self.db.cache.accounts.get(&from).map_or(0, |a| a.info.nonce);
+    pub fn transact(
+        &mut self,
+        from: Address,
+        to: TxKind,
+        data: Vec<u8>,
+        gas_limit: u64,
+    ) -> ExecutionResult {
+        self.transact_full(from, to, data, gas_limit, U256::ZERO)
+    }
+
+    /// Execute and commit a call carrying `value` wei, 10M gas.
+    pub fn transact_with_value(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: Vec<u8>,
+        value: U256,
+    ) -> ExecutionResult {
+        self.transact_full(from, TxKind::Call(to), data, 10_000_000, value)
+    }
+
+    fn transact_full(
+        &mut self,
+        from: Address,
+        to: TxKind,
+        data: Vec<u8>,
+        gas_limit: u64,
+        value: U256,
+    ) -> ExecutionResult {
+        let nonce = self
+            .db
+            .cache
+            .accounts
+            .get(&from)
+            .map_or(0, |a| a.info.nonce);
         let tx = TxEnv::builder()
             .caller(from)
             .kind(to)
@@ -99,6 +150,7 @@ impl TestEvm {
             .gas_limit(gas_limit)
             .gas_price(0)
             .nonce(nonce)
+            .value(value)
             .chain_id(Some(CHAIN_ID))
             .build_fill();
         let env = self.env();
@@ -142,9 +194,20 @@ impl TestEvm {
 
 /// Call the precompile directly (no transaction around it) with `gas`, as a CALL from
 /// `caller`, on an empty state with the precompile account in it.
-pub fn call_direct(precompile: &InferencePrecompile, caller: Address, data: &[u8], gas: u64) -> PrecompileOutput {
+pub fn call_direct(
+    precompile: &InferencePrecompile,
+    caller: Address,
+    data: &[u8],
+    gas: u64,
+) -> PrecompileOutput {
     let mut db = CacheDB::new(EmptyDB::default());
-    db.insert_account_info(ADDRESS, AccountInfo { nonce: GENESIS_NONCE, ..Default::default() });
+    db.insert_account_info(
+        ADDRESS,
+        AccountInfo {
+            nonce: GENESIS_NONCE,
+            ..Default::default()
+        },
+    );
     let mut ctx = Context::mainnet().with_db(db);
     ctx.cfg.chain_id = CHAIN_ID;
     let _ = revm::context::JournalTr::load_account(&mut ctx.journaled_state, ADDRESS);

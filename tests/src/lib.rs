@@ -21,7 +21,10 @@ pub fn models() -> PathBuf {
 pub fn tensor(shape: &[u32], values: &[i64], decimals: u8) -> Tensor {
     Tensor {
         shape: shape.to_vec(),
-        values: values.iter().map(|v| I256::try_from(*v).unwrap_or_default()).collect(),
+        values: values
+            .iter()
+            .map(|v| I256::try_from(*v).unwrap_or_default())
+            .collect(),
         decimals,
     }
 }
