@@ -30,6 +30,10 @@ fn main() -> ExitCode {
         }
         ["--version" | "-V"] => {
             println!("verinfer {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "tract kernels: {}",
+                verinfer_precompile::engine::active_isa()
+            );
             ExitCode::SUCCESS
         }
         ["model", "check", paths @ ..] if !paths.is_empty() => match check(paths) {

@@ -3,8 +3,12 @@
 use std::process::Command;
 
 fn verinfer(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verinfer")).args(args).output().expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(env!("CARGO_BIN_EXE_verinfer"))
+        .args(args)
+        .output()
+        .expect("runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -14,7 +18,11 @@ const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
 fn check_admits_the_test_models() {
     let (code, out) = verinfer(&["model", "check", MODELS]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("admitted 0x")).count(), 8, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("admitted 0x")).count(),
+        8,
+        "{out}"
+    );
     assert!(out.contains("x:F32[1, 64]"), "{out}");
 }
 
@@ -22,16 +30,26 @@ fn check_admits_the_test_models() {
 fn check_reports_each_refusal_and_fails() {
     let (code, out) = verinfer(&["model", "check", &format!("{MODELS}/hostile")]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("op RandomNormalLike is nondeterministic"), "{out}");
+    assert!(
+        out.contains("op RandomNormalLike is nondeterministic"),
+        "{out}"
+    );
     assert!(out.contains("ConstantOfShape node"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("refused")).count(), 8, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("refused")).count(),
+        8,
+        "{out}"
+    );
 }
 
 #[test]
 fn bad_usage_and_missing_files_are_clear_errors() {
     let (code, out) = verinfer(&["frobnicate"]);
     assert_eq!(code, 2);
-    assert!(out.contains("unknown command") && out.contains("USAGE"), "{out}");
+    assert!(
+        out.contains("unknown command") && out.contains("USAGE"),
+        "{out}"
+    );
     let (code, out) = verinfer(&["model", "check", "/nonexistent/model.onnx"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("reading /nonexistent/model.onnx"), "{out}");

@@ -119,16 +119,16 @@ impl InferencePrecompile {
     fn dispatch(&self, input: &mut PrecompileInput<'_>) -> Exit {
         let data = input.data;
         let decode_gas = self.store.schedule().decode_gas(data.len());
-        let revert = |e: &dyn Fn() -> Vec<u8>| Exit::Revert(decode_gas, e());
+        let revert = |data: Vec<u8>| Exit::Revert(decode_gas, data);
         let Some((selector, args)) = data.split_first_chunk::<4>() else {
-            return revert(&|| {
+            return revert({
                 abi::revert_data(IInference::MalformedCalldata {
                     reason: "calldata shorter than a selector".into(),
                 })
             });
         };
         if input.is_direct_call() && !input.value.is_zero() {
-            return revert(&|| abi::revert_data(IInference::ValueNotAccepted {}));
+            return revert(abi::revert_data(IInference::ValueNotAccepted {}));
         }
         let view_gas = self.store.schedule().view_base;
         let slot_gas = self.store.schedule().per_slot_read;
@@ -148,7 +148,7 @@ impl InferencePrecompile {
             IInference::getInferenceCall::SELECTOR => self.get_inference(input, args, decode_gas),
             IInference::modelInfoCall::SELECTOR => {
                 let Ok(call) = IInference::modelInfoCall::abi_decode_raw(args) else {
-                    return revert(&|| malformed("modelInfo(bytes32)"));
+                    return revert(malformed("modelInfo(bytes32)"));
                 };
                 let gas = decode_gas + view_gas;
                 match self.store.get(&call.modelId) {
@@ -181,7 +181,7 @@ impl InferencePrecompile {
                     Err(exit) => exit,
                 }
             }
-            _ => revert(&|| {
+            _ => revert({
                 abi::revert_data(IInference::UnknownSelector {
                     selector: (*selector).into(),
                 })
@@ -270,8 +270,8 @@ impl InferencePrecompile {
             }
             Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, ran, chain_id) {
                 Some(recorded) => recorded,
-                // No witness: the original call must have reverted; keep the recomputed result
-                // (the finding is reported) so the replay can go on.
+                // No witness: the original call did not record here. Revert (the finding is
+                // reported) so the replay goes on.
                 None => {
                     return Exit::Revert(
                         p.gas,

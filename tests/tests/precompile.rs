@@ -476,13 +476,18 @@ fn the_same_call_gives_the_same_bits_100_times() {
         if name == "mlp.onnx" {
             // Recorded once with the pinned kernel set: the same bits on every x86-64 machine.
             #[cfg(target_arch = "x86_64")]
-            assert_eq!(keccak256(&first), GOLDEN_MLP_RESULT, "MLP result changed: kernel pinning broken?");
+            assert_eq!(
+                keccak256(&first),
+                GOLDEN_MLP_RESULT,
+                "MLP result changed: kernel pinning broken?"
+            );
         }
     }
 }
 
 /// keccak256 of the precompile's return data for the MLP call above, with pinned kernels.
-const GOLDEN_MLP_RESULT: B256 = alloy_primitives::b256!("0x48d80077ead4d3cb63fb7ca6f23116d64c3726949002189f438367b1f368a234");
+const GOLDEN_MLP_RESULT: B256 =
+    alloy_primitives::b256!("0x48d80077ead4d3cb63fb7ca6f23116d64c3726949002189f438367b1f368a234");
 
 #[test]
 fn verify_mode_replays_to_the_recorded_state_and_reports_tampering() {
