@@ -61,6 +61,19 @@ pub fn deployer(runtime: &[u8]) -> Vec<u8> {
     code
 }
 
+/// An empty state holding only the precompile account, with the nonce it needs in genesis.
+pub fn genesis() -> CacheDB<EmptyDB> {
+    let mut db = CacheDB::new(EmptyDB::default());
+    db.insert_account_info(
+        ADDRESS,
+        AccountInfo {
+            nonce: GENESIS_NONCE,
+            ..Default::default()
+        },
+    );
+    db
+}
+
 /// An in-memory chain: a database, the precompile, and a block number.
 pub struct TestEvm {
     /// The state.
@@ -74,14 +87,7 @@ pub struct TestEvm {
 impl TestEvm {
     /// A chain whose genesis holds the precompile account (nonce 1) and funds `accounts`.
     pub fn new(precompile: Arc<InferencePrecompile>, accounts: &[Address]) -> Self {
-        let mut db = CacheDB::new(EmptyDB::default());
-        db.insert_account_info(
-            ADDRESS,
-            AccountInfo {
-                nonce: GENESIS_NONCE,
-                ..Default::default()
-            },
-        );
+        let mut db = genesis();
         for a in accounts {
             db.insert_account_info(
                 *a,
@@ -200,14 +206,7 @@ pub fn call_direct(
     data: &[u8],
     gas: u64,
 ) -> PrecompileOutput {
-    let mut db = CacheDB::new(EmptyDB::default());
-    db.insert_account_info(
-        ADDRESS,
-        AccountInfo {
-            nonce: GENESIS_NONCE,
-            ..Default::default()
-        },
-    );
+    let db = genesis();
     let mut ctx = Context::mainnet().with_db(db);
     ctx.cfg.chain_id = CHAIN_ID;
     let _ = revm::context::JournalTr::load_account(&mut ctx.journaled_state, ADDRESS);
