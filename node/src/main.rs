@@ -1,61 +1,298 @@
-//! `verinfer`: the command-line tool. The devnet node itself (`verinfer node`) is the node
-//! issue's work; until it lands this binary offers the model admission check, so operators can
-//! see today whether their models will load.
+//! `verinfer`: the devnet node and the tools around it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use verinfer_precompile::{ModelInfo, ModelStore};
+use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, Bytes, B256, I256};
+use alloy_sol_types::{SolCall, SolInterface};
+use anyhow::{bail, Context, Result};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde_json::{json, Value};
+use verinfer_node::client::{Client, ClientError};
+use verinfer_node::node::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::{NodeConfig, NodeHandle};
+use verinfer_precompile::abi::{IInference, Tensor};
+use verinfer_precompile::{ModelInfo, ModelStore, ADDRESS};
 
-const HELP: &str = "\
-verinfer — verifiable ONNX inference for EVM smart contracts
+#[derive(Parser)]
+#[command(
+    name = "verinfer",
+    about = "verifiable ONNX inference for EVM smart contracts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-USAGE:
-    verinfer model check <PATH>...   Run admission on .onnx files or directories of them and
-                                     print each model's id, inputs, outputs and gas; exits 1
-                                     if any model is refused
-    verinfer --version               Print the version
-    verinfer --help                  Print this help
+#[derive(Subcommand)]
+enum Command {
+    /// Run a devnet node (JSON-RPC over HTTP and WebSocket, anvil's defaults).
+    Node(Box<NodeArgs>),
+    /// Check models, or add, list and show the models of a running node.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Run a model on a node through `predict` (an eth_call) and print its outputs.
+    Infer(InferArgs),
+}
 
-The devnet node (`verinfer node`) is not built yet.";
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Port to listen on (HTTP and WebSocket).
+    #[arg(short, long, default_value_t = 8545)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Chain id.
+    #[arg(long, default_value_t = 31337)]
+    chain_id: u64,
+    /// Number of funded dev accounts.
+    #[arg(short, long, default_value_t = 10)]
+    accounts: usize,
+    /// Balance of each dev account, in ETH.
+    #[arg(long, default_value = "10000")]
+    balance: String,
+    /// BIP-39 mnemonic the dev accounts derive from.
+    #[arg(short, long, default_value = DEFAULT_MNEMONIC)]
+    mnemonic: String,
+    /// Mine a block every SECS seconds instead of one per transaction.
+    #[arg(short, long, value_name = "SECS")]
+    block_time: Option<f64>,
+    /// Mine only on evm_mine / anvil_mine.
+    #[arg(long, conflicts_with = "block_time")]
+    no_mining: bool,
+    /// Where the chain and uploaded models are kept
+    /// [default: $VERINFER_DATA_DIR, else ~/.local/share/verinfer/chain-<chain id>].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, conflicts_with = "data_dir")]
+    ephemeral: bool,
+    /// Admit every .onnx file in DIR at start (repeatable).
+    #[arg(long = "models", value_name = "DIR")]
+    models: Vec<PathBuf>,
+    /// The attester's private key (hex) [default: derived from the mnemonic, shown at start].
+    #[arg(long, value_name = "KEY")]
+    attester_key: Option<B256>,
+    /// Block gas limit.
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+    /// Largest JSON-RPC request body, in bytes.
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    max_request_body: u32,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Run admission on .onnx files or directories of them, locally; exit 1 if any is refused.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Upload models (files or directories of .onnx files) to a running node.
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+    },
+    /// List a node's models.
+    List {
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+    },
+    /// Show one model; `--out FILE` saves its ONNX bytes.
+    Show {
+        id: B256,
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct InferArgs {
+    /// Model id (0x…) as `verinfer model list` shows it.
+    model: B256,
+    /// One input tensor's values, comma-separated decimals (repeat once per model input, in order).
+    #[arg(short, long = "input", value_name = "VALUES", required = true)]
+    inputs: Vec<String>,
+    /// Decimals of the outputs.
+    #[arg(short, long, default_value_t = 6)]
+    decimals: u8,
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// Print the outputs as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        [] | ["--help" | "-h" | "help"] => {
-            println!("{HELP}");
-            ExitCode::SUCCESS
+    let version = format!(
+        "{} (tract kernels: {})",
+        env!("CARGO_PKG_VERSION"),
+        verinfer_precompile::engine::active_isa()
+    );
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Node(args) => run_node(*args).map(|_| true),
+        Command::Model(ModelCommand::Check { paths }) => check(&paths),
+        Command::Model(ModelCommand::Add { paths, rpc }) => add_models(&rpc, &paths),
+        Command::Model(ModelCommand::List { rpc }) => list_models(&rpc).map(|_| true),
+        Command::Model(ModelCommand::Show { id, rpc, out }) => {
+            show_model(&rpc, id, out.as_deref()).map(|_| true)
         }
-        ["--version" | "-V"] => {
-            println!("verinfer {}", env!("CARGO_PKG_VERSION"));
-            println!(
-                "tract kernels: {}",
-                verinfer_precompile::engine::active_isa()
-            );
-            ExitCode::SUCCESS
-        }
-        ["model", "check", paths @ ..] if !paths.is_empty() => match check(paths) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
-        _ => {
-            eprintln!("error: unknown command {:?}\n\n{HELP}", words.join(" "));
+        Command::Infer(args) => infer(&args).map(|_| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
 }
 
+fn default_data_dir(chain_id: u64) -> PathBuf {
+    if let Some(dir) = std::env::var_os("VERINFER_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("verinfer").join(format!("chain-{chain_id}"))
+}
+
+fn run_node(args: NodeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let balance = parse_ether(&args.balance)
+        .with_context(|| format!("--balance {:?} is not an ETH amount", args.balance))?;
+    let block_time = match args.block_time {
+        Some(secs) if !(secs > 0.0 && secs.is_finite()) => {
+            bail!("--block-time must be a positive number of seconds")
+        }
+        Some(secs) => Some(Duration::from_secs_f64(secs)),
+        None => None,
+    };
+    let data_dir = (!args.ephemeral).then(|| {
+        args.data_dir
+            .unwrap_or_else(|| default_data_dir(args.chain_id))
+    });
+    let config = NodeConfig {
+        host: args.host,
+        port: args.port,
+        chain_id: args.chain_id,
+        accounts: args.accounts,
+        balance,
+        mnemonic: args.mnemonic,
+        block_time,
+        mining: !args.no_mining,
+        data_dir,
+        model_dirs: args.models,
+        attester_key: args.attester_key,
+        gas_limit: args.gas_limit,
+        max_request_body: args.max_request_body,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let handle = verinfer_node::start(config.clone()).await?;
+        print_banner(&config, &handle);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                println!("\nShutting down");
+                handle.stop().await;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
+    let node = &handle.node;
+    println!(
+        "\n  verinfer {}  —  verifiable ONNX inference devnet\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("Available Accounts\n==================");
+    for (i, s) in node.signers.iter().enumerate() {
+        println!(
+            "({i}) {} ({} ETH)",
+            s.address(),
+            format_ether(config.balance)
+        );
+    }
+    println!("\nPrivate Keys\n==================");
+    for (i, s) in node.signers.iter().enumerate() {
+        println!("({i}) 0x{}", hex::encode(s.to_bytes()));
+    }
+    println!("\nWallet\n==================");
+    println!("Mnemonic:          {}", config.mnemonic);
+    println!("Derivation path:   m/44'/60'/0'/0/");
+    println!("\nAttester\n==================");
+    println!("Address:           {}", node.attester);
+    match config.attester_key {
+        Some(_) => println!("Key:               from --attester-key"),
+        None => println!(
+            "Key:               {} (derived from the mnemonic; --attester-key sets another)",
+            default_attester_key(&config.mnemonic)
+        ),
+    }
+    println!("\nModels\n==================");
+    let models = node.models.list();
+    if models.is_empty() {
+        println!("none (add with --models DIR, `verinfer model add`, or verinfer_uploadModel)");
+    }
+    for info in &models {
+        print_model(info);
+    }
+    for r in &handle.rejected {
+        println!("refused  {}", r.reason);
+    }
+    let chain = node.chain();
+    println!("\nChain ID:          {}", config.chain_id);
+    println!("Base fee:          {}", chain.next_base_fee());
+    println!("Gas limit:         {}", config.gas_limit);
+    println!("Precompile:        {ADDRESS}");
+    println!(
+        "Tract kernels:     {}",
+        verinfer_precompile::engine::active_isa()
+    );
+    match &config.data_dir {
+        Some(dir) => println!("Data dir:          {}", dir.display()),
+        None => println!("Data dir:          none (--ephemeral: memory only)"),
+    }
+    let head = chain.head().header.number;
+    if head > 0 {
+        println!("Head:              block {head} (resumed)");
+    }
+    let mining = match (config.mining, config.block_time) {
+        (false, _) => "manual (evm_mine)".to_string(),
+        (true, Some(t)) => format!("every {}s", t.as_secs_f64()),
+        (true, None) => "automine".to_string(),
+    };
+    println!("Mining:            {mining}");
+    println!("\nListening on {}", handle.addr);
+}
+
 /// Admit every model under `paths`; returns whether all were accepted.
-fn check(paths: &[&str]) -> Result<bool> {
+fn check(paths: &[PathBuf]) -> Result<bool> {
     let store = ModelStore::default();
     let mut all_ok = true;
-    for path in paths.iter().map(Path::new) {
+    for path in paths {
         let results = if path.is_dir() {
             store
                 .add_dir(path)
@@ -92,4 +329,198 @@ fn print_model(info: &ModelInfo) {
         info.infer_gas,
         info.predict_gas
     );
+}
+
+fn onnx_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
+    let client = Client::new(rpc)?;
+    let mut all_ok = true;
+    for file in onnx_files(paths)? {
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        eprintln!("uploading {} ({} bytes)", file.display(), bytes.len());
+        match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes)])) {
+            Ok(model) => println!(
+                "added    {}  {}",
+                model["id"].as_str().unwrap_or("?"),
+                file.display()
+            ),
+            Err(ClientError::Rpc { message, .. }) => {
+                all_ok = false;
+                println!("refused  {}: {message}", file.display());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(all_ok)
+}
+
+fn list_models(rpc: &str) -> Result<()> {
+    let models: Vec<Value> = Client::new(rpc)?.call("verinfer_listModels", json!([]))?;
+    if models.is_empty() {
+        println!("no models");
+    }
+    for m in models {
+        println!(
+            "{}  {} bytes  in {}  out {}  infer gas {}  runs {}",
+            m["id"].as_str().unwrap_or("?"),
+            m["size"],
+            m["inputs"],
+            m["outputs"],
+            m["inferGas"],
+            m["runs"]
+        );
+    }
+    Ok(())
+}
+
+fn show_model(rpc: &str, id: B256, out: Option<&Path>) -> Result<()> {
+    let mut model: Value = Client::new(rpc)?.call("verinfer_getModel", json!([id]))?;
+    if model.is_null() {
+        bail!("the node has no model {id}");
+    }
+    let bytes = model.get_mut("bytes").map(Value::take);
+    println!("{}", serde_json::to_string_pretty(&model)?);
+    if let (Some(path), Some(bytes)) = (out, bytes) {
+        let bytes: Bytes = serde_json::from_value(bytes).context("model bytes")?;
+        std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("saved {} bytes to {}", bytes.len(), path.display());
+    }
+    Ok(())
+}
+
+/// Parse "1.5,-2,0.25" into fixed-point integers with the fewest decimals that are exact.
+fn parse_values(text: &str) -> Result<(Vec<I256>, u8)> {
+    let parts: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let decimals = parts
+        .iter()
+        .map(|p| p.split_once('.').map_or(0, |(_, f)| f.len()))
+        .max()
+        .unwrap_or(0);
+    if decimals > 38 {
+        bail!("at most 38 decimals");
+    }
+    let values = parts
+        .iter()
+        .map(|p| {
+            let (int, frac) = p.split_once('.').unwrap_or((p, ""));
+            let digits = format!("{int}{frac:0<decimals$}");
+            digits
+                .parse::<I256>()
+                .with_context(|| format!("{p:?} is not a decimal number"))
+        })
+        .collect::<Result<_>>()?;
+    Ok((values, decimals as u8))
+}
+
+fn format_fixed(value: I256, decimals: u8) -> String {
+    if decimals == 0 {
+        return value.to_string();
+    }
+    let digits = value.unsigned_abs().to_string();
+    let d = decimals as usize;
+    let padded = format!("{digits:0>width$}", width = d + 1);
+    let (int, frac) = padded.split_at(padded.len() - d);
+    let sign = if value.is_negative() { "-" } else { "" };
+    format!("{sign}{int}.{frac}")
+}
+
+fn infer(args: &InferArgs) -> Result<()> {
+    let client = Client::new(&args.rpc)?;
+    let model: Value = client.call("verinfer_getModel", json!([args.model]))?;
+    if model.is_null() {
+        bail!("the node has no model {}", args.model);
+    }
+    let specs = model["inputs"].as_array().cloned().unwrap_or_default();
+    if specs.len() != args.inputs.len() {
+        bail!(
+            "the model takes {} inputs, {} given (one --input per input)",
+            specs.len(),
+            args.inputs.len()
+        );
+    }
+    let mut tensors = Vec::new();
+    for (spec, text) in specs.iter().zip(&args.inputs) {
+        let shape: Vec<u32> = serde_json::from_value(spec["shape"].clone()).unwrap_or_default();
+        let (values, decimals) = parse_values(text)?;
+        tensors.push(Tensor {
+            shape,
+            values,
+            decimals,
+        });
+    }
+    let call = IInference::predictCall {
+        modelId: args.model,
+        inputs: tensors,
+        outputDecimals: args.decimals,
+    };
+    let request = json!({"to": ADDRESS, "data": Bytes::from(call.abi_encode())});
+    let output: Bytes = match client.call("eth_call", json!([request, "latest"])) {
+        Ok(out) => out,
+        Err(ClientError::Rpc {
+            message,
+            data: Some(data),
+            ..
+        }) => {
+            let data: Bytes = serde_json::from_value(data).unwrap_or_default();
+            match IInference::IInferenceErrors::abi_decode(&data) {
+                Ok(error) => bail!("{message}: {}", describe_error(&error)),
+                Err(_) => bail!("{message}"),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outputs = IInference::predictCall::abi_decode_returns(&output)
+        .context("decoding predict's outputs")?;
+    if args.json {
+        let json: Vec<Value> = outputs
+            .iter()
+            .map(|t| json!({"shape": t.shape, "values": t.values.iter().map(|v| format_fixed(*v, t.decimals)).collect::<Vec<_>>()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        for (i, t) in outputs.iter().enumerate() {
+            let values: Vec<String> = t
+                .values
+                .iter()
+                .map(|v| format_fixed(*v, t.decimals))
+                .collect();
+            println!("output {i} {:?}: [{}]", t.shape, values.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn describe_error(error: &IInference::IInferenceErrors) -> String {
+    use IInference::IInferenceErrors as E;
+    match error {
+        E::UnknownModel(_) => "UnknownModel: the node has no such model".into(),
+        E::ShapeMismatch(e) => format!(
+            "ShapeMismatch: input {} expects shape {:?}, got {:?}",
+            e.input, e.expected, e.got
+        ),
+        E::WrongInputCount(_) => "WrongInputCount".into(),
+        E::ValueOutOfRange(e) => format!("ValueOutOfRange: input {} index {}", e.input, e.index),
+        other => format!("{other:?}"),
+    }
 }

@@ -1,0 +1,721 @@
+//! The chain: head, world state, mempool and block production.
+//!
+//! One [`Chain`] owns the database. Every block is executed against an [`Overlay`] of the world
+//! state, then its diff, header, transactions, receipts and inference witnesses are written in
+//! one durable database transaction, and only then folded into memory and announced.
+
+use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{
+    Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
+    TxType, EMPTY_OMMER_ROOT_HASH,
+};
+use alloy_eips::eip1559::BaseFeeParams;
+use alloy_eips::eip2718::Encodable2718;
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
+use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, Log, B256, U256};
+use alloy_sol_types::SolEvent;
+use alloy_trie::EMPTY_ROOT_HASH;
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context_interface::result::{ExecutionResult, ResultAndState};
+use revm::database::DatabaseCommit;
+use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
+use verinfer_precompile::abi::IInference::InferenceRecorded;
+use verinfer_precompile::{record, InferencePrecompile, ADDRESS, GENESIS_NONCE};
+
+use crate::pool::{Pool, PoolError, PoolTransaction};
+use crate::state::{AccountState, Overlay, StateDiff, WorldState};
+use crate::storage::{
+    BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt, StoredTransaction,
+};
+use crate::witness::BlockWitness;
+
+/// Largest gas limit a single transaction may have (EIP-7825, active since Osaka).
+pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
+
+/// Chain parameters fixed at genesis.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    pub chain_id: u64,
+    pub gas_limit: u64,
+    pub initial_base_fee: u64,
+    /// Balances at genesis.
+    pub genesis_accounts: Vec<(Address, U256)>,
+}
+
+/// Why a chain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    InvalidTransaction(String),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("execution reverted")]
+    Revert(Bytes),
+    #[error("EVM error: {0}")]
+    Halt(String),
+    #[error("block {0} not found")]
+    UnknownBlock(String),
+    #[error("state of block {0} is not kept (only the head's state is); query `latest`")]
+    StateUnavailable(u64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the data directory belongs to chain {found}, not {expected}")]
+    WrongChain { expected: u64, found: u64 },
+}
+
+/// What mining a block produced, for RPC answers and subscriptions.
+#[derive(Clone, Debug)]
+pub struct MinedBlock {
+    pub block: StoredBlock,
+    pub receipts: Vec<StoredReceipt>,
+    /// Transactions the block could not include, with the reason.
+    pub dropped: Vec<(B256, String)>,
+}
+
+/// A saved point to return to with `evm_revert`.
+struct Snapshot {
+    head: u64,
+    world: WorldState,
+    clock: Clock,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Clock {
+    offset: i64,
+    next_timestamp: Option<u64>,
+}
+
+impl Clock {
+    fn now(&self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        now.saturating_add_signed(self.offset)
+    }
+
+    fn next(&mut self, parent: u64) -> u64 {
+        match self.next_timestamp.take() {
+            Some(ts) => ts.max(parent + 1),
+            None => self.now().max(parent + 1),
+        }
+    }
+}
+
+/// A call to simulate (`eth_call`, `eth_estimateGas`).
+#[derive(Clone, Debug, Default)]
+pub struct CallRequest {
+    pub tx: TxEnv,
+    /// Whether the request named a gas limit.
+    pub gas_given: bool,
+}
+
+/// The chain.
+pub struct Chain {
+    config: ChainConfig,
+    storage: Storage,
+    world: WorldState,
+    hashes: Vec<B256>,
+    head: StoredBlock,
+    precompile: Arc<InferencePrecompile>,
+    pool: Pool,
+    seq: u64,
+    clock: Clock,
+    snapshots: BTreeMap<u64, Snapshot>,
+    next_snapshot: u64,
+    /// Senders allowed without a signature (`anvil_impersonateAccount`).
+    pub impersonated: HashSet<Address>,
+}
+
+fn next_base_fee(parent: &Header) -> u64 {
+    BaseFeeParams::ethereum().next_block_base_fee(
+        parent.gas_used,
+        parent.gas_limit,
+        parent.base_fee_per_gas.unwrap_or_default(),
+    )
+}
+
+fn tx_type(tx: &TxEnvelope) -> TxType {
+    tx.tx_type()
+}
+
+impl Chain {
+    /// Open the chain in `storage`, writing genesis if it is empty.
+    pub fn open(
+        config: ChainConfig,
+        storage: Storage,
+        precompile: Arc<InferencePrecompile>,
+    ) -> Result<Self, ChainError> {
+        let (world, head, hashes) = match storage.head()? {
+            Some(number) => {
+                let found = storage
+                    .meta("chain_id")?
+                    .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                    .unwrap_or(config.chain_id);
+                if found != config.chain_id {
+                    return Err(ChainError::WrongChain {
+                        expected: config.chain_id,
+                        found,
+                    });
+                }
+                let head = storage
+                    .block(number)?
+                    .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
+                (storage.load_state()?, head, storage.block_hashes()?)
+            }
+            None => {
+                let (world, genesis) = Self::genesis(&config);
+                storage.set_meta("chain_id", &config.chain_id.to_be_bytes())?;
+                let mut diff = StateDiff::default();
+                for (address, state, _) in world.accounts() {
+                    diff.set_account(*address, state);
+                }
+                storage.write_block(&BlockWrite {
+                    block: &genesis,
+                    transactions: &[],
+                    receipts: &[],
+                    witnesses: &[],
+                    diff: &diff,
+                })?;
+                let hashes = vec![genesis.hash];
+                (world, genesis, hashes)
+            }
+        };
+        Ok(Self {
+            config,
+            storage,
+            world,
+            hashes,
+            head,
+            precompile,
+            pool: Pool::default(),
+            seq: 0,
+            clock: Clock::default(),
+            snapshots: BTreeMap::new(),
+            next_snapshot: 1,
+            impersonated: HashSet::new(),
+        })
+    }
+
+    fn genesis(config: &ChainConfig) -> (WorldState, StoredBlock) {
+        let mut diff = StateDiff::default();
+        for (address, balance) in &config.genesis_accounts {
+            diff.set_account(
+                *address,
+                AccountState {
+                    balance: *balance,
+                    ..Default::default()
+                },
+            );
+        }
+        diff.set_account(
+            ADDRESS,
+            AccountState {
+                nonce: GENESIS_NONCE,
+                ..Default::default()
+            },
+        );
+        let mut world = WorldState::default();
+        world.apply(&diff);
+        let header = Header {
+            parent_hash: B256::ZERO,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            state_root: world.root(),
+            transactions_root: EMPTY_ROOT_HASH,
+            receipts_root: EMPTY_ROOT_HASH,
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            number: 0,
+            gas_limit: config.gas_limit,
+            timestamp: Clock::default().now(),
+            base_fee_per_gas: Some(config.initial_base_fee),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let block = StoredBlock {
+            hash: header.hash_slow(),
+            header,
+            transactions: Vec::new(),
+        };
+        (world, block)
+    }
+
+    /// The chain parameters.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The database.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The head block.
+    pub fn head(&self) -> &StoredBlock {
+        &self.head
+    }
+
+    /// The world state at the head.
+    pub fn world(&self) -> &WorldState {
+        &self.world
+    }
+
+    /// The mempool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The base fee the next block will have.
+    pub fn next_base_fee(&self) -> u64 {
+        next_base_fee(&self.head.header)
+    }
+
+    /// The hash of block `number`, if it exists.
+    pub fn block_hash(&self, number: u64) -> Option<B256> {
+        self.hashes.get(usize::try_from(number).ok()?).copied()
+    }
+
+    /// An account's nonce counting its pooled transactions.
+    pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let current = self.world.account(address).map(|a| a.nonce).unwrap_or(0);
+        match self.pool.highest_nonce(address) {
+            Some(n) if n >= current => n + 1,
+            _ => current,
+        }
+    }
+
+    fn evm_env(&self, number: u64, timestamp: u64, base_fee: u64, prevrandao: B256) -> EvmEnv {
+        let mut cfg = CfgEnv::default();
+        cfg.chain_id = self.config.chain_id;
+        let block = BlockEnv {
+            number: U256::from(number),
+            beneficiary: Address::ZERO,
+            timestamp: U256::from(timestamp),
+            gas_limit: self.config.gas_limit,
+            basefee: base_fee,
+            difficulty: U256::ZERO,
+            prevrandao: Some(prevrandao),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+                0,
+                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
+            )),
+            ..Default::default()
+        };
+        EvmEnv {
+            cfg_env: cfg,
+            block_env: block,
+        }
+    }
+
+    /// Check a signed transaction and add it to the pool; returns its hash.
+    pub fn submit(&mut self, tx: Recovered<TxEnvelope>) -> Result<B256, ChainError> {
+        let inner = tx.inner();
+        if inner.is_eip4844() {
+            return Err(ChainError::InvalidTransaction(
+                "blob transactions are not supported".into(),
+            ));
+        }
+        if let Some(id) = inner.chain_id() {
+            if id != self.config.chain_id {
+                return Err(ChainError::InvalidTransaction(format!(
+                    "invalid chain id: transaction is for chain {id}, this chain is {}",
+                    self.config.chain_id
+                )));
+            }
+        }
+        let account = self.world.account(&tx.signer()).unwrap_or_default();
+        if inner.nonce() < account.nonce {
+            return Err(ChainError::InvalidTransaction(format!(
+                "nonce too low: next nonce {}, tx nonce {}",
+                account.nonce,
+                inner.nonce()
+            )));
+        }
+        if inner.gas_limit() > self.config.gas_limit.min(TX_GAS_LIMIT_CAP) {
+            return Err(ChainError::InvalidTransaction(format!(
+                "exceeds block gas limit: gas {} above the cap {}",
+                inner.gas_limit(),
+                self.config.gas_limit.min(TX_GAS_LIMIT_CAP)
+            )));
+        }
+        if inner.gas_limit() < 21_000 {
+            return Err(ChainError::InvalidTransaction(
+                "intrinsic gas too low".into(),
+            ));
+        }
+        let base_fee = self.next_base_fee();
+        if inner.max_fee_per_gas() < u128::from(base_fee) {
+            return Err(ChainError::InvalidTransaction(format!(
+                "max fee per gas less than block base fee: maxFeePerGas: {}, baseFee: {base_fee}",
+                inner.max_fee_per_gas()
+            )));
+        }
+        let cost = U256::from(inner.gas_limit())
+            .saturating_mul(U256::from(inner.max_fee_per_gas()))
+            .saturating_add(inner.value());
+        if cost > account.balance {
+            return Err(ChainError::InvalidTransaction(format!(
+                "insufficient funds for gas * price + value: have {} want {cost}",
+                account.balance
+            )));
+        }
+        self.seq += 1;
+        let pooled = PoolTransaction::new(tx, self.seq);
+        let hash = pooled.hash;
+        self.pool.add(pooled)?;
+        Ok(hash)
+    }
+
+    /// Whether the pool holds transactions that could go in a block now.
+    pub fn has_ready(&self) -> bool {
+        !self.pool.is_empty()
+            && !self
+                .pool
+                .ready(self.next_base_fee(), |a| {
+                    self.world.account(a).map(|x| x.nonce).unwrap_or(0)
+                })
+                .is_empty()
+    }
+
+    /// Mine one block with the ready transactions (possibly none).
+    pub fn mine(&mut self, timestamp: Option<u64>) -> Result<MinedBlock, ChainError> {
+        let parent = self.head.header.clone();
+        let number = parent.number + 1;
+        let base_fee = next_base_fee(&parent);
+        if let Some(ts) = timestamp {
+            self.clock.next_timestamp = Some(ts);
+        }
+        let timestamp = self.clock.next(parent.timestamp);
+        let prevrandao = keccak256(self.head.hash);
+        let env = self.evm_env(number, timestamp, base_fee, prevrandao);
+        let ready = self.pool.ready(base_fee, |a| {
+            self.world.account(a).map(|x| x.nonce).unwrap_or(0)
+        });
+
+        let hashes = &self.hashes;
+        let lookup = |n: u64| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| hashes.get(n).copied())
+                .unwrap_or_default()
+        };
+        let mut evm = EthEvmFactory::default().create_evm(Overlay::new(&self.world, &lookup), env);
+        self.precompile.install(evm.precompiles_mut());
+
+        let mut included: Vec<(B256, StoredTransaction, TxEnvelope)> = Vec::new();
+        let mut receipts: Vec<StoredReceipt> = Vec::new();
+        let mut witnesses: Vec<BlockWitness> = Vec::new();
+        let mut dropped: Vec<(B256, String)> = Vec::new();
+        let mut skipped_senders: HashSet<Address> = HashSet::new();
+        let mut cumulative = 0u64;
+        let mut log_index = 0u64;
+        for ptx in ready {
+            let inner = ptx.tx.inner();
+            if skipped_senders.contains(&ptx.sender()) {
+                continue;
+            }
+            if cumulative + inner.gas_limit() > self.config.gas_limit {
+                skipped_senders.insert(ptx.sender());
+                continue;
+            }
+            let tx_env = TxEnv::from_recovered_tx(inner, ptx.sender());
+            let ResultAndState { result, state } = match evm.transact(tx_env) {
+                Ok(out) => out,
+                Err(e) => {
+                    skipped_senders.insert(ptx.sender());
+                    dropped.push((ptx.hash, e.to_string()));
+                    continue;
+                }
+            };
+            evm.db_mut().commit(state);
+            let gas_used = result.tx_gas_used();
+            cumulative += gas_used;
+            let contract_address = match (&result, inner.to()) {
+                (ExecutionResult::Success { .. }, None) => Some(ptx.sender().create(inner.nonce())),
+                _ => None,
+            };
+            let success = result.is_success();
+            let logs = result.into_logs();
+            for log in &logs {
+                if let Some(id) = recorded_inference(log) {
+                    let db = evm.db();
+                    let read =
+                        record::read(id, |slot| Ok::<_, Infallible>(db.storage(&ADDRESS, &slot)));
+                    if let Ok(Some(rec)) = read {
+                        witnesses.push(BlockWitness::from_record(ptx.hash, id, &rec));
+                    }
+                }
+            }
+            let index = included.len() as u64;
+            receipts.push(StoredReceipt {
+                tx_type: tx_type(inner) as u8,
+                success,
+                cumulative_gas_used: cumulative,
+                gas_used,
+                effective_gas_price: inner.effective_gas_price(Some(base_fee)),
+                contract_address,
+                first_log_index: log_index,
+                logs,
+            });
+            log_index += receipts.last().map_or(0, |r| r.logs.len() as u64);
+            included.push((
+                ptx.hash,
+                StoredTransaction {
+                    raw: inner.encoded_2718().into(),
+                    sender: ptx.sender(),
+                    block_number: number,
+                    block_hash: B256::ZERO,
+                    index,
+                },
+                inner.clone(),
+            ));
+        }
+        let diff = evm.into_db().diff;
+
+        let envelopes: Vec<ReceiptEnvelope> = receipts.iter().map(receipt_envelope).collect();
+        let txs: Vec<&TxEnvelope> = included.iter().map(|(_, _, tx)| tx).collect();
+        let mut world = std::mem::take(&mut self.world);
+        world.apply(&diff);
+        let header = Header {
+            parent_hash: self.head.hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: Address::ZERO,
+            state_root: world.root(),
+            transactions_root: calculate_transaction_root(&txs),
+            receipts_root: calculate_receipt_root(&envelopes),
+            logs_bloom: logs_bloom(receipts.iter().flat_map(|r| r.logs.iter())),
+            difficulty: U256::ZERO,
+            number,
+            gas_limit: self.config.gas_limit,
+            gas_used: cumulative,
+            timestamp,
+            mix_hash: prevrandao,
+            base_fee_per_gas: Some(base_fee),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let hash = header.hash_slow();
+        let block = StoredBlock {
+            hash,
+            header,
+            transactions: included.iter().map(|(h, _, _)| *h).collect(),
+        };
+        let stored_txs: Vec<(B256, StoredTransaction)> = included
+            .into_iter()
+            .map(|(h, mut tx, _)| {
+                tx.block_hash = hash;
+                (h, tx)
+            })
+            .collect();
+        let written = self.storage.write_block(&BlockWrite {
+            block: &block,
+            transactions: &stored_txs,
+            receipts: &receipts,
+            witnesses: &witnesses,
+            diff: &diff,
+        });
+        if let Err(e) = written {
+            // Nothing of this block reached the disk; undo it in memory too.
+            self.world = self.storage.load_state()?;
+            return Err(e.into());
+        }
+        self.world = world;
+        self.hashes.push(hash);
+        self.head = block.clone();
+        for (h, _) in &stored_txs {
+            self.pool.remove(h);
+        }
+        for (h, _) in &dropped {
+            self.pool.remove(h);
+        }
+        let world = &self.world;
+        self.pool
+            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
+        Ok(MinedBlock {
+            block,
+            receipts,
+            dropped,
+        })
+    }
+
+    /// Run a call against the head state (plus `overrides`) without committing anything.
+    pub fn call(
+        &self,
+        request: &CallRequest,
+        overrides: StateDiff,
+    ) -> Result<ExecutionResult, ChainError> {
+        let header = &self.head.header;
+        let mut env = self.evm_env(
+            header.number,
+            header.timestamp,
+            header.base_fee_per_gas.unwrap_or_default(),
+            header.mix_hash,
+        );
+        env.cfg_env.disable_nonce_check = true;
+        env.cfg_env.disable_base_fee = true;
+        if request.tx.gas_price == 0 {
+            env.cfg_env.disable_balance_check = true;
+        }
+        let hashes = &self.hashes;
+        let lookup = |n: u64| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| hashes.get(n).copied())
+                .unwrap_or_default()
+        };
+        let db = Overlay::with_diff(&self.world, &lookup, overrides);
+        let mut evm = EthEvmFactory::default().create_evm(db, env);
+        self.precompile.install(evm.precompiles_mut());
+        let mut tx = request.tx.clone();
+        if !request.gas_given {
+            tx.gas_limit = self.config.gas_limit.min(TX_GAS_LIMIT_CAP);
+        }
+        let nonce = self.world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
+        tx.nonce = nonce;
+        evm.transact(tx)
+            .map(|r| r.result)
+            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))
+    }
+
+    /// The least gas limit with which `request` succeeds.
+    pub fn estimate_gas(
+        &self,
+        request: &CallRequest,
+        overrides: StateDiff,
+    ) -> Result<u64, ChainError> {
+        let cap = if request.gas_given {
+            request.tx.gas_limit
+        } else {
+            self.config.gas_limit.min(TX_GAS_LIMIT_CAP)
+        };
+        let run = |gas: u64| {
+            let mut req = request.clone();
+            req.tx.gas_limit = gas;
+            req.gas_given = true;
+            self.call(&req, overrides.clone())
+        };
+        let first = run(cap)?;
+        let used = match first {
+            ExecutionResult::Success { .. } => first.tx_gas_used(),
+            ExecutionResult::Revert { output, .. } => return Err(ChainError::Revert(output)),
+            ExecutionResult::Halt { reason, .. } => {
+                return Err(ChainError::Halt(format!("{reason:?}")))
+            }
+        };
+        // Refunds and the 63/64 rule can make the limit needed exceed the gas used.
+        let (mut low, mut high) = (used.saturating_sub(1), cap);
+        if matches!(run(used)?, ExecutionResult::Success { .. }) {
+            return Ok(used);
+        }
+        low = low.max(used);
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if matches!(run(mid)?, ExecutionResult::Success { .. }) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        Ok(high)
+    }
+
+    /// Apply state edits made outside blocks (dev methods).
+    pub fn edit_state(&mut self, diff: StateDiff) -> Result<(), ChainError> {
+        self.storage.write_state(&diff)?;
+        self.world.apply(&diff);
+        Ok(())
+    }
+
+    /// Save the current state; returns the snapshot id.
+    pub fn snapshot(&mut self) -> u64 {
+        let id = self.next_snapshot;
+        self.next_snapshot += 1;
+        self.snapshots.insert(
+            id,
+            Snapshot {
+                head: self.head.header.number,
+                world: self.world.clone(),
+                clock: self.clock,
+            },
+        );
+        id
+    }
+
+    /// Return to snapshot `id`, dropping it and every later one; false if unknown.
+    pub fn revert(&mut self, id: u64) -> Result<bool, ChainError> {
+        let Some(snapshot) = self.snapshots.remove(&id) else {
+            return Ok(false);
+        };
+        self.snapshots.retain(|k, _| *k < id);
+        self.storage.rewind(snapshot.head, &snapshot.world)?;
+        self.world = snapshot.world;
+        self.clock = snapshot.clock;
+        self.hashes.truncate(snapshot.head as usize + 1);
+        self.head = self
+            .storage
+            .block(snapshot.head)?
+            .ok_or_else(|| ChainError::UnknownBlock(snapshot.head.to_string()))?;
+        let world = &self.world;
+        self.pool
+            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
+        Ok(true)
+    }
+
+    /// Replace the whole state (`anvil_loadState`), keeping the blocks.
+    pub fn load_state(&mut self, diff: StateDiff) -> Result<(), ChainError> {
+        self.edit_state(diff)
+    }
+
+    /// Move the clock forward by `seconds`; returns the total offset.
+    pub fn increase_time(&mut self, seconds: i64) -> i64 {
+        self.clock.offset = self.clock.offset.saturating_add(seconds);
+        self.clock.offset
+    }
+
+    /// Fix the next block's timestamp.
+    pub fn set_next_timestamp(&mut self, timestamp: u64) -> Result<(), ChainError> {
+        if timestamp <= self.head.header.timestamp {
+            return Err(ChainError::Invalid(format!(
+                "timestamp {timestamp} is not after the head's {}",
+                self.head.header.timestamp
+            )));
+        }
+        self.clock.next_timestamp = Some(timestamp);
+        Ok(())
+    }
+}
+
+/// The record id of an `InferenceRecorded` log from the precompile.
+pub fn recorded_inference(log: &Log) -> Option<U256> {
+    if log.address != ADDRESS || log.topics().first() != Some(&InferenceRecorded::SIGNATURE_HASH) {
+        return None;
+    }
+    log.topics().get(1).map(|t| U256::from_be_bytes(t.0))
+}
+
+/// A stored receipt as its consensus envelope (for the receipts root).
+pub fn receipt_envelope(r: &StoredReceipt) -> ReceiptEnvelope {
+    let receipt = Receipt {
+        status: Eip658Value::Eip658(r.success),
+        cumulative_gas_used: r.cumulative_gas_used,
+        logs: r.logs.clone(),
+    };
+    let tx_type = TxType::try_from(r.tx_type).unwrap_or(TxType::Legacy);
+    ReceiptEnvelope::from_typed(tx_type, ReceiptWithBloom::from(receipt))
+}

@@ -1,0 +1,142 @@
+//! Log queries and polling filters (`eth_getLogs`, `eth_newFilter`, `eth_getFilterChanges`).
+//!
+//! Logs are found through each block header's bloom: a block whose bloom cannot match is
+//! skipped without reading its receipts.
+
+use std::collections::HashMap;
+
+use alloy_primitives::{B256, U256};
+use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
+
+use crate::chain::{Chain, ChainError};
+use crate::storage::StoredBlock;
+
+/// Most blocks one `eth_getLogs` call may scan.
+pub const MAX_LOG_RANGE: u64 = 100_000;
+
+/// A polling filter.
+#[derive(Clone, Debug)]
+pub enum PollFilter {
+    /// New block hashes after `next - 1`.
+    Blocks { next: u64 },
+    /// Matching logs of blocks from `next` on.
+    Logs { filter: Box<Filter>, next: u64 },
+}
+
+/// Installed polling filters by id.
+#[derive(Debug, Default)]
+pub struct Filters {
+    next_id: u64,
+    filters: HashMap<U256, PollFilter>,
+}
+
+impl Filters {
+    /// Install a filter; returns its id.
+    pub fn install(&mut self, filter: PollFilter) -> U256 {
+        self.next_id += 1;
+        let id = U256::from(self.next_id);
+        self.filters.insert(id, filter);
+        id
+    }
+
+    /// A filter by id.
+    pub fn get_mut(&mut self, id: &U256) -> Option<&mut PollFilter> {
+        self.filters.get_mut(id)
+    }
+
+    /// Remove a filter; false if there was none.
+    pub fn remove(&mut self, id: &U256) -> bool {
+        self.filters.remove(id).is_some()
+    }
+}
+
+/// The RPC logs of one block that match `filter`.
+pub fn block_logs(
+    chain: &Chain,
+    block: &StoredBlock,
+    filter: &Filter,
+) -> Result<Vec<Log>, ChainError> {
+    let mut out = Vec::new();
+    if !filter.matches_bloom(block.header.logs_bloom) {
+        return Ok(out);
+    }
+    for (index, hash) in block.transactions.iter().enumerate() {
+        let Some(receipt) = chain.storage().receipt(hash)? else {
+            continue;
+        };
+        for (i, log) in receipt.logs.iter().enumerate() {
+            if filter.matches(log) {
+                out.push(Log {
+                    inner: log.clone(),
+                    block_hash: Some(block.hash),
+                    block_number: Some(block.header.number),
+                    block_timestamp: Some(block.header.timestamp),
+                    transaction_hash: Some(*hash),
+                    transaction_index: Some(index as u64),
+                    log_index: Some(receipt.first_log_index + i as u64),
+                    removed: false,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Logs matching `filter` in blocks `from..=to` (clamped to the head).
+pub fn logs_in_range(
+    chain: &Chain,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Log>, ChainError> {
+    let to = to.min(chain.head().header.number);
+    if from > to {
+        return Ok(Vec::new());
+    }
+    if to - from >= MAX_LOG_RANGE {
+        return Err(ChainError::Invalid(format!(
+            "block range too large: {} blocks, at most {MAX_LOG_RANGE}",
+            to - from + 1
+        )));
+    }
+    let mut out = Vec::new();
+    for number in from..=to {
+        if let Some(block) = chain.storage().block(number)? {
+            out.extend(block_logs(chain, &block, filter)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Logs matching `filter`, with its block range or block hash resolved against the chain.
+pub fn logs(chain: &Chain, filter: &Filter) -> Result<Vec<Log>, ChainError> {
+    let head = chain.head().header.number;
+    match &filter.block_option {
+        FilterBlockOption::AtBlockHash(hash) => {
+            let block = block_by_hash(chain, hash)?;
+            block_logs(chain, &block, filter)
+        }
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => {
+            let resolve = |tag: &Option<BlockNumberOrTag>| match tag {
+                Some(BlockNumberOrTag::Number(n)) => *n,
+                Some(BlockNumberOrTag::Earliest) => 0,
+                _ => head,
+            };
+            logs_in_range(chain, filter, resolve(from_block), resolve(to_block))
+        }
+    }
+}
+
+fn block_by_hash(chain: &Chain, hash: &B256) -> Result<StoredBlock, ChainError> {
+    let number = chain
+        .storage()
+        .block_number(hash)?
+        .ok_or_else(|| ChainError::UnknownBlock(hash.to_string()))?;
+    chain
+        .storage()
+        .block(number)?
+        .ok_or_else(|| ChainError::UnknownBlock(hash.to_string()))
+}

@@ -1,0 +1,27 @@
+//! The verinfer devnet node: a local Ethereum chain on revm + alloy-evm with the inference
+//! precompile installed, served over JSON-RPC (HTTP and WebSocket on one port).
+//!
+//! Map of the crate:
+//! - [`node`]: configuration, start-up, the state RPC handlers share;
+//! - [`chain`]: head, mempool, block production, calls;
+//! - [`pool`]: the mempool;
+//! - [`state`]: the world state and the per-block overlay the EVM runs on;
+//! - [`trie`]: state and storage roots kept up to date incrementally;
+//! - [`storage`]: the redb database, one write transaction per block;
+//! - [`witness`]: the inference witnesses a block keeps;
+//! - [`filters`]: log queries and polling filters;
+//! - [`rpc`]: the JSON-RPC methods;
+//! - [`client`]: a small blocking JSON-RPC client for the command-line tools.
+
+pub mod chain;
+pub mod client;
+pub mod filters;
+pub mod node;
+pub mod pool;
+pub mod rpc;
+pub mod state;
+pub mod storage;
+pub mod trie;
+pub mod witness;
+
+pub use node::{start, NodeConfig, NodeHandle};

@@ -1,0 +1,364 @@
+//! A running node: configuration, the shared state RPC handlers use, and start-up.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use alloy_primitives::{keccak256, utils::parse_ether, Address, B256, U256};
+use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
+use anyhow::{Context, Result};
+use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use tokio::sync::{broadcast, watch};
+use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelInfo, ModelStore};
+
+use crate::chain::{Chain, ChainConfig, ChainError, MinedBlock};
+use crate::filters::Filters;
+use crate::storage::Storage;
+
+/// Anvil's default mnemonic.
+pub const DEFAULT_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// Everything `verinfer node` can be told.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub chain_id: u64,
+    pub accounts: usize,
+    /// Balance of each dev account, in wei.
+    pub balance: U256,
+    pub mnemonic: String,
+    /// Interval mining; `None` with `mining` on means automine.
+    pub block_time: Option<Duration>,
+    /// Mine blocks at all (automatically or on a timer).
+    pub mining: bool,
+    /// Where the database and uploaded models live; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Directories of `.onnx` models to admit at start.
+    pub model_dirs: Vec<PathBuf>,
+    /// The attester's private key; derived from the mnemonic when absent.
+    pub attester_key: Option<B256>,
+    pub gas_limit: u64,
+    /// Largest JSON-RPC request body, in bytes.
+    pub max_request_body: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8545,
+            chain_id: 31337,
+            accounts: 10,
+            balance: parse_ether("10000").unwrap_or_default(),
+            mnemonic: DEFAULT_MNEMONIC.to_string(),
+            block_time: None,
+            mining: true,
+            data_dir: None,
+            model_dirs: Vec::new(),
+            attester_key: None,
+            gas_limit: 30_000_000,
+            max_request_body: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// How blocks get mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MiningMode {
+    /// A block as soon as a transaction arrives.
+    Auto,
+    /// A block every interval, with whatever is pending.
+    Interval(Duration),
+    /// Only on `evm_mine` / `anvil_mine`.
+    Manual,
+}
+
+/// A model the start-up scan refused.
+#[derive(Clone, Debug)]
+pub struct Rejected {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The state shared by every RPC handler.
+pub struct Node {
+    chain: Mutex<Chain>,
+    pub config: NodeConfig,
+    /// Dev accounts, in mnemonic order.
+    pub signers: Vec<PrivateKeySigner>,
+    pub models: Arc<ModelStore>,
+    pub attester: Address,
+    /// Where uploaded models are kept, when the node has a data dir.
+    pub model_dir: Option<PathBuf>,
+    /// Every mined block, for subscriptions.
+    pub blocks: broadcast::Sender<Arc<MinedBlock>>,
+    pub filters: Mutex<Filters>,
+    mining: watch::Sender<MiningMode>,
+}
+
+impl Node {
+    /// Lock the chain. A panic while holding the lock cannot leave the database half written
+    /// (blocks commit in one transaction), so a poisoned lock is taken over.
+    pub fn chain(&self) -> MutexGuard<'_, Chain> {
+        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The mining mode.
+    pub fn mining(&self) -> MiningMode {
+        *self.mining.borrow()
+    }
+
+    /// Change the mining mode.
+    pub fn set_mining(&self, mode: MiningMode) {
+        self.mining.send_replace(mode);
+    }
+
+    /// Mine one block and announce it.
+    pub fn mine(&self, timestamp: Option<u64>) -> Result<Arc<MinedBlock>, ChainError> {
+        let mined = Arc::new(self.chain().mine(timestamp)?);
+        let _ = self.blocks.send(mined.clone());
+        Ok(mined)
+    }
+
+    /// Admit model bytes, keep them in the data dir, and return the model's metadata.
+    pub fn add_model(
+        &self,
+        bytes: &[u8],
+    ) -> Result<ModelInfo, verinfer_precompile::AdmissionError> {
+        let info = self.models.add_bytes(bytes)?;
+        if let Some(dir) = &self.model_dir {
+            if let Err(e) = persist_model(dir, &info.id, bytes) {
+                tracing::error!(
+                    "could not keep model {} in {}: {e:#}",
+                    info.id,
+                    dir.display()
+                );
+            }
+        }
+        Ok(info)
+    }
+}
+
+fn persist_model(dir: &Path, id: &B256, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(format!("{id}.onnx"));
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = dir.join(format!(".{id}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+/// Derive the dev accounts from a mnemonic (BIP-44 path m/44'/60'/0'/0/i, as anvil does).
+pub fn dev_accounts(mnemonic: &str, count: usize) -> Result<Vec<PrivateKeySigner>> {
+    (0..count)
+        .map(|i| {
+            MnemonicBuilder::<English>::default()
+                .phrase(mnemonic)
+                .index(i as u32)
+                .and_then(|b| b.build())
+                .with_context(|| format!("deriving account {i} from the mnemonic"))
+        })
+        .collect()
+}
+
+/// The default attester key: derived from the mnemonic, so a devnet restarts with the same one.
+pub fn default_attester_key(mnemonic: &str) -> B256 {
+    keccak256(format!("verinfer attester key\0{mnemonic}"))
+}
+
+/// A started node.
+pub struct NodeHandle {
+    pub node: Arc<Node>,
+    /// Where the RPC server listens.
+    pub addr: SocketAddr,
+    /// Models the start-up scan refused.
+    pub rejected: Vec<Rejected>,
+    server: ServerHandle,
+    miner: tokio::task::JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// The HTTP URL of the RPC server.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The WebSocket URL of the RPC server.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stop the server and the miner.
+    pub async fn stop(self) {
+        self.miner.abort();
+        let _ = self.server.stop();
+        self.server.stopped().await;
+    }
+
+    /// Wait until the server stops.
+    pub async fn stopped(self) {
+        self.server.stopped().await;
+    }
+}
+
+/// Open the chain, load models and start the RPC server and the miner.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
+    let signers = dev_accounts(&config.mnemonic, config.accounts)?;
+    let attester_key = config
+        .attester_key
+        .unwrap_or_else(|| default_attester_key(&config.mnemonic));
+    let attester = Attester::from_bytes(&attester_key).context("invalid attester key")?;
+    let attester_address = attester.address();
+
+    let models = Arc::new(ModelStore::default());
+    let mut rejected = Vec::new();
+    let (storage, model_dir) = match &config.data_dir {
+        Some(dir) => {
+            let model_dir = dir.join("models");
+            std::fs::create_dir_all(&model_dir)
+                .with_context(|| format!("creating {}", model_dir.display()))?;
+            let storage = Storage::open(&dir.join("chain.redb"))
+                .with_context(|| format!("opening the database in {}", dir.display()))?;
+            (storage, Some(model_dir))
+        }
+        None => (Storage::in_memory()?, None),
+    };
+    let mut scan = Vec::new();
+    scan.extend(model_dir.clone());
+    scan.extend(config.model_dirs.iter().cloned());
+    for dir in &scan {
+        let results = models
+            .add_dir(dir)
+            .with_context(|| format!("reading models from {}", dir.display()))?;
+        for result in results {
+            if let Err(e) = result {
+                rejected.push(Rejected {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(store_dir) = &model_dir {
+        for info in models.list() {
+            if let Some(model) = models.get(&info.id) {
+                persist_model(store_dir, &info.id, &model.bytes)?;
+            }
+        }
+    }
+
+    let precompile = Arc::new(InferencePrecompile::new(
+        models.clone(),
+        Mode::Sign(attester),
+    ));
+    let chain_config = ChainConfig {
+        chain_id: config.chain_id,
+        gas_limit: config.gas_limit,
+        initial_base_fee: 1_000_000_000,
+        genesis_accounts: signers
+            .iter()
+            .map(|s| (s.address(), config.balance))
+            .collect(),
+    };
+    let chain = Chain::open(chain_config, storage, precompile)?;
+
+    let mode = match (config.mining, config.block_time) {
+        (false, _) => MiningMode::Manual,
+        (true, Some(interval)) => MiningMode::Interval(interval),
+        (true, None) => MiningMode::Auto,
+    };
+    let (mining, mut mining_rx) = watch::channel(mode);
+    let (blocks, _) = broadcast::channel(1024);
+    let node = Arc::new(Node {
+        chain: Mutex::new(chain),
+        config: config.clone(),
+        signers,
+        models,
+        attester: attester_address,
+        model_dir,
+        blocks,
+        filters: Mutex::new(Filters::default()),
+        mining,
+    });
+
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_body)
+        .max_response_body_size(u32::MAX)
+        .max_connections(1024)
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .build(SocketAddr::new(config.host, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = server.local_addr()?;
+    let module = crate::rpc::module(node.clone())?;
+    let server = server.start(module);
+
+    let miner_node = node.clone();
+    let miner = tokio::spawn(async move {
+        loop {
+            let mode = *mining_rx.borrow_and_update();
+            match mode {
+                MiningMode::Interval(interval) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {
+                            let node = miner_node.clone();
+                            let mined = tokio::task::spawn_blocking(move || node.mine(None)).await;
+                            if let Ok(Err(e)) = mined {
+                                tracing::error!("interval mining failed: {e}");
+                            }
+                        }
+                        changed = mining_rx.changed() => if changed.is_err() { return },
+                    }
+                }
+                MiningMode::Auto | MiningMode::Manual => {
+                    if mining_rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    Ok(NodeHandle {
+        node,
+        addr,
+        rejected,
+        server,
+        miner,
+    })
+}
+
+impl Node {
+    /// Pool a signed transaction and, under automine, mine it at once. Returns its hash once
+    /// it is pooled (or mined and durably stored, under automine).
+    pub fn submit(
+        &self,
+        tx: alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>,
+    ) -> Result<B256, ChainError> {
+        let (hash, mined) = {
+            let mut chain = self.chain();
+            let hash = chain.submit(tx)?;
+            let mined = if self.mining() == MiningMode::Auto && chain.has_ready() {
+                Some(Arc::new(chain.mine(None)?))
+            } else {
+                None
+            };
+            (hash, mined)
+        };
+        if let Some(mined) = mined {
+            let _ = self.blocks.send(mined.clone());
+            if let Some((_, reason)) = mined.dropped.iter().find(|(h, _)| *h == hash) {
+                return Err(ChainError::InvalidTransaction(reason.clone()));
+            }
+        }
+        Ok(hash)
+    }
+}

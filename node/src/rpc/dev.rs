@@ -1,0 +1,251 @@
+//! Devnet controls: `evm_*`, `anvil_*` and their `hardhat_*` aliases.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256, U64};
+use jsonrpsee::RpcModule;
+use revm::state::Bytecode;
+use serde::{Deserialize, Serialize};
+
+use super::{invalid_params, RpcResult};
+use crate::node::{MiningMode, Node};
+use crate::state::{AccountChange, AccountState, StateDiff};
+
+/// One account of an `anvil_dumpState` dump.
+#[derive(Debug, Serialize, Deserialize)]
+struct DumpedAccount {
+    nonce: u64,
+    balance: U256,
+    code: Bytes,
+    storage: BTreeMap<U256, U256>,
+}
+
+/// The `anvil_dumpState` format (hex-encoded JSON).
+#[derive(Debug, Serialize, Deserialize)]
+struct Dump {
+    accounts: BTreeMap<Address, DumpedAccount>,
+}
+
+/// Apply one account edit read from the current state.
+fn edit(
+    node: &Node,
+    address: Address,
+    f: impl FnOnce(&mut AccountState, &mut StateDiff),
+) -> RpcResult<()> {
+    let mut chain = node.chain();
+    let mut account = chain.world().account(&address).unwrap_or_default();
+    let mut diff = StateDiff::default();
+    f(&mut account, &mut diff);
+    diff.set_account(address, account);
+    chain.edit_state(diff)?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MineParams {
+    Timestamp(U64),
+    Options {
+        timestamp: Option<U64>,
+        blocks: Option<U64>,
+    },
+}
+
+fn mine_blocks(
+    node: &Node,
+    blocks: u64,
+    interval: Option<u64>,
+    first_timestamp: Option<u64>,
+) -> RpcResult<()> {
+    let mut timestamp = first_timestamp;
+    for _ in 0..blocks {
+        let mined = node.mine(timestamp)?;
+        timestamp = interval.map(|i| mined.block.header.timestamp + i.max(1));
+    }
+    Ok(())
+}
+
+pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+    m.register_blocking_method("evm_mine", |p, n, _| -> RpcResult<String> {
+        let params: Option<MineParams> = p.sequence().optional_next()?;
+        let (timestamp, blocks) = match params {
+            None => (None, 1),
+            Some(MineParams::Timestamp(t)) => (Some(t.to()), 1),
+            Some(MineParams::Options { timestamp, blocks }) => {
+                (timestamp.map(|t| t.to()), blocks.map_or(1, |b| b.to()))
+            }
+        };
+        mine_blocks(&n, blocks, None, timestamp)?;
+        Ok("0x0".into())
+    })?;
+    m.register_blocking_method("anvil_mine", |p, n, _| -> RpcResult<()> {
+        let mut seq = p.sequence();
+        let blocks: Option<U256> = seq.optional_next()?;
+        let interval: Option<U256> = seq.optional_next()?;
+        let blocks: u64 = blocks.map_or(1, |b| b.saturating_to());
+        if blocks > 1_000_000 {
+            return Err(invalid_params("at most 1000000 blocks per call"));
+        }
+        mine_blocks(&n, blocks, interval.map(|i| i.saturating_to()), None)
+    })?;
+    m.register_alias("hardhat_mine", "anvil_mine")?;
+    m.register_method("evm_snapshot", |_, n, _| -> RpcResult<_> {
+        Ok(U256::from(n.chain().snapshot()))
+    })?;
+    m.register_method("evm_revert", |p, n, _| -> RpcResult<bool> {
+        let id: U256 = p.one()?;
+        Ok(n.chain().revert(id.saturating_to())?)
+    })?;
+    m.register_method("evm_setAutomine", |p, n, _| -> RpcResult<bool> {
+        let on: bool = p.one()?;
+        n.set_mining(if on {
+            MiningMode::Auto
+        } else {
+            MiningMode::Manual
+        });
+        if on {
+            let has_ready = n.chain().has_ready();
+            if has_ready {
+                n.mine(None)?;
+            }
+        }
+        Ok(true)
+    })?;
+    m.register_alias("anvil_setAutomine", "evm_setAutomine")?;
+    m.register_method("anvil_getAutomine", |_, n, _| -> RpcResult<_> {
+        Ok(n.mining() == MiningMode::Auto)
+    })?;
+    m.register_alias("hardhat_getAutomine", "anvil_getAutomine")?;
+    m.register_method("evm_setIntervalMining", |p, n, _| -> RpcResult<bool> {
+        let seconds: u64 = p.one()?;
+        n.set_mining(match seconds {
+            0 => MiningMode::Manual,
+            s => MiningMode::Interval(Duration::from_secs(s)),
+        });
+        Ok(true)
+    })?;
+    m.register_alias("anvil_setIntervalMining", "evm_setIntervalMining")?;
+    m.register_method("evm_increaseTime", |p, n, _| -> RpcResult<i64> {
+        let seconds: U256 = p.one()?;
+        Ok(n.chain().increase_time(seconds.saturating_to()))
+    })?;
+    m.register_alias("anvil_increaseTime", "evm_increaseTime")?;
+    m.register_method("evm_setNextBlockTimestamp", |p, n, _| -> RpcResult<()> {
+        let timestamp: U256 = p.one()?;
+        Ok(n.chain().set_next_timestamp(timestamp.saturating_to())?)
+    })?;
+    m.register_alias("anvil_setNextBlockTimestamp", "evm_setNextBlockTimestamp")?;
+    m.register_method("anvil_setBalance", |p, n, _| -> RpcResult<()> {
+        let (address, balance): (Address, U256) = p.parse()?;
+        edit(&n, address, |a, _| a.balance = balance)
+    })?;
+    m.register_alias("hardhat_setBalance", "anvil_setBalance")?;
+    m.register_method("anvil_setNonce", |p, n, _| -> RpcResult<()> {
+        let (address, nonce): (Address, U256) = p.parse()?;
+        edit(&n, address, |a, _| a.nonce = nonce.saturating_to())
+    })?;
+    m.register_alias("hardhat_setNonce", "anvil_setNonce")?;
+    m.register_method("anvil_setCode", |p, n, _| -> RpcResult<()> {
+        let (address, code): (Address, Bytes) = p.parse()?;
+        edit(&n, address, |a, diff| {
+            let hash = keccak256(&code);
+            a.code_hash = if code.is_empty() {
+                revm::primitives::KECCAK_EMPTY
+            } else {
+                hash
+            };
+            if !code.is_empty() {
+                diff.codes.insert(hash, Bytecode::new_raw(code));
+            }
+        })
+    })?;
+    m.register_alias("hardhat_setCode", "anvil_setCode")?;
+    m.register_method("anvil_setStorageAt", |p, n, _| -> RpcResult<bool> {
+        let (address, slot, value): (Address, U256, B256) = p.parse()?;
+        let mut chain = n.chain();
+        let mut diff = StateDiff::default();
+        diff.set_storage(address, slot, value.into());
+        if chain.world().account(&address).is_none() {
+            diff.set_account(address, AccountState::default());
+        }
+        chain.edit_state(diff)?;
+        Ok(true)
+    })?;
+    m.register_alias("hardhat_setStorageAt", "anvil_setStorageAt")?;
+    m.register_method("anvil_impersonateAccount", |p, n, _| -> RpcResult<()> {
+        let address: Address = p.one()?;
+        n.chain().impersonated.insert(address);
+        Ok(())
+    })?;
+    m.register_alias("hardhat_impersonateAccount", "anvil_impersonateAccount")?;
+    m.register_method(
+        "anvil_stopImpersonatingAccount",
+        |p, n, _| -> RpcResult<()> {
+            let address: Address = p.one()?;
+            n.chain().impersonated.remove(&address);
+            Ok(())
+        },
+    )?;
+    m.register_alias(
+        "hardhat_stopImpersonatingAccount",
+        "anvil_stopImpersonatingAccount",
+    )?;
+    m.register_method("anvil_dumpState", |_, n, _| -> RpcResult<Bytes> {
+        let chain = n.chain();
+        let world = chain.world();
+        let accounts = world
+            .accounts()
+            .map(|(address, state, storage)| {
+                let code = world
+                    .code(&state.code_hash)
+                    .map(|c| c.original_bytes())
+                    .unwrap_or_default();
+                (
+                    *address,
+                    DumpedAccount {
+                        nonce: state.nonce,
+                        balance: state.balance,
+                        code,
+                        storage: storage.iter().map(|(k, v)| (*k, *v)).collect(),
+                    },
+                )
+            })
+            .collect();
+        let json = serde_json::to_vec(&Dump { accounts })
+            .map_err(|e| super::rpc_error(super::INTERNAL_ERROR, e.to_string()))?;
+        Ok(json.into())
+    })?;
+    m.register_alias("hardhat_dumpState", "anvil_dumpState")?;
+    m.register_method("anvil_loadState", |p, n, _| -> RpcResult<bool> {
+        let bytes: Bytes = p.one()?;
+        let dump: Dump = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid_params(format!("not a state dump: {e}")))?;
+        let mut diff = StateDiff::default();
+        for (address, account) in dump.accounts {
+            let code_hash = if account.code.is_empty() {
+                revm::primitives::KECCAK_EMPTY
+            } else {
+                let hash = keccak256(&account.code);
+                diff.codes.insert(hash, Bytecode::new_raw(account.code));
+                hash
+            };
+            diff.accounts.insert(
+                address,
+                AccountChange {
+                    state: Some(AccountState {
+                        nonce: account.nonce,
+                        balance: account.balance,
+                        code_hash,
+                    }),
+                    storage_cleared: true,
+                    storage: account.storage.into_iter().collect(),
+                },
+            );
+        }
+        n.chain().load_state(diff)?;
+        Ok(true)
+    })?;
+    m.register_alias("hardhat_loadState", "anvil_loadState")?;
+    Ok(())
+}

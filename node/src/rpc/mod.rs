@@ -1,0 +1,73 @@
+//! The JSON-RPC API: one module per namespace, errors shaped like anvil's and geth's.
+
+mod convert;
+mod dev;
+mod eth;
+mod subscribe;
+mod verinfer;
+
+use std::sync::Arc;
+
+use alloy_primitives::{hex, Bytes};
+use alloy_sol_types::{Revert, SolError};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::RpcModule;
+
+use crate::chain::ChainError;
+use crate::node::Node;
+
+/// What a handler returns.
+pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// JSON-RPC "invalid params".
+pub const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC "internal error".
+pub const INTERNAL_ERROR: i32 = -32603;
+/// geth's generic server error (invalid transactions, unknown blocks, …).
+pub const SERVER_ERROR: i32 = -32000;
+/// geth's and anvil's code for a reverted call, with the revert data in `data`.
+pub const EXECUTION_REVERTED: i32 = 3;
+
+/// An error with a code and a message.
+pub fn rpc_error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+/// An "invalid params" error.
+pub fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    rpc_error(INVALID_PARAMS, message)
+}
+
+/// A revert, as anvil reports it: `execution reverted[: reason]` with the data hex-encoded.
+pub fn revert_error(output: &Bytes) -> ErrorObjectOwned {
+    let message = match Revert::abi_decode(output) {
+        Ok(revert) => format!("execution reverted: {}", revert.reason),
+        Err(_) => "execution reverted".to_string(),
+    };
+    ErrorObjectOwned::owned(
+        EXECUTION_REVERTED,
+        message,
+        Some(hex::encode_prefixed(output)),
+    )
+}
+
+impl From<ChainError> for ErrorObjectOwned {
+    fn from(e: ChainError) -> Self {
+        match &e {
+            ChainError::Revert(output) => revert_error(output),
+            ChainError::Storage(_) => rpc_error(INTERNAL_ERROR, e.to_string()),
+            ChainError::Invalid(_) => invalid_params(e.to_string()),
+            _ => rpc_error(SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+/// Every namespace, registered on one module.
+pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
+    let mut module = RpcModule::from_arc(node);
+    eth::register(&mut module)?;
+    dev::register(&mut module)?;
+    subscribe::register(&mut module)?;
+    verinfer::register(&mut module)?;
+    Ok(module)
+}

@@ -1,0 +1,97 @@
+//! `eth_subscribe` / `eth_unsubscribe` over WebSocket: `newHeads` and `logs`.
+
+use alloy_rpc_types_eth::{Filter, Log};
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::convert::rpc_header;
+use super::invalid_params;
+use crate::node::Node;
+
+fn message<T: Serialize>(value: &T) -> Option<SubscriptionMessage> {
+    serde_json::value::to_raw_value(value).ok().map(Into::into)
+}
+
+pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+    m.register_subscription(
+        "eth_subscribe",
+        "eth_subscription",
+        "eth_unsubscribe",
+        |params, pending: PendingSubscriptionSink, node, _| async move {
+            let mut seq = params.sequence();
+            let kind: String = match seq.next() {
+                Ok(kind) => kind,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let filter: Option<Filter> = match kind.as_str() {
+                "newHeads" => None,
+                "logs" => match seq.optional_next::<Filter>() {
+                    Ok(filter) => Some(filter.unwrap_or_default()),
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                },
+                other => {
+                    pending
+                        .reject(invalid_params(format!(
+                            "unsupported subscription {other:?}: use newHeads or logs"
+                        )))
+                        .await;
+                    return Ok(());
+                }
+            };
+            let mut blocks = node.blocks.subscribe();
+            let sink = pending.accept().await?;
+            loop {
+                let mined = tokio::select! {
+                    _ = sink.closed() => return Ok(()),
+                    received = blocks.recv() => match received {
+                        Ok(mined) => mined,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return Ok(()),
+                    },
+                };
+                let messages: Vec<SubscriptionMessage> = match &filter {
+                    None => message(&rpc_header(&mined.block)).into_iter().collect(),
+                    Some(filter) => {
+                        let block = &mined.block;
+                        let mut logs = Vec::new();
+                        for (index, (hash, receipt)) in
+                            block.transactions.iter().zip(&mined.receipts).enumerate()
+                        {
+                            for (i, log) in receipt.logs.iter().enumerate() {
+                                if filter.matches(log) {
+                                    logs.push(Log {
+                                        inner: log.clone(),
+                                        block_hash: Some(block.hash),
+                                        block_number: Some(block.header.number),
+                                        block_timestamp: Some(block.header.timestamp),
+                                        transaction_hash: Some(*hash),
+                                        transaction_index: Some(index as u64),
+                                        log_index: Some(receipt.first_log_index + i as u64),
+                                        removed: false,
+                                    });
+                                }
+                            }
+                        }
+                        logs.iter().filter_map(message).collect()
+                    }
+                };
+                for msg in messages {
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            #[allow(unreachable_code)]
+            SubscriptionResult::Ok(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! `verinfer_*`: models, recorded inferences and their proofs.
+
+use std::convert::Infallible;
+
+use alloy_primitives::{Address, Bytes, B256, U256, U64};
+use alloy_rpc_types_eth::BlockId;
+use jsonrpsee::RpcModule;
+use serde::Serialize;
+use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::{attestation, record, ModelInfo, TensorSpec, ADDRESS};
+
+use super::convert::block_by_id;
+use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
+use crate::chain::ChainError;
+use crate::node::Node;
+use crate::witness::BlockWitness;
+
+/// A tensor spec in JSON.
+#[derive(Clone, Serialize)]
+struct SpecJson {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+}
+
+impl From<&TensorSpec> for SpecJson {
+    fn from(s: &TensorSpec) -> Self {
+        Self {
+            name: s.name.clone(),
+            dtype: format!("{:?}", s.dtype).to_lowercase(),
+            shape: s.shape.clone(),
+        }
+    }
+}
+
+/// A model's metadata in JSON.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelJson {
+    id: B256,
+    size: usize,
+    inputs: Vec<SpecJson>,
+    outputs: Vec<SpecJson>,
+    compute_cost: u64,
+    memory_estimate: u64,
+    infer_gas: u64,
+    predict_gas: u64,
+    runs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<Bytes>,
+}
+
+fn model_json(node: &Node, info: &ModelInfo, with_bytes: bool) -> ModelJson {
+    let stored = node.models.get(&info.id);
+    ModelJson {
+        id: info.id,
+        size: info.size,
+        inputs: info.inputs.iter().map(Into::into).collect(),
+        outputs: info.outputs.iter().map(Into::into).collect(),
+        compute_cost: info.compute_cost,
+        memory_estimate: info.memory_estimate,
+        infer_gas: info.infer_gas,
+        predict_gas: info.predict_gas,
+        runs: stored.as_ref().map_or(0, |m| m.runs()),
+        bytes: stored
+            .filter(|_| with_bytes)
+            .map(|m| Bytes::copy_from_slice(&m.bytes)),
+    }
+}
+
+/// A fixed-point tensor in JSON; values are decimal strings (they are int256).
+#[derive(Clone, Serialize)]
+struct TensorJson {
+    shape: Vec<u32>,
+    values: Vec<String>,
+    decimals: u8,
+}
+
+fn tensors_json(tensors: &[Tensor]) -> Vec<TensorJson> {
+    tensors
+        .iter()
+        .map(|t| TensorJson {
+            shape: t.shape.clone(),
+            values: t.values.iter().map(|v| v.to_string()).collect(),
+            decimals: t.decimals,
+        })
+        .collect()
+}
+
+/// A recorded inference with its proof, in JSON.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InferenceJson {
+    id: U256,
+    model_id: B256,
+    input_hash: B256,
+    output_hash: B256,
+    outputs: Vec<TensorJson>,
+    caller: Address,
+    block_number: u64,
+    transaction_hash: Option<B256>,
+    attester: Address,
+    signature: Bytes,
+    /// The EIP-712 digest the signature covers.
+    digest: B256,
+    /// Whether the signature recovers to `attester`.
+    signature_valid: bool,
+}
+
+/// A block witness in JSON, outputs decoded.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WitnessJson {
+    #[serde(flatten)]
+    witness: BlockWitness,
+    decoded_outputs: Option<Vec<TensorJson>>,
+}
+
+pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+    m.register_method("verinfer_attester", |_, n, _| -> RpcResult<_> {
+        Ok(n.attester)
+    })?;
+    m.register_blocking_method("verinfer_uploadModel", |p, n, _| -> RpcResult<ModelJson> {
+        let bytes: Bytes = p.one()?;
+        let info = n
+            .add_model(&bytes)
+            .map_err(|e| invalid_params(format!("model refused: {e}")))?;
+        Ok(model_json(&n, &info, false))
+    })?;
+    m.register_method("verinfer_listModels", |_, n, _| -> RpcResult<_> {
+        Ok(n.models
+            .list()
+            .iter()
+            .map(|info| model_json(&n, info, false))
+            .collect::<Vec<_>>())
+    })?;
+    m.register_method(
+        "verinfer_getModel",
+        |p, n, _| -> RpcResult<Option<ModelJson>> {
+            let id: B256 = p.one()?;
+            Ok(n.models.get(&id).map(|m| model_json(&n, &m.info, true)))
+        },
+    )?;
+    m.register_method(
+        "verinfer_getInference",
+        |p, n, _| -> RpcResult<Option<InferenceJson>> {
+            let id: U256 = p.one()?;
+            let chain = n.chain();
+            let world = chain.world();
+            let read = record::read(id, |slot| {
+                Ok::<_, Infallible>(world.storage(&ADDRESS, &slot))
+            })
+            .map_err(|e| rpc_error(SERVER_ERROR, format!("inference {id}: {e}")))?;
+            let Some(rec) = read else { return Ok(None) };
+            let transaction_hash = chain
+                .storage()
+                .witnesses(rec.blockNumber)
+                .map_err(ChainError::from)?
+                .iter()
+                .find(|w| w.id == id)
+                .map(|w| w.transaction_hash);
+            let digest = attestation::digest(
+                chain.config().chain_id,
+                id,
+                rec.modelId,
+                rec.inputHash,
+                rec.outputHash,
+            );
+            let signature_valid = attestation::recover(&digest, &rec.signature)
+                .is_ok_and(|signer| signer == rec.attester);
+            Ok(Some(InferenceJson {
+                id,
+                model_id: rec.modelId,
+                input_hash: rec.inputHash,
+                output_hash: rec.outputHash,
+                outputs: tensors_json(&rec.outputs),
+                caller: rec.caller,
+                block_number: rec.blockNumber,
+                transaction_hash,
+                attester: rec.attester,
+                signature: rec.signature,
+                digest,
+                signature_valid,
+            }))
+        },
+    )?;
+    m.register_method(
+        "verinfer_getBlockInferences",
+        |p, n, _| -> RpcResult<Vec<WitnessJson>> {
+            let id: BlockId = p.one()?;
+            let chain = n.chain();
+            let block = block_by_id(&chain, id)?
+                .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
+            let witnesses = chain
+                .storage()
+                .witnesses(block.header.number)
+                .map_err(ChainError::from)?;
+            Ok(witnesses
+                .into_iter()
+                .map(|w| WitnessJson {
+                    decoded_outputs: w.decoded_outputs().map(|t| tensors_json(&t)),
+                    witness: w,
+                })
+                .collect())
+        },
+    )?;
+    m.register_method("verinfer_inferenceCount", |_, n, _| -> RpcResult<_> {
+        let chain = n.chain();
+        Ok(U64::from(
+            chain
+                .world()
+                .storage(&ADDRESS, &record::COUNT_SLOT)
+                .saturating_to::<u64>(),
+        ))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! The world state: every account, its storage and code, kept in memory and mirrored in the
+//! database one block diff at a time.
+//!
+//! Blocks execute against an [`Overlay`]: reads fall through to the [`WorldState`], writes
+//! collect in a [`StateDiff`] with EIP-161 and self-destruct semantics applied. The diff is
+//! then written to the database and folded into the world state in the same step.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH};
+use revm::database::{DBErrorMarker, Database, DatabaseCommit, DatabaseRef};
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::{AccountInfo, Bytecode, EvmState};
+use serde::{Deserialize, Serialize};
+
+use crate::trie::BucketedTrie;
+
+/// An account's header fields (code lives in the code table by hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    pub nonce: u64,
+    pub balance: U256,
+    pub code_hash: B256,
+}
+
+impl Default for AccountState {
+    fn default() -> Self {
+        Self {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+        }
+    }
+}
+
+impl AccountState {
+    fn from_info(info: &AccountInfo) -> Self {
+        Self {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        }
+    }
+
+    fn info(&self) -> AccountInfo {
+        AccountInfo {
+            balance: self.balance,
+            nonce: self.nonce,
+            code_hash: self.code_hash,
+            code: None,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Account {
+    state: AccountState,
+    storage: HashMap<U256, U256>,
+    storage_trie: BucketedTrie,
+}
+
+/// What one block (or one dev-RPC edit) changed in an account.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AccountChange {
+    /// The new header; `None` deletes the account.
+    pub state: Option<AccountState>,
+    /// Whether every old storage slot is wiped before `storage` applies.
+    pub storage_cleared: bool,
+    /// Slots written (a zero value deletes the slot).
+    pub storage: HashMap<U256, U256>,
+}
+
+/// Changes to the world state, in the order-independent form the database stores.
+#[derive(Clone, Debug, Default)]
+pub struct StateDiff {
+    pub accounts: HashMap<Address, AccountChange>,
+    pub codes: HashMap<B256, Bytecode>,
+}
+
+impl StateDiff {
+    /// Set an account's header, keeping its storage.
+    pub fn set_account(&mut self, address: Address, state: AccountState) {
+        self.accounts.entry(address).or_default().state = Some(state);
+    }
+
+    /// Set one storage slot.
+    pub fn set_storage(&mut self, address: Address, slot: U256, value: U256) {
+        self.accounts
+            .entry(address)
+            .or_default()
+            .storage
+            .insert(slot, value);
+    }
+}
+
+/// All accounts, storage and code, with cached trie roots.
+#[derive(Clone, Debug, Default)]
+pub struct WorldState {
+    accounts: HashMap<Address, Account>,
+    codes: HashMap<B256, Bytecode>,
+    account_trie: BucketedTrie,
+}
+
+impl WorldState {
+    /// An account's header, if it exists.
+    pub fn account(&self, address: &Address) -> Option<AccountState> {
+        self.accounts.get(address).map(|a| a.state)
+    }
+
+    /// A storage slot (zero when unset).
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        self.accounts
+            .get(address)
+            .and_then(|a| a.storage.get(slot))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Code by hash.
+    pub fn code(&self, hash: &B256) -> Option<&Bytecode> {
+        self.codes.get(hash)
+    }
+
+    /// An account's code (empty when none).
+    pub fn code_of(&self, address: &Address) -> Bytecode {
+        self.account(address)
+            .and_then(|a| self.codes.get(&a.code_hash).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Every account, for state dumps.
+    pub fn accounts(&self) -> impl Iterator<Item = (&Address, AccountState, &HashMap<U256, U256>)> {
+        self.accounts
+            .iter()
+            .map(|(a, acc)| (a, acc.state, &acc.storage))
+    }
+
+    /// Fold a diff into the state and refresh the trie leaves it touched.
+    pub fn apply(&mut self, diff: &StateDiff) {
+        for (hash, code) in &diff.codes {
+            self.codes.insert(*hash, code.clone());
+        }
+        for (address, change) in &diff.accounts {
+            let hashed = keccak256(address);
+            let Some(state) = change.state.or_else(|| self.account(address)) else {
+                if !change.storage_cleared && !change.storage.is_empty() {
+                    // Storage written to an account that does not exist: create it empty.
+                    let mut account = Account::default();
+                    write_storage(&mut account, &change.storage);
+                    self.insert_account(*address, hashed, account);
+                } else {
+                    self.accounts.remove(address);
+                    self.account_trie.remove(&hashed);
+                }
+                continue;
+            };
+            if change.state.is_none() && change.storage_cleared {
+                self.accounts.remove(address);
+                self.account_trie.remove(&hashed);
+                continue;
+            }
+            let mut account = self.accounts.remove(address).unwrap_or_default();
+            account.state = state;
+            if change.storage_cleared {
+                account.storage.clear();
+                account.storage_trie.clear();
+            }
+            write_storage(&mut account, &change.storage);
+            self.insert_account(*address, hashed, account);
+        }
+    }
+
+    fn insert_account(&mut self, address: Address, hashed: B256, mut account: Account) {
+        let trie_account = TrieAccount {
+            nonce: account.state.nonce,
+            balance: account.state.balance,
+            storage_root: account.storage_trie.root(),
+            code_hash: account.state.code_hash,
+            ..Default::default()
+        };
+        self.account_trie
+            .insert(hashed, alloy_rlp::encode(trie_account));
+        self.accounts.insert(address, account);
+    }
+
+    /// The state root.
+    pub fn root(&mut self) -> B256 {
+        self.account_trie.root()
+    }
+
+    /// An account's storage root.
+    pub fn storage_root(&mut self, address: &Address) -> B256 {
+        self.accounts
+            .get_mut(address)
+            .map(|a| a.storage_trie.root())
+            .unwrap_or(EMPTY_ROOT_HASH)
+    }
+}
+
+fn write_storage(account: &mut Account, writes: &HashMap<U256, U256>) {
+    for (slot, value) in writes {
+        let hashed = keccak256(slot.to_be_bytes::<32>());
+        if value.is_zero() {
+            account.storage.remove(slot);
+            account.storage_trie.remove(&hashed);
+        } else {
+            account.storage.insert(*slot, *value);
+            account
+                .storage_trie
+                .insert(hashed, alloy_rlp::encode_fixed_size(value).to_vec());
+        }
+    }
+}
+
+/// The database error type of the overlay (reads from memory cannot fail).
+#[derive(Debug, thiserror::Error)]
+#[error("state read failed")]
+pub struct StateError(Infallible);
+
+impl DBErrorMarker for StateError {}
+
+/// A block being executed: the world state below, this block's writes on top.
+pub struct Overlay<'a> {
+    base: &'a WorldState,
+    block_hashes: &'a dyn Fn(u64) -> B256,
+    pub diff: StateDiff,
+}
+
+impl std::fmt::Debug for Overlay<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay")
+            .field("changed_accounts", &self.diff.accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Overlay<'a> {
+    /// An overlay with no writes yet.
+    pub fn new(base: &'a WorldState, block_hashes: &'a dyn Fn(u64) -> B256) -> Self {
+        Self {
+            base,
+            block_hashes,
+            diff: StateDiff::default(),
+        }
+    }
+
+    /// An overlay that starts from `diff` (state overrides, pending edits).
+    pub fn with_diff(
+        base: &'a WorldState,
+        block_hashes: &'a dyn Fn(u64) -> B256,
+        diff: StateDiff,
+    ) -> Self {
+        Self {
+            base,
+            block_hashes,
+            diff,
+        }
+    }
+
+    /// An account as this block sees it.
+    pub fn account(&self, address: &Address) -> Option<AccountState> {
+        match self.diff.accounts.get(address) {
+            Some(change) if change.state.is_some() => change.state,
+            Some(change) if change.storage_cleared => None,
+            _ => self.base.account(address),
+        }
+    }
+
+    /// A storage slot as this block sees it.
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        match self.diff.accounts.get(address) {
+            Some(change) => match change.storage.get(slot) {
+                Some(value) => *value,
+                None if change.storage_cleared => U256::ZERO,
+                None => self.base.storage(address, slot),
+            },
+            None => self.base.storage(address, slot),
+        }
+    }
+}
+
+impl DatabaseRef for Overlay<'_> {
+    type Error = StateError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        Ok(self.account(&address).map(|a| a.info()))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        Ok(self
+            .diff
+            .codes
+            .get(&code_hash)
+            .or_else(|| self.base.code(&code_hash))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        Ok(self.storage(&address, &index))
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StateError> {
+        Ok((self.block_hashes)(number))
+    }
+}
+
+impl Database for Overlay<'_> {
+    type Error = StateError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        self.basic_ref(address)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.code_by_hash_ref(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
+        self.storage_ref(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
+        self.block_hash_ref(number)
+    }
+}
+
+impl DatabaseCommit for Overlay<'_> {
+    fn commit(&mut self, changes: EvmState) {
+        for (address, account) in changes {
+            if !account.is_touched() {
+                continue;
+            }
+            let change = self.diff.accounts.entry(address).or_default();
+            // Self-destructed, or touched and empty (EIP-161): the account and its storage go.
+            if account.is_selfdestructed() || account.is_empty() {
+                *change = AccountChange {
+                    state: None,
+                    storage_cleared: true,
+                    storage: HashMap::new(),
+                };
+                continue;
+            }
+            if account.is_created() {
+                change.storage_cleared = true;
+                change.storage.clear();
+            }
+            if let Some(code) = &account.info.code {
+                if account.info.code_hash != KECCAK_EMPTY {
+                    self.diff
+                        .codes
+                        .entry(account.info.code_hash)
+                        .or_insert_with(|| code.clone());
+                }
+            }
+            change.state = Some(AccountState::from_info(&account.info));
+            for (slot, value) in &account.storage {
+                if value.is_changed() {
+                    change.storage.insert(*slot, value.present_value());
+                }
+            }
+        }
+    }
+}
