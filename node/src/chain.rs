@@ -588,6 +588,7 @@ impl Chain {
         }
         let nonce = self.world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
         tx.nonce = nonce;
+        tx.chain_id = Some(self.config.chain_id);
         evm.transact(tx)
             .map(|r| r.result)
             .map_err(|e| ChainError::InvalidTransaction(e.to_string()))
@@ -618,15 +619,22 @@ impl Chain {
                 return Err(ChainError::Halt(format!("{reason:?}")))
             }
         };
-        // Refunds and the 63/64 rule can make the limit needed exceed the gas used.
-        let (mut low, mut high) = (used.saturating_sub(1), cap);
-        if matches!(run(used)?, ExecutionResult::Success { .. }) {
+        // Refunds and the 63/64 rule can make the limit needed exceed the gas used. Like geth:
+        // try the gas used, then an optimistic bound, then bisect to within 1.5%.
+        let succeeds = |gas: u64| -> Result<bool, ChainError> {
+            Ok(matches!(run(gas)?, ExecutionResult::Success { .. }))
+        };
+        if succeeds(used)? {
             return Ok(used);
         }
-        low = low.max(used);
-        while high - low > 1 {
+        let (mut low, mut high) = (used, cap);
+        let optimistic = ((used + 2300) * 64 / 63).min(cap);
+        if optimistic < high && succeeds(optimistic)? {
+            high = optimistic;
+        }
+        while high - low > 1 && (high - low) * 1000 / high > 15 {
             let mid = low + (high - low) / 2;
-            if matches!(run(mid)?, ExecutionResult::Success { .. }) {
+            if succeeds(mid)? {
                 high = mid;
             } else {
                 low = mid;

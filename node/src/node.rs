@@ -194,11 +194,11 @@ impl NodeHandle {
         format!("ws://{}", self.addr)
     }
 
-    /// Stop the server and the miner.
+    /// Stop the miner and the server, giving open connections up to five seconds to finish.
     pub async fn stop(self) {
         self.miner.abort();
         let _ = self.server.stop();
-        self.server.stopped().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server.stopped()).await;
     }
 
     /// Wait until the server stops.

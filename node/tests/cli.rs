@@ -47,7 +47,7 @@ fn bad_usage_and_missing_files_are_clear_errors() {
     let (code, out) = verinfer(&["frobnicate"]);
     assert_eq!(code, 2);
     assert!(
-        out.contains("unknown command") && out.contains("USAGE"),
+        out.contains("unrecognized subcommand") && out.contains("Usage"),
         "{out}"
     );
     let (code, out) = verinfer(&["model", "check", "/nonexistent/model.onnx"]);

@@ -6,6 +6,7 @@ use alloy_primitives::{Address, Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::BlockId;
 use jsonrpsee::RpcModule;
 use serde::Serialize;
+use serde_json::Value;
 use verinfer_precompile::abi::Tensor;
 use verinfer_precompile::{attestation, record, ModelInfo, TensorSpec, ADDRESS};
 
@@ -187,7 +188,11 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method(
         "verinfer_getBlockInferences",
         |p, n, _| -> RpcResult<Vec<WitnessJson>> {
-            let id: BlockId = p.one()?;
+            let id: Value = p.one()?;
+            let id: BlockId = match id.as_u64() {
+                Some(number) => BlockId::number(number),
+                None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
+            };
             let chain = n.chain();
             let block = block_by_id(&chain, id)?
                 .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;

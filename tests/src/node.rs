@@ -1,0 +1,161 @@
+//! Running nodes for end-to-end tests: in-process on a free port, or as a child process of the
+//! `verinfer` binary (for restarts and `kill -9`).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use verinfer_node::node::{dev_accounts, DEFAULT_MNEMONIC};
+use verinfer_node::{NodeConfig, NodeHandle};
+
+/// Start an in-memory node on a free loopback port, after `configure` edits its config.
+pub async fn spawn(configure: impl FnOnce(&mut NodeConfig)) -> NodeHandle {
+    let mut config = NodeConfig {
+        port: 0,
+        ..Default::default()
+    };
+    configure(&mut config);
+    verinfer_node::start(config).await.expect("node starts")
+}
+
+/// The dev account keys (anvil's).
+pub fn dev_keys() -> Vec<PrivateKeySigner> {
+    dev_accounts(DEFAULT_MNEMONIC, 10).expect("mnemonic derives")
+}
+
+/// An HTTP provider that signs with dev account `index`.
+pub fn provider(url: &str, index: usize) -> impl Provider + Clone {
+    let wallet = EthereumWallet::from(dev_keys().swap_remove(index));
+    ProviderBuilder::new()
+        .wallet(wallet)
+        .connect_http(url.parse().expect("valid url"))
+}
+
+/// Init code of a tiny storage contract: a call with 32 bytes of calldata stores them in slot
+/// 0; a call without calldata returns slot 0.
+pub fn storage_contract() -> Vec<u8> {
+    let runtime = [
+        0x36, 0x15, 0x60, 0x0c, 0x57, // if calldatasize == 0 goto get
+        0x60, 0x00, 0x35, 0x60, 0x00, 0x55, 0x00, // sstore(0, calldataload(0)); stop
+        0x5b, 0x60, 0x00, 0x54, 0x60, 0x00, 0x52, // get: mstore(0, sload(0))
+        0x60, 0x20, 0x60, 0x00, 0xf3, // return(0, 32)
+    ];
+    crate::evm::deployer(&runtime)
+}
+
+/// The `verinfer` binary cargo built beside the test executables (or `$VERINFER_BIN`).
+pub fn verinfer_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("VERINFER_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
+    let bin = dir.join("verinfer");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --release -p verinfer-node` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `verinfer node` child process.
+pub struct ChildNode {
+    child: Child,
+    pub port: u16,
+}
+
+impl ChildNode {
+    /// Start `verinfer node --data-dir DIR --port P ARGS...` and wait until it answers RPC.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(verinfer_bin())
+            .arg("node")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("verinfer starts");
+        let node = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while post(
+            node.addr(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+        )
+        .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node did not come up on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    /// The RPC address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The HTTP URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POST a raw body to a JSON-RPC server; returns the HTTP status and the body.
+pub fn post(addr: SocketAddr, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
