@@ -4,6 +4,7 @@
 //! state, then its diff, header, transactions, receipts and inference witnesses are written in
 //! one durable database transaction, and only then folded into memory and announced.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use alloy_consensus::{
     TxType, EMPTY_OMMER_ROOT_HASH,
 };
 use alloy_eips::eip1559::BaseFeeParams;
-use alloy_eips::eip2718::Encodable2718;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_evm::eth::EthEvmContext;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
 use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, Log, B256, U256};
 use alloy_sol_types::SolEvent;
@@ -26,12 +28,14 @@ use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::context_interface::result::{ExecutionResult, ResultAndState};
 use revm::database::DatabaseCommit;
+use revm::inspector::NoOpInspector;
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
+use revm::Inspector;
 use verinfer_precompile::abi::IInference::InferenceRecorded;
 use verinfer_precompile::{record, InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
 use crate::pool::{Pool, PoolError, PoolTransaction};
-use crate::state::{AccountState, Overlay, StateDiff, WorldState};
+use crate::state::{AccountState, Overlay, StateDiff, Undo, WorldState};
 use crate::storage::{
     BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt, StoredTransaction,
 };
@@ -86,6 +90,7 @@ pub struct MinedBlock {
 struct Snapshot {
     head: u64,
     world: WorldState,
+    pending_undo: Undo,
     clock: Clock,
 }
 
@@ -133,6 +138,8 @@ pub struct Chain {
     clock: Clock,
     snapshots: BTreeMap<u64, Snapshot>,
     next_snapshot: u64,
+    /// Undoes the dev edits made since the last block.
+    pending_undo: Undo,
     /// Senders allowed without a signature (`anvil_impersonateAccount`).
     pub impersonated: HashSet<Address>,
 }
@@ -186,13 +193,16 @@ impl Chain {
                     receipts: &[],
                     witnesses: &[],
                     diff: &diff,
+                    undo: &Undo::default(),
                 })?;
                 let hashes = vec![genesis.hash];
                 (world, genesis, hashes)
             }
         };
+        let pending_undo = storage.pending_undo()?;
         Ok(Self {
             config,
+            pending_undo,
             storage,
             world,
             hashes,
@@ -487,6 +497,8 @@ impl Chain {
         let envelopes: Vec<ReceiptEnvelope> = receipts.iter().map(receipt_envelope).collect();
         let txs: Vec<&TxEnvelope> = included.iter().map(|(_, _, tx)| tx).collect();
         let mut world = std::mem::take(&mut self.world);
+        let mut undo = world.undo_of(&diff);
+        undo.then_undo(self.pending_undo.clone());
         world.apply(&diff);
         let header = Header {
             parent_hash: self.head.hash,
@@ -529,6 +541,7 @@ impl Chain {
             receipts: &receipts,
             witnesses: &witnesses,
             diff: &diff,
+            undo: &undo,
         });
         if let Err(e) = written {
             // Nothing of this block reached the disk; undo it in memory too.
@@ -536,6 +549,7 @@ impl Chain {
             return Err(e.into());
         }
         self.world = world;
+        self.pending_undo = Undo::default();
         self.hashes.push(hash);
         self.head = block.clone();
         for (h, _) in &stored_txs {
@@ -554,13 +568,57 @@ impl Chain {
         })
     }
 
-    /// Run a call against the head state (plus `overrides`) without committing anything.
+    /// The world state after block `number`: the head's, or rebuilt from undo entries.
+    pub fn state_at(&self, number: u64) -> Result<Cow<'_, WorldState>, ChainError> {
+        let head = self.head.header.number;
+        if number > head {
+            return Err(ChainError::UnknownBlock(number.to_string()));
+        }
+        if number == head {
+            return Ok(Cow::Borrowed(&self.world));
+        }
+        let mut world = self.world.clone();
+        world.apply(&self.pending_undo.to_diff());
+        for block in (number + 1..=head).rev() {
+            world.apply(&self.storage.undo(block)?.to_diff());
+        }
+        Ok(Cow::Owned(world))
+    }
+
+    /// A stored header by number (the head's without a read).
+    pub fn header(&self, number: u64) -> Result<Header, ChainError> {
+        if number == self.head.header.number {
+            return Ok(self.head.header.clone());
+        }
+        Ok(self
+            .storage
+            .block(number)?
+            .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?
+            .header)
+    }
+
+    /// Run a call on top of block `at` (plus `overrides`) without committing anything.
     pub fn call(
         &self,
         request: &CallRequest,
         overrides: StateDiff,
+        at: u64,
     ) -> Result<ExecutionResult, ChainError> {
-        let header = &self.head.header;
+        self.call_inspected(request, overrides, at, NoOpInspector)
+    }
+
+    /// [`Chain::call`] with an inspector watching (pass `&mut inspector` to keep it).
+    pub fn call_inspected<I>(
+        &self,
+        request: &CallRequest,
+        overrides: StateDiff,
+        at: u64,
+        inspector: I,
+    ) -> Result<ExecutionResult, ChainError>
+    where
+        I: for<'db> Inspector<EthEvmContext<Overlay<'db>>>,
+    {
+        let header = self.header(at)?;
         let mut env = self.evm_env(
             header.number,
             header.timestamp,
@@ -572,6 +630,7 @@ impl Chain {
         if request.tx.gas_price == 0 {
             env.cfg_env.disable_balance_check = true;
         }
+        let world = self.state_at(at)?;
         let hashes = &self.hashes;
         let lookup = |n: u64| {
             usize::try_from(n)
@@ -579,19 +638,83 @@ impl Chain {
                 .and_then(|n| hashes.get(n).copied())
                 .unwrap_or_default()
         };
-        let db = Overlay::with_diff(&self.world, &lookup, overrides);
-        let mut evm = EthEvmFactory::default().create_evm(db, env);
+        let db = Overlay::with_diff(&world, &lookup, overrides);
+        let mut evm = EthEvmFactory::default().create_evm_with_inspector(db, env, inspector);
         self.precompile.install(evm.precompiles_mut());
         let mut tx = request.tx.clone();
         if !request.gas_given {
             tx.gas_limit = self.config.gas_limit.min(TX_GAS_LIMIT_CAP);
         }
-        let nonce = self.world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
-        tx.nonce = nonce;
+        tx.nonce = world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
         tx.chain_id = Some(self.config.chain_id);
-        evm.transact(tx)
+        let result = evm
+            .transact(tx)
             .map(|r| r.result)
-            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))
+            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
+        Ok(result)
+    }
+
+    /// Re-execute transaction `hash` in its block, with `inspector` watching it alone.
+    pub fn replay_transaction<I>(
+        &self,
+        hash: &B256,
+        inspector: I,
+    ) -> Result<ExecutionResult, ChainError>
+    where
+        I: for<'db> Inspector<EthEvmContext<Overlay<'db>>>,
+    {
+        let stored = self
+            .storage
+            .transaction(hash)?
+            .ok_or_else(|| ChainError::Invalid(format!("transaction {hash} not found")))?;
+        let number = stored.block_number;
+        let block = self
+            .storage
+            .block(number)?
+            .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
+        let header = &block.header;
+        let env = self.evm_env(
+            number,
+            header.timestamp,
+            header.base_fee_per_gas.unwrap_or_default(),
+            header.mix_hash,
+        );
+        let world = self.state_at(number - 1)?;
+        let hashes = &self.hashes;
+        let lookup = |n: u64| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| hashes.get(n).copied())
+                .unwrap_or_default()
+        };
+        let mut db = Overlay::new(&world, &lookup);
+        for earlier in block.transactions.iter().take_while(|h| *h != hash) {
+            let tx = self.tx_env(earlier)?;
+            let mut evm = EthEvmFactory::default().create_evm(db, env.clone());
+            self.precompile.install(evm.precompiles_mut());
+            if let Ok(out) = evm.transact(tx) {
+                evm.db_mut().commit(out.state);
+            }
+            db = evm.into_db();
+        }
+        let tx = self.tx_env(hash)?;
+        let mut evm = EthEvmFactory::default().create_evm_with_inspector(db, env, inspector);
+        self.precompile.install(evm.precompiles_mut());
+        let result = evm
+            .transact(tx)
+            .map(|r| r.result)
+            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
+        Ok(result)
+    }
+
+    fn tx_env(&self, hash: &B256) -> Result<TxEnv, ChainError> {
+        let stored = self
+            .storage
+            .transaction(hash)?
+            .ok_or_else(|| ChainError::Invalid(format!("transaction {hash} not found")))?;
+        let tx = TxEnvelope::decode_2718(&mut stored.raw.as_ref())
+            .map_err(|e| ChainError::Invalid(format!("stored transaction does not decode: {e}")))?;
+        Ok(TxEnv::from_recovered_tx(&tx, stored.sender))
     }
 
     /// The least gas limit with which `request` succeeds.
@@ -599,6 +722,7 @@ impl Chain {
         &self,
         request: &CallRequest,
         overrides: StateDiff,
+        at: u64,
     ) -> Result<u64, ChainError> {
         let cap = if request.gas_given {
             request.tx.gas_limit
@@ -609,7 +733,7 @@ impl Chain {
             let mut req = request.clone();
             req.tx.gas_limit = gas;
             req.gas_given = true;
-            self.call(&req, overrides.clone())
+            self.call(&req, overrides.clone(), at)
         };
         let first = run(cap)?;
         let used = match first {
@@ -645,7 +769,10 @@ impl Chain {
 
     /// Apply state edits made outside blocks (dev methods).
     pub fn edit_state(&mut self, diff: StateDiff) -> Result<(), ChainError> {
-        self.storage.write_state(&diff)?;
+        let mut undo = self.world.undo_of(&diff);
+        undo.then_undo(self.pending_undo.clone());
+        self.storage.write_state(&diff, &undo)?;
+        self.pending_undo = undo;
         self.world.apply(&diff);
         Ok(())
     }
@@ -659,6 +786,7 @@ impl Chain {
             Snapshot {
                 head: self.head.header.number,
                 world: self.world.clone(),
+                pending_undo: self.pending_undo.clone(),
                 clock: self.clock,
             },
         );
@@ -671,8 +799,10 @@ impl Chain {
             return Ok(false);
         };
         self.snapshots.retain(|k, _| *k < id);
-        self.storage.rewind(snapshot.head, &snapshot.world)?;
+        self.storage
+            .rewind(snapshot.head, &snapshot.world, &snapshot.pending_undo)?;
         self.world = snapshot.world;
+        self.pending_undo = snapshot.pending_undo;
         self.clock = snapshot.clock;
         self.hashes.truncate(snapshot.head as usize + 1);
         self.head = self

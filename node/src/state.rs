@@ -96,6 +96,43 @@ impl StateDiff {
     }
 }
 
+/// The previous values of everything a diff changes: applying it to the state after the diff
+/// gives the state before. Code is content-addressed and never removed, so it needs no undo.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Undo {
+    pub accounts: HashMap<Address, AccountChange>,
+}
+
+impl Undo {
+    /// Fold in the undo of an *earlier* change: the result undoes both.
+    pub fn then_undo(&mut self, earlier: Undo) {
+        for (address, e) in earlier.accounts {
+            match self.accounts.entry(address) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(e);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let l = o.get_mut();
+                    if e.storage_cleared {
+                        *l = e;
+                    } else {
+                        l.state = e.state;
+                        l.storage.extend(e.storage);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The undo as a diff to apply.
+    pub fn to_diff(&self) -> StateDiff {
+        StateDiff {
+            accounts: self.accounts.clone(),
+            codes: HashMap::new(),
+        }
+    }
+}
+
 /// All accounts, storage and code, with cached trie roots.
 #[derive(Clone, Debug, Default)]
 pub struct WorldState {
@@ -136,6 +173,36 @@ impl WorldState {
         self.accounts
             .iter()
             .map(|(a, acc)| (a, acc.state, &acc.storage))
+    }
+
+    /// What undoes `diff` when applied after it.
+    pub fn undo_of(&self, diff: &StateDiff) -> Undo {
+        let mut undo = Undo::default();
+        for (address, change) in &diff.accounts {
+            let entry = match self.accounts.get(address) {
+                None => AccountChange {
+                    state: None,
+                    storage_cleared: true,
+                    storage: HashMap::new(),
+                },
+                Some(prev) if change.storage_cleared => AccountChange {
+                    state: Some(prev.state),
+                    storage_cleared: true,
+                    storage: prev.storage.clone(),
+                },
+                Some(prev) => AccountChange {
+                    state: Some(prev.state),
+                    storage_cleared: false,
+                    storage: change
+                        .storage
+                        .keys()
+                        .map(|slot| (*slot, prev.storage.get(slot).copied().unwrap_or_default()))
+                        .collect(),
+                },
+            };
+            undo.accounts.insert(*address, entry);
+        }
+        undo
     }
 
     /// Fold a diff into the state and refresh the trie leaves it touched.

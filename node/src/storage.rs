@@ -11,6 +11,11 @@
 //! | `transactions` | hash | EIP-2718 bytes, sender, position (JSON) |
 //! | `receipts` | transaction hash | receipt (JSON) |
 //! | `witnesses` | block number | the block's inference witnesses (JSON) |
+//! | `undo` | block number | previous values of what the block (and dev edits before it) changed |
+//!
+//! The meta entry `pending_undo` undoes dev edits (`anvil_setBalance`, …) made since the last
+//! block; it moves into the next block's `undo` entry. Undo entries rebuild the state of any
+//! past block for historical queries and `debug_traceTransaction`.
 //!
 //! A mined block — its state diff, header, transactions, receipts and witnesses — is written in
 //! one write transaction with immediate durability, before any client hears of it.
@@ -25,7 +30,7 @@ use redb::{
 use revm::state::Bytecode;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{AccountState, StateDiff, WorldState};
+use crate::state::{AccountState, StateDiff, Undo, WorldState};
 use crate::witness::BlockWitness;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -37,6 +42,7 @@ const BLOCK_NUMBERS: TableDefinition<&[u8], u64> = TableDefinition::new("block_n
 const TRANSACTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("transactions");
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
 const WITNESSES: TableDefinition<u64, &[u8]> = TableDefinition::new("witnesses");
+const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +113,8 @@ pub struct BlockWrite<'a> {
     pub receipts: &'a [StoredReceipt],
     pub witnesses: &'a [BlockWitness],
     pub diff: &'a StateDiff,
+    /// Undoes `diff` and any dev edits since the previous block.
+    pub undo: &'a Undo,
 }
 
 /// The node's database.
@@ -181,6 +189,7 @@ impl Storage {
         txn.open_table(TRANSACTIONS)?;
         txn.open_table(RECEIPTS)?;
         txn.open_table(WITNESSES)?;
+        txn.open_table(UNDO)?;
         txn.commit()?;
         Ok(Self { db })
     }
@@ -259,25 +268,50 @@ impl Storage {
                 let mut witnesses = txn.open_table(WITNESSES)?;
                 witnesses.insert(number, json(&write.witnesses).as_slice())?;
             }
+            txn.open_table(UNDO)?
+                .insert(number, json(write.undo).as_slice())?;
             let mut meta = txn.open_table(META)?;
             meta.insert("head", number.to_be_bytes().as_slice())?;
+            meta.remove("pending_undo")?;
         }
         txn.commit()?;
         Ok(())
     }
 
-    /// Write state edits made outside a block (dev RPC methods such as `anvil_setBalance`).
-    pub fn write_state(&self, diff: &StateDiff) -> Result<()> {
+    /// Write state edits made outside a block (dev RPC methods such as `anvil_setBalance`),
+    /// with the undo of every edit since the last block.
+    pub fn write_state(&self, diff: &StateDiff, pending_undo: &Undo) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         write_diff(&txn, diff)?;
+        txn.open_table(META)?
+            .insert("pending_undo", json(pending_undo).as_slice())?;
         txn.commit()?;
         Ok(())
     }
 
+    /// The undo of dev edits since the last block.
+    pub fn pending_undo(&self) -> Result<Undo> {
+        self.meta("pending_undo")?
+            .map(|v| from_json("pending undo", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// The undo entry of block `number`.
+    pub fn undo(&self, number: u64) -> Result<Undo> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(UNDO)?;
+        Ok(table
+            .get(number)?
+            .map(|v| from_json("undo", v.value()))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
     /// Drop every block above `number` and replace the whole state with `world`
     /// (`evm_revert`, `anvil_loadState`).
-    pub fn rewind(&self, number: u64, world: &WorldState) -> Result<()> {
+    pub fn rewind(&self, number: u64, world: &WorldState, pending_undo: &Undo) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
@@ -286,6 +320,7 @@ impl Storage {
             let mut txs = txn.open_table(TRANSACTIONS)?;
             let mut receipts = txn.open_table(RECEIPTS)?;
             let mut witnesses = txn.open_table(WITNESSES)?;
+            let mut undo = txn.open_table(UNDO)?;
             let dropped: Vec<StoredBlock> = blocks
                 .range(number + 1..)?
                 .map(|entry| {
@@ -298,6 +333,7 @@ impl Storage {
                 blocks.remove(block.header.number)?;
                 numbers.remove(block.hash.as_slice())?;
                 witnesses.remove(block.header.number)?;
+                undo.remove(block.header.number)?;
                 for hash in &block.transactions {
                     txs.remove(hash.as_slice())?;
                     receipts.remove(hash.as_slice())?;
@@ -305,6 +341,7 @@ impl Storage {
             }
             let mut meta = txn.open_table(META)?;
             meta.insert("head", number.to_be_bytes().as_slice())?;
+            meta.insert("pending_undo", json(pending_undo).as_slice())?;
         }
         txn.delete_table(ACCOUNTS)?;
         txn.delete_table(STORAGE)?;

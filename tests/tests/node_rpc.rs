@@ -182,14 +182,28 @@ async fn deploy_and_call_a_contract() {
             .as_ref(),
         value.as_slice()
     );
-    // Old state is not kept: a clear error, not a wrong answer.
+    // Past blocks' state is rebuilt from the per-block undo entries.
+    let before = p
+        .get_storage_at(contract, U256::ZERO)
+        .block_id(BlockId::number(1))
+        .await
+        .unwrap();
+    assert_eq!(before, U256::ZERO);
+    let past: Bytes = raw(&p, "eth_call", json!([{"to": contract}, "0x1"])).await;
+    assert_eq!(past.as_ref(), B256::ZERO.as_slice());
+    let nonce = p
+        .get_transaction_count(dev_keys()[0].address())
+        .block_id(BlockId::number(1))
+        .await
+        .unwrap();
+    assert_eq!(nonce, 1);
     let err = p
         .get_balance(BOB)
-        .block_id(BlockId::number(1))
+        .block_id(BlockId::number(99))
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not kept"), "{err}");
+    assert!(err.contains("not found"), "{err}");
     node.stop().await;
 }
 
@@ -241,6 +255,38 @@ async fn a_contract_calling_the_precompile_records_logs_and_proofs() {
     assert_eq!(event.modelId, model_id);
     assert_eq!(event.caller, forwarder);
     assert_eq!(event.id, U256::from(1));
+
+    // The call tree, as geth's callTracer gives it: forwarder → precompile.
+    let trace: Value = raw(
+        &p,
+        "debug_traceTransaction",
+        json!([receipt.transaction_hash, {"tracer": "callTracer"}]),
+    )
+    .await;
+    assert_eq!(trace["to"], json!(forwarder.to_string().to_lowercase()));
+    assert_eq!(
+        trace["calls"][0]["to"],
+        json!(ADDRESS.to_string().to_lowercase())
+    );
+    assert_eq!(trace["calls"][0]["type"], json!("CALL"));
+    let traced: Value = raw(
+        &p,
+        "debug_traceCall",
+        json!([{"from": dev_keys()[0].address(), "to": forwarder, "data": Bytes::from(call.abi_encode())}, "latest", {"tracer": "callTracer"}]),
+    )
+    .await;
+    assert_eq!(
+        traced["calls"][0]["to"],
+        json!(ADDRESS.to_string().to_lowercase())
+    );
+    assert!(traced.get("error").is_none(), "{traced}");
+    let structs: Value = raw(
+        &p,
+        "debug_traceTransaction",
+        json!([receipt.transaction_hash]),
+    )
+    .await;
+    assert!(!structs["structLogs"].as_array().unwrap().is_empty());
 
     let found = p
         .get_logs(

@@ -17,7 +17,7 @@ use revm::context::TxEnv;
 use revm::state::Bytecode;
 
 use crate::chain::{CallRequest, Chain, ChainError};
-use crate::state::{AccountState, StateDiff};
+use crate::state::{AccountState, StateDiff, WorldState};
 use crate::storage::{StoredBlock, StoredReceipt, StoredTransaction};
 
 use super::{invalid_params, RpcResult};
@@ -46,15 +46,15 @@ pub fn block_by_id(chain: &Chain, id: BlockId) -> Result<Option<StoredBlock>, Ch
     }
 }
 
-/// Check that `id` names the head: only the head's state is kept.
-pub fn require_head_state(chain: &Chain, id: Option<BlockId>) -> Result<(), ChainError> {
-    let Some(id) = id else { return Ok(()) };
+/// The block whose post-state a state query reads (`latest` when absent).
+pub fn state_block(chain: &Chain, id: Option<BlockId>) -> Result<u64, ChainError> {
     let head = chain.head().header.number;
     let number = match id {
-        BlockId::Number(BlockNumberOrTag::Number(n)) => n,
-        BlockId::Number(BlockNumberOrTag::Earliest) => 0,
-        BlockId::Number(_) => return Ok(()),
-        BlockId::Hash(hash) => chain
+        None => head,
+        Some(BlockId::Number(BlockNumberOrTag::Number(n))) => n,
+        Some(BlockId::Number(BlockNumberOrTag::Earliest)) => 0,
+        Some(BlockId::Number(_)) => head,
+        Some(BlockId::Hash(hash)) => chain
             .storage()
             .block_number(&hash.block_hash)?
             .ok_or_else(|| ChainError::UnknownBlock(hash.block_hash.to_string()))?,
@@ -62,10 +62,7 @@ pub fn require_head_state(chain: &Chain, id: Option<BlockId>) -> Result<(), Chai
     if number > head {
         return Err(ChainError::UnknownBlock(number.to_string()));
     }
-    if number != head {
-        return Err(ChainError::StateUnavailable(number));
-    }
-    Ok(())
+    Ok(number)
 }
 
 /// Decode a stored transaction's envelope.
@@ -217,7 +214,7 @@ pub fn call_request(req: &TransactionRequest) -> CallRequest {
 }
 
 /// State overrides as a diff over the head state.
-pub fn overrides(chain: &Chain, overrides: Option<StateOverride>) -> RpcResult<StateDiff> {
+pub fn overrides(world: &WorldState, overrides: Option<StateOverride>) -> RpcResult<StateDiff> {
     let mut diff = StateDiff::default();
     for (address, ov) in overrides.unwrap_or_default() {
         if ov.move_precompile_to.is_some() {
@@ -228,7 +225,7 @@ pub fn overrides(chain: &Chain, overrides: Option<StateOverride>) -> RpcResult<S
                 "account {address} has both 'state' and 'stateDiff'"
             )));
         }
-        let mut account: AccountState = chain.world().account(&address).unwrap_or_default();
+        let mut account: AccountState = world.account(&address).unwrap_or_default();
         if let Some(balance) = ov.balance {
             account.balance = balance;
         }

@@ -17,8 +17,8 @@ use jsonrpsee::RpcModule;
 use revm::context_interface::result::ExecutionResult;
 
 use super::convert::{
-    block_by_id, call_request, overrides, pending_transaction, require_head_state, resolve_tag,
-    rpc_block, rpc_receipt, rpc_transaction,
+    block_by_id, call_request, overrides, pending_transaction, resolve_tag, rpc_block, rpc_receipt,
+    rpc_transaction, state_block,
 };
 use super::{invalid_params, revert_error, rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::{Chain, ChainError};
@@ -63,9 +63,8 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_getBalance", |p, n, _| -> RpcResult<U256> {
         let (address, block) = address_and_block(&p)?;
         let chain = n.chain();
-        require_head_state(&chain, block)?;
-        Ok(chain
-            .world()
+        let world = chain.state_at(state_block(&chain, block)?)?;
+        Ok(world
             .account(&address)
             .map(|a| a.balance)
             .unwrap_or_default())
@@ -76,20 +75,16 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
             return Ok(U64::from(chain.pending_nonce(&address)));
         }
-        require_head_state(&chain, block)?;
+        let world = chain.state_at(state_block(&chain, block)?)?;
         Ok(U64::from(
-            chain
-                .world()
-                .account(&address)
-                .map(|a| a.nonce)
-                .unwrap_or(0),
+            world.account(&address).map(|a| a.nonce).unwrap_or(0),
         ))
     })?;
     m.register_method("eth_getCode", |p, n, _| -> RpcResult<Bytes> {
         let (address, block) = address_and_block(&p)?;
         let chain = n.chain();
-        require_head_state(&chain, block)?;
-        Ok(chain.world().code_of(&address).original_bytes())
+        let world = chain.state_at(state_block(&chain, block)?)?;
+        Ok(world.code_of(&address).original_bytes())
     })?;
     m.register_method("eth_getStorageAt", |p, n, _| -> RpcResult<B256> {
         let mut seq = p.sequence();
@@ -97,8 +92,8 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let slot: U256 = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
         let chain = n.chain();
-        require_head_state(&chain, block)?;
-        Ok(chain.world().storage(&address, &slot).into())
+        let world = chain.state_at(state_block(&chain, block)?)?;
+        Ok(world.storage(&address, &slot).into())
     })?;
     m.register_method("eth_gasPrice", |_, n, _| -> RpcResult<_> {
         Ok(U256::from(
@@ -118,9 +113,9 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method("eth_call", |p, n, _| -> RpcResult<Bytes> {
         let (req, block, state) = call_params(&p)?;
         let chain = n.chain();
-        require_head_state(&chain, block)?;
-        let diff = overrides(&chain, state)?;
-        match chain.call(&call_request(&req), diff)? {
+        let at = state_block(&chain, block)?;
+        let diff = overrides(&*chain.state_at(at)?, state)?;
+        match chain.call(&call_request(&req), diff, at)? {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
             ExecutionResult::Halt { reason, .. } => {
@@ -131,9 +126,13 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method("eth_estimateGas", |p, n, _| -> RpcResult<U64> {
         let (req, block, state) = call_params(&p)?;
         let chain = n.chain();
-        require_head_state(&chain, block)?;
-        let diff = overrides(&chain, state)?;
-        Ok(U64::from(chain.estimate_gas(&call_request(&req), diff)?))
+        let at = state_block(&chain, block)?;
+        let diff = overrides(&*chain.state_at(at)?, state)?;
+        Ok(U64::from(chain.estimate_gas(
+            &call_request(&req),
+            diff,
+            at,
+        )?))
     })?;
     m.register_blocking_method("eth_sendRawTransaction", |p, n, _| -> RpcResult<B256> {
         let raw: Bytes = p.one()?;
@@ -406,7 +405,8 @@ fn sign_request(node: &Node, mut req: TransactionRequest) -> RpcResult<Recovered
         req.max_fee_per_gas.get_or_insert(max_fee);
     }
     if req.gas.is_none() {
-        let gas = chain.estimate_gas(&call_request(&req), Default::default())?;
+        let head = chain.head().header.number;
+        let gas = chain.estimate_gas(&call_request(&req), Default::default(), head)?;
         req.gas = Some(gas);
     }
     drop(chain);

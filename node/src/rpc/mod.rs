@@ -1,6 +1,7 @@
 //! The JSON-RPC API: one module per namespace, errors shaped like anvil's and geth's.
 
 mod convert;
+mod debug;
 mod dev;
 mod eth;
 mod subscribe;
@@ -67,6 +68,7 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
     let mut module = RpcModule::from_arc(node);
     eth::register(&mut module)?;
     dev::register(&mut module)?;
+    debug::register(&mut module)?;
     subscribe::register(&mut module)?;
     verinfer::register(&mut module)?;
     Ok(module)
