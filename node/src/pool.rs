@@ -121,15 +121,12 @@ impl Pool {
     pub fn ready(&self, base_fee: u64, nonce_of: impl Fn(&Address) -> u64) -> Vec<PoolTransaction> {
         let mut chains: Vec<Vec<&PoolTransaction>> = Vec::new();
         for (sender, queue) in &self.by_sender {
-            let mut next = nonce_of(sender);
-            let mut chain = Vec::new();
-            for (nonce, tx) in queue.range(next..) {
-                if *nonce != next {
-                    break;
-                }
-                chain.push(tx);
-                next += 1;
-            }
+            let first = nonce_of(sender);
+            let mut chain: Vec<&PoolTransaction> = (first..)
+                .zip(queue.range(first..))
+                .take_while(|(expected, (nonce, _))| expected == *nonce)
+                .map(|(_, (_, tx))| tx)
+                .collect();
             if !chain.is_empty() {
                 chain.reverse();
                 chains.push(chain);

@@ -246,7 +246,6 @@ impl WorldState {
             balance: account.state.balance,
             storage_root: account.storage_trie.root(),
             code_hash: account.state.code_hash,
-            ..Default::default()
         };
         self.account_trie
             .insert(hashed, alloy_rlp::encode(trie_account));

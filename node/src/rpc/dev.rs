@@ -138,17 +138,17 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_alias("anvil_setNextBlockTimestamp", "evm_setNextBlockTimestamp")?;
     m.register_method("anvil_setBalance", |p, n, _| -> RpcResult<()> {
         let (address, balance): (Address, U256) = p.parse()?;
-        edit(&n, address, |a, _| a.balance = balance)
+        edit(n, address, |a, _| a.balance = balance)
     })?;
     m.register_alias("hardhat_setBalance", "anvil_setBalance")?;
     m.register_method("anvil_setNonce", |p, n, _| -> RpcResult<()> {
         let (address, nonce): (Address, U256) = p.parse()?;
-        edit(&n, address, |a, _| a.nonce = nonce.saturating_to())
+        edit(n, address, |a, _| a.nonce = nonce.saturating_to())
     })?;
     m.register_alias("hardhat_setNonce", "anvil_setNonce")?;
     m.register_method("anvil_setCode", |p, n, _| -> RpcResult<()> {
         let (address, code): (Address, Bytes) = p.parse()?;
-        edit(&n, address, |a, diff| {
+        edit(n, address, |a, diff| {
             let hash = keccak256(&code);
             a.code_hash = if code.is_empty() {
                 revm::primitives::KECCAK_EMPTY

@@ -150,11 +150,11 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     })?;
     m.register_method("eth_sign", |p, n, _| -> RpcResult<Bytes> {
         let (address, data): (Address, Bytes) = p.parse()?;
-        sign_message(&n, &address, &data)
+        sign_message(n, &address, &data)
     })?;
     m.register_method("personal_sign", |p, n, _| -> RpcResult<Bytes> {
         let (data, address): (Bytes, Address) = p.parse()?;
-        sign_message(&n, &address, &data)
+        sign_message(n, &address, &data)
     })?;
     m.register_method("eth_signTypedData_v4", |p, n, _| -> RpcResult<Bytes> {
         let (address, data): (Address, serde_json::Value) = p.parse()?;
@@ -166,7 +166,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let hash = typed
             .eip712_signing_hash()
             .map_err(|e| invalid_params(format!("typed data: {e}")))?;
-        let signature = signer(&n, &address)?
+        let signature = signer(n, &address)?
             .sign_hash_sync(&hash)
             .map_err(|e| rpc_error(SERVER_ERROR, e.to_string()))?;
         Ok(signature.as_bytes().into())

@@ -132,14 +132,14 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         Ok(n.models
             .list()
             .iter()
-            .map(|info| model_json(&n, info, false))
+            .map(|info| model_json(n, info, false))
             .collect::<Vec<_>>())
     })?;
     m.register_method(
         "verinfer_getModel",
         |p, n, _| -> RpcResult<Option<ModelJson>> {
             let id: B256 = p.one()?;
-            Ok(n.models.get(&id).map(|m| model_json(&n, &m.info, true)))
+            Ok(n.models.get(&id).map(|m| model_json(n, &m.info, true)))
         },
     )?;
     m.register_method(
