@@ -291,6 +291,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         .max_request_body_size(config.max_request_body)
         .max_response_body_size(u32::MAX)
         .max_connections(1024)
+        .set_id_provider(crate::rpc::subscribe::HexIdProvider::default())
         .build();
     let server = Server::builder()
         .set_config(server_config)

@@ -426,6 +426,20 @@ async fn filters_and_subscriptions_see_new_blocks_and_logs() {
     assert_eq!(all.len(), 1);
     assert!(p.uninstall_filter(log_filter).await.unwrap());
     assert!(!p.uninstall_filter(log_filter).await.unwrap());
+
+    // eth_unsubscribe: the server confirms, and the subscription ends.
+    ws.unsubscribe(*heads.local_id()).await.unwrap();
+    p.anvil_mine(Some(1), None).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), heads.recv()).await;
+    assert!(
+        matches!(ended, Ok(Err(_))),
+        "no head after eth_unsubscribe: {ended:?}"
+    );
+    assert_eq!(
+        ws.get_block_number().await.unwrap(),
+        3,
+        "the socket still serves calls"
+    );
     node.stop().await;
 }
 

@@ -4,7 +4,7 @@ mod convert;
 mod debug;
 mod dev;
 mod eth;
-mod subscribe;
+pub(crate) mod subscribe;
 mod verinfer;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 
 use alloy_rpc_types_eth::{Filter, Log};
 use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::server::IdProvider;
+use jsonrpsee::types::SubscriptionId;
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -9,6 +11,29 @@ use tokio::sync::broadcast::error::RecvError;
 use super::convert::rpc_header;
 use super::invalid_params;
 use crate::node::Node;
+
+/// Subscription ids like geth's: `0x` and 32 hex digits, unique for the process.
+#[derive(Debug, Default)]
+pub struct HexIdProvider {
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl IdProvider for HexIdProvider {
+    fn next_id(&self) -> SubscriptionId<'static> {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let mut seed = [0u8; 24];
+        seed[..16].copy_from_slice(&nanos.to_be_bytes());
+        seed[16..].copy_from_slice(&n.to_be_bytes());
+        let hash = alloy_primitives::keccak256(seed);
+        SubscriptionId::Str(format!("0x{}", alloy_primitives::hex::encode(&hash[..16])).into())
+    }
+}
 
 fn message<T: Serialize>(value: &T) -> Option<SubscriptionMessage> {
     serde_json::value::to_raw_value(value).ok().map(Into::into)
