@@ -219,6 +219,56 @@ def hostile():
     print("hostile/garbage.onnx: 300 bytes")
 
 
+def credit():
+    """A credit model for the lending example: 4 features → Gemm(4→8) → ReLU → Gemm(8→1) → Sigmoid.
+
+    Features, in order: income (thousands a year), debt-to-income ratio, years of credit
+    history, late payments in the last two years. Output: probability of repaying, 0..1.
+    Weights are set by hand so the score moves the way a lender expects: up with income and
+    history, down with debt and late payments.
+    """
+    w1 = np.array(
+        [
+            [0.020, 0.015, 0.0, 0.0, 0.010, 0.0, 0.005, 0.0],
+            [-1.5, -1.0, 0.0, -2.0, 0.0, -0.5, 0.0, 0.0],
+            [0.10, 0.0, 0.15, 0.05, 0.0, 0.08, 0.0, 0.0],
+            [-0.4, -0.3, -0.6, 0.0, -0.2, -0.5, 0.0, 0.0],
+        ],
+        dtype=np.float32,
+    )
+    b1 = np.array([0.5, 0.25, 0.5, 1.0, 0.0, 0.5, 0.0, 0.0], dtype=np.float32)
+    w2 = np.array([[0.9], [0.7], [0.8], [0.6], [0.5], [0.6], [0.3], [0.0]], dtype=np.float32)
+    b2 = np.array([-2.0], dtype=np.float32)
+    g = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["features", "w1", "b1"], ["h0"]),
+            helper.make_node("Relu", ["h0"], ["h1"]),
+            helper.make_node("Gemm", ["h1", "w2", "b2"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["score"]),
+        ],
+        "credit",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1, 1])],
+        [init("w1", w1), init("b1", b1), init("w2", w2), init("b2", b2)],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "credit.onnx")
+
+
+def volatility():
+    """Realised volatility for the fee example: sqrt(mean(r²)) over 16 periodic returns (in %)."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Mul", ["returns", "returns"], ["squared"]),
+            helper.make_node("ReduceMean", ["squared"], ["variance"], axes=[1], keepdims=1),
+            helper.make_node("Sqrt", ["variance"], ["volatility"]),
+        ],
+        "volatility",
+        [helper.make_tensor_value_info("returns", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("volatility", TensorProto.FLOAT, [1, 1])],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "volatility.onnx")
+
+
 if __name__ == "__main__":
     rng = np.random.default_rng(20261124)
     linear()
@@ -228,3 +278,5 @@ if __name__ == "__main__":
     int_models()
     identity_f32()
     hostile()
+    credit()
+    volatility()

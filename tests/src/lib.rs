@@ -6,6 +6,7 @@
 //! committed test models.
 
 pub mod evm;
+pub mod harness;
 pub mod node;
 
 use std::path::PathBuf;
