@@ -37,7 +37,7 @@ contract CreditLending {
     mapping(address => Borrower) public borrowers;
 
     /// @notice A borrower was scored.
-    event Assessed(address indexed borrower, uint256 scoreBps, uint256 factorBps, uint256 inferenceId);
+    event Assessed(address indexed borrower, int256 scoreBps, uint256 factorBps, uint256 inferenceId);
     /// @notice Ether was borrowed.
     event Borrowed(address indexed borrower, uint256 amount);
 
@@ -68,7 +68,7 @@ contract CreditLending {
         Borrower storage b = borrowers[borrower];
         b.factorBps = factorBps;
         b.inferenceId = id;
-        emit Assessed(borrower, uint256(score), factorBps, id);
+        emit Assessed(borrower, score, factorBps, id);
     }
 
     /// @notice What `assess` would set for these features, without recording anything.
@@ -117,6 +117,8 @@ contract CreditLending {
     /// @notice Map a score in basis points linearly onto [MIN_FACTOR_BPS, MAX_FACTOR_BPS].
     function factorFor(int256 scoreBps) public pure returns (uint256) {
         if (scoreBps <= 0) return MIN_FACTOR_BPS;
+        // casting to 'uint256' is safe because scoreBps > 0 here
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 score = uint256(scoreBps) > 10_000 ? 10_000 : uint256(scoreBps);
         return MIN_FACTOR_BPS + (MAX_FACTOR_BPS - MIN_FACTOR_BPS) * score / 10_000;
     }

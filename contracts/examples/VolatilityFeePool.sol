@@ -66,6 +66,8 @@ contract VolatilityFeePool {
     /// @notice The fee for a volatility in percent with `DECIMALS` places.
     function feeFor(int256 vol) public pure returns (uint256) {
         if (vol <= 0) return MIN_FEE_BPS;
+        // casting to 'uint256' is safe because vol > 0 here
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 fee = MIN_FEE_BPS + uint256(vol) * FEE_BPS_PER_PERCENT / 10 ** DECIMALS;
         return fee > MAX_FEE_BPS ? MAX_FEE_BPS : fee;
     }

@@ -27,6 +27,8 @@ library Inference {
     error EmptyTensor();
     /// @notice A tensor index is past the end.
     error NoSuchTensor(uint256 index, uint256 count);
+    /// @notice Value `index` of an unsigned input does not fit int256.
+    error ValueTooLarge(uint256 index, uint256 value);
     /// @notice Rescaling by this many decimal places would overflow.
     error RescaleOverflow(int256 value, uint8 fromDecimals, uint8 toDecimals);
 
@@ -52,6 +54,9 @@ library Inference {
     function rowOfUints(uint256[] memory values) internal pure returns (IInference.Tensor memory) {
         int256[] memory signed = new int256[](values.length);
         for (uint256 i = 0; i < values.length; i++) {
+            if (values[i] > uint256(type(int256).max)) revert ValueTooLarge(i, values[i]);
+            // casting to 'int256' is safe because the value was just checked against int256's max
+            // forge-lint: disable-next-line(unsafe-typecast)
             signed[i] = int256(values[i]);
         }
         return row(signed, 0);

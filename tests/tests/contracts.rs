@@ -25,7 +25,7 @@ sol! {
         function borrowLimit(address borrower) external view returns (uint256);
         function proofOf(address borrower) external view returns (uint256 inferenceId, bool valid);
         function factorFor(int256 scoreBps) external pure returns (uint256);
-        event Assessed(address indexed borrower, uint256 scoreBps, uint256 factorBps, uint256 inferenceId);
+        event Assessed(address indexed borrower, int256 scoreBps, uint256 factorBps, uint256 inferenceId);
     }
 
     #[sol(rpc)]
@@ -268,7 +268,7 @@ async fn credit_lending_sets_the_collateral_factor_from_the_model() {
         .decoded_log::<CreditLending::Assessed>()
         .expect("an Assessed event");
     let score = expected[0].values[0];
-    assert_eq!(I256::from_raw(assessed.scoreBps), score);
+    assert_eq!(assessed.scoreBps, score);
     assert!(score > I256::try_from(9000).unwrap(), "a good borrower scores high: {score}");
     let factor = assessor.factorFor(score).call().await.unwrap();
     assert_eq!(assessed.factorBps, factor);
