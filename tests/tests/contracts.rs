@@ -101,19 +101,31 @@ async fn revert_name_as(devnet: &Devnet, from: usize, to: Address, data: Bytes) 
         .name
 }
 
+/// What a recorded inference should hold.
+struct Expected<'a> {
+    id: U256,
+    model: B256,
+    inputs: &'a [Tensor],
+    outputs: &'a [Tensor],
+    caller: Address,
+}
+
 /// Everything a recorded inference promises, checked through every interface a user has:
 /// the precompile's `getInference`, `verinfer_getInference`, the Rust attestation code, the
 /// Solidity library's `verify`, and the `InferenceRecorded` log in `receipt`.
 async fn check_record(
     devnet: &Devnet,
     probe: Address,
-    id: U256,
-    model: B256,
-    inputs: &[Tensor],
-    expected: &[Tensor],
-    caller: Address,
+    expect: Expected<'_>,
     receipt: &TransactionReceipt,
 ) -> InferenceRecord {
+    let Expected {
+        id,
+        model,
+        inputs,
+        outputs: expected,
+        caller,
+    } = expect;
     let p = devnet.provider();
     let out = call(
         &p,
@@ -141,16 +153,13 @@ async fn check_record(
     assert_eq!(json["signatureValid"], true);
     assert_eq!(
         json["signature"].as_str().unwrap(),
-        Bytes::from(record.signature.clone()).to_string()
+        record.signature.to_string()
     );
     let values: Vec<String> = expected[0].values.iter().map(|v| v.to_string()).collect();
     assert_eq!(json["outputs"][0]["values"], serde_json::json!(values));
 
     // Rust: the signature recovers to the attester over the EIP-712 digest.
-    let attester: Address = p
-        .raw_request("verinfer_attester".into(), ())
-        .await
-        .unwrap();
+    let attester: Address = p.raw_request("verinfer_attester".into(), ()).await.unwrap();
     assert_eq!(record.attester, attester);
     let chain_id = p.get_chain_id().await.unwrap();
     let digest = attestation::digest(chain_id, id, model, record.inputHash, record.outputHash);
@@ -215,10 +224,7 @@ async fn check_record(
         .find(|l| l.address() == ADDRESS)
         .expect("an InferenceRecorded log");
     let event = InferenceRecorded::decode_log_data(log.data()).unwrap();
-    assert_eq!(
-        (event.id, event.modelId, event.caller),
-        (id, model, caller)
-    );
+    assert_eq!((event.id, event.modelId, event.caller), (id, model, caller));
     assert_eq!(
         (event.inputHash, event.outputHash),
         (record.inputHash, record.outputHash)
@@ -269,7 +275,10 @@ async fn credit_lending_sets_the_collateral_factor_from_the_model() {
         .expect("an Assessed event");
     let score = expected[0].values[0];
     assert_eq!(assessed.scoreBps, score);
-    assert!(score > I256::try_from(9000).unwrap(), "a good borrower scores high: {score}");
+    assert!(
+        score > I256::try_from(9000).unwrap(),
+        "a good borrower scores high: {score}"
+    );
     let factor = assessor.factorFor(score).call().await.unwrap();
     assert_eq!(assessed.factorBps, factor);
     assert_eq!(quoted, factor, "predict through a view agrees with infer");
@@ -277,16 +286,21 @@ async fn credit_lending_sets_the_collateral_factor_from_the_model() {
     check_record(
         &devnet,
         probe,
-        assessed.inferenceId,
-        model,
-        &[input],
-        &expected,
-        address,
+        Expected {
+            id: assessed.inferenceId,
+            model,
+            inputs: &[input],
+            outputs: &expected,
+            caller: address,
+        },
         &receipt,
     )
     .await;
     let proof = assessor.proofOf(alice).call().await.unwrap();
-    assert_eq!((proof.inferenceId, proof.valid), (assessed.inferenceId, true));
+    assert_eq!(
+        (proof.inferenceId, proof.valid),
+        (assessed.inferenceId, true)
+    );
 
     // Alice borrows up to her limit, and not a wei more.
     let as_alice = CreditLending::new(address, devnet.signer(1));
@@ -313,10 +327,16 @@ async fn credit_lending_sets_the_collateral_factor_from_the_model() {
         .await
         .unwrap();
     assert!(borrowed.status());
-    assert_eq!(as_alice.borrowLimit(alice).call().await.unwrap(), U256::ZERO);
+    assert_eq!(
+        as_alice.borrowLimit(alice).call().await.unwrap(),
+        U256::ZERO
+    );
 
     // Only the assessor scores.
-    let data = as_alice.assess(alice, fixed(&[1.0; 4], 2)).calldata().clone();
+    let data = as_alice
+        .assess(alice, fixed(&[1.0; 4], 2))
+        .calldata()
+        .clone();
     let name = revert_name_as(&devnet, 1, address, data).await;
     assert_eq!(name, "NotAssessor");
     devnet.stop().await;
@@ -371,16 +391,21 @@ async fn volatility_pool_fee_follows_the_model() {
     check_record(
         &devnet,
         probe,
-        updated.inferenceId,
-        model,
-        &[input],
-        &expected,
-        address,
+        Expected {
+            id: updated.inferenceId,
+            model,
+            inputs: &[input],
+            outputs: &expected,
+            caller: address,
+        },
         &receipt,
     )
     .await;
     let proof = pool.proof().call().await.unwrap();
-    assert_eq!((proof.inferenceId, proof.valid), (updated.inferenceId, true));
+    assert_eq!(
+        (proof.inferenceId, proof.valid),
+        (updated.inferenceId, true)
+    );
 
     let short = pool.updateFee(fixed(&[1.0; 15], 4)).calldata().clone();
     assert_eq!(revert_name(&devnet, address, short).await, "WrongWindow");
@@ -441,13 +466,25 @@ async fn gated_mint_admits_only_the_allowed_class() {
         .unwrap();
     assert!(receipt.status());
     let transfer = receipt.decoded_log::<GatedMint::Transfer>().unwrap();
-    assert_eq!((transfer.to, transfer.tokenId), (devnet.key(0).address(), U256::ONE));
+    assert_eq!(
+        (transfer.to, transfer.tokenId),
+        (devnet.key(0).address(), U256::ONE)
+    );
     let id = mint.inferenceOf(U256::ONE).call().await.unwrap();
     let ints: Vec<i64> = good.iter().map(|&v| v as i64).collect();
     let input = tensor(&[1, 32], &ints, 0);
     let expected = run_model("models/quantized.onnx", std::slice::from_ref(&input), 0).unwrap();
     check_record(
-        &devnet, probe, id, model, &[input], &expected, address, &receipt,
+        &devnet,
+        probe,
+        Expected {
+            id,
+            model,
+            inputs: &[input],
+            outputs: &expected,
+            caller: address,
+        },
+        &receipt,
     )
     .await;
     let proof = mint.proofOf(U256::ONE).call().await.unwrap();
@@ -481,11 +518,17 @@ async fn bad_inputs_revert_with_named_errors_through_the_library() {
     let cases: Vec<(&str, Bytes)> = vec![
         (
             "ShapeMismatch",
-            calldata(&infer_sig, (credit, vec![tensor(&[1, 3], &[1, 2, 3], 0)], U256::from(4))),
+            calldata(
+                &infer_sig,
+                (credit, vec![tensor(&[1, 3], &[1, 2, 3], 0)], U256::from(4)),
+            ),
         ),
         (
             "UnknownModel",
-            calldata(&infer_sig, (B256::repeat_byte(7), good.clone(), U256::from(4))),
+            calldata(
+                &infer_sig,
+                (B256::repeat_byte(7), good.clone(), U256::from(4)),
+            ),
         ),
         (
             "ValueOutOfRange",
@@ -659,14 +702,27 @@ async fn fixed_point_helpers() {
         let out = call(
             &p,
             probe,
-            calldata("rescale(int256,uint8,uint8)", (i(value), U256::from(from), U256::from(to))),
+            calldata(
+                "rescale(int256,uint8,uint8)",
+                (i(value), U256::from(from), U256::from(to)),
+            ),
         )
         .await
         .unwrap();
-        assert_eq!(I256::abi_decode(&out).unwrap(), i(expected), "rescale({value}, {from}, {to})");
+        assert_eq!(
+            I256::abi_decode(&out).unwrap(),
+            i(expected),
+            "rescale({value}, {from}, {to})"
+        );
     }
-    let overflow = calldata("rescale(int256,uint8,uint8)", (I256::MAX, U256::ZERO, U256::ONE));
-    assert_eq!(revert_name(&devnet, probe, overflow).await, "RescaleOverflow");
+    let overflow = calldata(
+        "rescale(int256,uint8,uint8)",
+        (I256::MAX, U256::ZERO, U256::ONE),
+    );
+    assert_eq!(
+        revert_name(&devnet, probe, overflow).await,
+        "RescaleOverflow"
+    );
 
     for (a, da, b, db, expected) in [(15, 1, 150, 2, 0i8), (-1, 0, 5, 1, -1), (2, 0, 199, 2, 1)] {
         let out = call(
@@ -679,7 +735,10 @@ async fn fixed_point_helpers() {
         )
         .await
         .unwrap();
-        assert_eq!(I256::abi_decode(&out).unwrap(), I256::try_from(expected).unwrap());
+        assert_eq!(
+            I256::abi_decode(&out).unwrap(),
+            I256::try_from(expected).unwrap()
+        );
     }
     let out = call(
         &p,
