@@ -6,40 +6,32 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{
-    Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
-    TxType, EMPTY_OMMER_ROOT_HASH,
-};
+use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope, EMPTY_OMMER_ROOT_HASH};
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_evm::eth::EthEvmContext;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
-use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, Log, B256, U256};
-use alloy_sol_types::SolEvent;
+use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use revm::context::{BlockEnv, CfgEnv, TxEnv};
-use revm::context_interface::block::BlobExcessGasAndPrice;
-use revm::context_interface::result::{ExecutionResult, ResultAndState};
+use revm::context::TxEnv;
+use revm::context_interface::result::ExecutionResult;
 use revm::database::DatabaseCommit;
 use revm::inspector::NoOpInspector;
-use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use revm::Inspector;
-use verinfer_precompile::abi::IInference::InferenceRecorded;
-use verinfer_precompile::{record, InferencePrecompile, ADDRESS, GENESIS_NONCE};
+use verinfer_precompile::{InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
+use crate::execute::{self, Executed, Included, OnInvalid};
 use crate::pool::{Pool, PoolError, PoolTransaction};
-use crate::state::{AccountState, Overlay, StateDiff, Undo, WorldState};
+use crate::state::{AccountState, Overlay, StateDiff, StoredDiff, Undo, WorldState};
 use crate::storage::{
     BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt, StoredTransaction,
 };
-use crate::witness::BlockWitness;
 
 /// Largest gas limit a single transaction may have (EIP-7825, active since Osaka).
 pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
@@ -91,6 +83,7 @@ struct Snapshot {
     head: u64,
     world: WorldState,
     pending_undo: Undo,
+    pending_edits: Vec<StoredDiff>,
     clock: Clock,
 }
 
@@ -140,6 +133,8 @@ pub struct Chain {
     next_snapshot: u64,
     /// Undoes the dev edits made since the last block.
     pending_undo: Undo,
+    /// The dev edits made since the last block, in order.
+    pending_edits: Vec<StoredDiff>,
     /// Senders allowed without a signature (`anvil_impersonateAccount`).
     pub impersonated: HashSet<Address>,
 }
@@ -150,10 +145,6 @@ fn next_base_fee(parent: &Header) -> u64 {
         parent.gas_limit,
         parent.base_fee_per_gas.unwrap_or_default(),
     )
-}
-
-fn tx_type(tx: &TxEnvelope) -> TxType {
-    tx.tx_type()
 }
 
 impl Chain {
@@ -187,6 +178,7 @@ impl Chain {
                 for (address, state, _) in world.accounts() {
                     diff.set_account(*address, state);
                 }
+                storage.set_genesis(&StoredDiff::from(&diff))?;
                 storage.write_block(&BlockWrite {
                     block: &genesis,
                     transactions: &[],
@@ -200,9 +192,11 @@ impl Chain {
             }
         };
         let pending_undo = storage.pending_undo()?;
+        let pending_edits = storage.pending_edits()?;
         Ok(Self {
             config,
             pending_undo,
+            pending_edits,
             storage,
             world,
             hashes,
@@ -307,26 +301,14 @@ impl Chain {
     }
 
     fn evm_env(&self, number: u64, timestamp: u64, base_fee: u64, prevrandao: B256) -> EvmEnv {
-        let mut cfg = CfgEnv::default();
-        cfg.chain_id = self.config.chain_id;
-        let block = BlockEnv {
-            number: U256::from(number),
-            beneficiary: Address::ZERO,
-            timestamp: U256::from(timestamp),
-            gas_limit: self.config.gas_limit,
-            basefee: base_fee,
-            difficulty: U256::ZERO,
-            prevrandao: Some(prevrandao),
-            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-                0,
-                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
-            )),
-            ..Default::default()
-        };
-        EvmEnv {
-            cfg_env: cfg,
-            block_env: block,
-        }
+        execute::evm_env(
+            self.config.chain_id,
+            number,
+            timestamp,
+            self.config.gas_limit,
+            base_fee,
+            prevrandao,
+        )
     }
 
     /// Check a signed transaction and add it to the pool; returns its hash.
@@ -421,78 +403,40 @@ impl Chain {
                 .and_then(|n| hashes.get(n).copied())
                 .unwrap_or_default()
         };
-        let mut evm = EthEvmFactory::default().create_evm(Overlay::new(&self.world, &lookup), env);
-        self.precompile.install(evm.precompiles_mut());
-
-        let mut included: Vec<(B256, StoredTransaction, TxEnvelope)> = Vec::new();
-        let mut receipts: Vec<StoredReceipt> = Vec::new();
-        let mut witnesses: Vec<BlockWitness> = Vec::new();
-        let mut dropped: Vec<(B256, String)> = Vec::new();
-        let mut skipped_senders: HashSet<Address> = HashSet::new();
-        let mut cumulative = 0u64;
-        let mut log_index = 0u64;
-        for ptx in ready {
-            let inner = ptx.tx.inner();
-            if skipped_senders.contains(&ptx.sender()) {
-                continue;
-            }
-            if cumulative + inner.gas_limit() > self.config.gas_limit {
-                skipped_senders.insert(ptx.sender());
-                continue;
-            }
-            let tx_env = TxEnv::from_recovered_tx(inner, ptx.sender());
-            let ResultAndState { result, state } = match evm.transact(tx_env) {
-                Ok(out) => out,
-                Err(e) => {
-                    skipped_senders.insert(ptx.sender());
-                    dropped.push((ptx.hash, e.to_string()));
-                    continue;
-                }
-            };
-            evm.db_mut().commit(state);
-            let gas_used = result.tx_gas_used();
-            cumulative += gas_used;
-            let contract_address = match (&result, inner.to()) {
-                (ExecutionResult::Success { .. }, None) => Some(ptx.sender().create(inner.nonce())),
-                _ => None,
-            };
-            let success = result.is_success();
-            let logs = result.into_logs();
-            for log in &logs {
-                if let Some(id) = recorded_inference(log) {
-                    let db = evm.db();
-                    let read =
-                        record::read(id, |slot| Ok::<_, Infallible>(db.storage(&ADDRESS, &slot)));
-                    if let Ok(Some(rec)) = read {
-                        witnesses.push(BlockWitness::from_record(ptx.hash, id, &rec));
-                    }
-                }
-            }
-            let index = included.len() as u64;
-            receipts.push(StoredReceipt {
-                tx_type: tx_type(inner) as u8,
-                success,
-                cumulative_gas_used: cumulative,
-                gas_used,
-                effective_gas_price: inner.effective_gas_price(Some(base_fee)),
-                contract_address,
-                first_log_index: log_index,
-                logs,
-            });
-            log_index += receipts.last().map_or(0, |r| r.logs.len() as u64);
-            included.push((
-                ptx.hash,
-                StoredTransaction {
-                    raw: inner.encoded_2718().into(),
-                    sender: ptx.sender(),
+        let executed = execute::execute(
+            &self.world,
+            &lookup,
+            env,
+            &self.precompile,
+            ready.into_iter().map(|p| Included {
+                hash: p.hash,
+                tx: p.tx,
+            }),
+            OnInvalid::Skip,
+        )
+        .map_err(|e| ChainError::Invalid(e.to_string()))?;
+        let Executed {
+            diff,
+            included,
+            receipts,
+            witnesses,
+            dropped,
+            gas_used: cumulative,
+        } = executed;
+        let included: Vec<(B256, StoredTransaction, TxEnvelope)> = included
+            .into_iter()
+            .enumerate()
+            .map(|(index, Included { hash, tx })| {
+                let stored = StoredTransaction {
+                    raw: tx.inner().encoded_2718().into(),
+                    sender: tx.signer(),
                     block_number: number,
                     block_hash: B256::ZERO,
-                    index,
-                },
-                inner.clone(),
-            ));
-        }
-        let diff = evm.into_db().diff;
+                    index: index as u64,
+                };
+                (hash, stored, tx.into_inner())
+            })
+            .collect();
 
         let envelopes: Vec<ReceiptEnvelope> = receipts.iter().map(receipt_envelope).collect();
         let txs: Vec<&TxEnvelope> = included.iter().map(|(_, _, tx)| tx).collect();
@@ -550,6 +494,7 @@ impl Chain {
         }
         self.world = world;
         self.pending_undo = Undo::default();
+        self.pending_edits.clear();
         self.hashes.push(hash);
         self.head = block.clone();
         for (h, _) in &stored_txs {
@@ -771,8 +716,11 @@ impl Chain {
     pub fn edit_state(&mut self, diff: StateDiff) -> Result<(), ChainError> {
         let mut undo = self.world.undo_of(&diff);
         undo.then_undo(self.pending_undo.clone());
-        self.storage.write_state(&diff, &undo)?;
+        let mut edits = self.pending_edits.clone();
+        edits.push(StoredDiff::from(&diff));
+        self.storage.write_state(&diff, &undo, &edits)?;
         self.pending_undo = undo;
+        self.pending_edits = edits;
         self.world.apply(&diff);
         Ok(())
     }
@@ -787,6 +735,7 @@ impl Chain {
                 head: self.head.header.number,
                 world: self.world.clone(),
                 pending_undo: self.pending_undo.clone(),
+                pending_edits: self.pending_edits.clone(),
                 clock: self.clock,
             },
         );
@@ -799,10 +748,15 @@ impl Chain {
             return Ok(false);
         };
         self.snapshots.retain(|k, _| *k < id);
-        self.storage
-            .rewind(snapshot.head, &snapshot.world, &snapshot.pending_undo)?;
+        self.storage.rewind(
+            snapshot.head,
+            &snapshot.world,
+            &snapshot.pending_undo,
+            &snapshot.pending_edits,
+        )?;
         self.world = snapshot.world;
         self.pending_undo = snapshot.pending_undo;
+        self.pending_edits = snapshot.pending_edits;
         self.clock = snapshot.clock;
         self.hashes.truncate(snapshot.head as usize + 1);
         self.head = self
@@ -839,21 +793,4 @@ impl Chain {
     }
 }
 
-/// The record id of an `InferenceRecorded` log from the precompile.
-pub fn recorded_inference(log: &Log) -> Option<U256> {
-    if log.address != ADDRESS || log.topics().first() != Some(&InferenceRecorded::SIGNATURE_HASH) {
-        return None;
-    }
-    log.topics().get(1).map(|t| U256::from_be_bytes(t.0))
-}
-
-/// A stored receipt as its consensus envelope (for the receipts root).
-pub fn receipt_envelope(r: &StoredReceipt) -> ReceiptEnvelope {
-    let receipt = Receipt {
-        status: Eip658Value::Eip658(r.success),
-        cumulative_gas_used: r.cumulative_gas_used,
-        logs: r.logs.clone(),
-    };
-    let tx_type = TxType::try_from(r.tx_type).unwrap_or(TxType::Legacy);
-    ReceiptEnvelope::from_typed(tx_type, ReceiptWithBloom::from(receipt))
-}
+pub use crate::execute::{receipt_envelope, recorded_inference};

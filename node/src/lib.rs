@@ -4,7 +4,9 @@
 //! Map of the crate:
 //! - [`node`]: configuration, start-up, the state RPC handlers share;
 //! - [`chain`]: head, mempool, block production, calls;
+//! - [`execute`]: running a block's transactions, for mining and for replay;
 //! - [`pool`]: the mempool;
+//! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
 //! - [`state`]: the world state and the per-block overlay the EVM runs on;
 //! - [`trie`]: state and storage roots kept up to date incrementally;
 //! - [`storage`]: the redb database, one write transaction per block;
@@ -15,9 +17,11 @@
 
 pub mod chain;
 pub mod client;
+pub mod execute;
 pub mod filters;
 pub mod node;
 pub mod pool;
+pub mod replay;
 pub mod rpc;
 pub mod state;
 pub mod storage;

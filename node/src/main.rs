@@ -34,6 +34,28 @@ enum Command {
     Model(ModelCommand),
     /// Run a model on a node through `predict` (an eth_call) and print its outputs.
     Infer(InferArgs),
+    /// Replay a chain from genesis and check every block, inference and attestation in it.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["rpc", "data_dir"])))]
+struct VerifyArgs {
+    /// A running node to verify.
+    #[arg(long, value_name = "URL")]
+    rpc: Option<String>,
+    /// A node's data directory to verify (a copy, or of a stopped node).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Report every mismatch instead of stopping at the first.
+    #[arg(long)]
+    keep_going: bool,
+    /// The attester signatures must recover to (default: the node's, or the first record's).
+    #[arg(long, value_name = "ADDRESS")]
+    attester: Option<alloy_primitives::Address>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +171,7 @@ fn main() -> ExitCode {
             show_model(&rpc, id, out.as_deref()).map(|_| true)
         }
         Command::Infer(args) => infer(&args).map(|_| true),
+        Command::Verify(args) => verify(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -523,4 +546,61 @@ fn describe_error(error: &IInference::IInferenceErrors) -> String {
         E::ValueOutOfRange(e) => format!("ValueOutOfRange: input {} index {}", e.input, e.index),
         other => format!("{other:?}"),
     }
+}
+
+/// `verinfer verify`: replay, print a report, succeed only if nothing differed.
+fn verify(args: &VerifyArgs) -> Result<bool> {
+    use verinfer_node::replay::{self, data_dir::DataDir, rpc::Rpc, Options, Source};
+    let source: Box<dyn Source> = match (&args.rpc, &args.data_dir) {
+        (Some(url), _) => Box::new(Rpc::new(url)?),
+        (None, Some(dir)) => Box::new(DataDir::open(dir)?),
+        (None, None) => bail!("give --rpc URL or --data-dir DIR"),
+    };
+    let options = Options {
+        keep_going: args.keep_going,
+        attester: args.attester,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "replaying {bar:40} block {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = replay::replay(source.as_ref(), &options, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(report.mismatches.is_empty());
+    }
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "replayed {} blocks, {} transactions, {} inferences over {} models in {:.2} s ({:.0} blocks/s)",
+        report.blocks,
+        report.transactions,
+        report.inferences,
+        report.models,
+        secs,
+        report.blocks as f64 / secs.max(1e-9)
+    );
+    println!("attester   {}", report.attester);
+    println!("state root {}", report.state_root);
+    if report.mismatches.is_empty() {
+        println!("OK: every block, receipt, inference and attestation checks out");
+        return Ok(true);
+    }
+    println!("MISMATCH ({}):", report.mismatches.len());
+    for m in &report.mismatches {
+        println!("  {m}");
+    }
+    if !args.keep_going {
+        println!("(stopped at the first; --keep-going lists them all)");
+    }
+    Ok(false)
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH};
 use revm::database::{DBErrorMarker, Database, DatabaseCommit, DatabaseRef};
 use revm::primitives::KECCAK_EMPTY;
@@ -93,6 +93,41 @@ impl StateDiff {
             .or_default()
             .storage
             .insert(slot, value);
+    }
+}
+
+/// A [`StateDiff`] in serializable form, for the dev edits the database keeps in order so a
+/// replay can apply them exactly where the node did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StoredDiff {
+    pub accounts: HashMap<Address, AccountChange>,
+    /// Code by hash, as its bytes.
+    pub codes: HashMap<B256, Bytes>,
+}
+
+impl From<&StateDiff> for StoredDiff {
+    fn from(diff: &StateDiff) -> Self {
+        Self {
+            accounts: diff.accounts.clone(),
+            codes: diff
+                .codes
+                .iter()
+                .map(|(hash, code)| (*hash, code.original_bytes()))
+                .collect(),
+        }
+    }
+}
+
+impl From<&StoredDiff> for StateDiff {
+    fn from(stored: &StoredDiff) -> Self {
+        Self {
+            accounts: stored.accounts.clone(),
+            codes: stored
+                .codes
+                .iter()
+                .map(|(hash, code)| (*hash, Bytecode::new_raw(code.clone())))
+                .collect(),
+        }
     }
 }
 

@@ -12,9 +12,13 @@
 //! | `receipts` | transaction hash | receipt (JSON) |
 //! | `witnesses` | block number | the block's inference witnesses (JSON) |
 //! | `undo` | block number | previous values of what the block (and dev edits before it) changed |
+//! | `edits` | block number | the dev edits made before the block, in order (JSON) |
 //!
 //! The meta entry `pending_undo` undoes dev edits (`anvil_setBalance`, …) made since the last
-//! block; it moves into the next block's `undo` entry. Undo entries rebuild the state of any
+//! block; it moves into the next block's `undo` entry. The meta entry `pending_edits` lists
+//! those edits themselves; it moves into the next block's `edits` entry, so a replay from
+//! genesis (`verinfer verify`) applies them where the node did. The meta entry `genesis` holds
+//! the genesis allocation. Undo entries rebuild the state of any
 //! past block for historical queries and `debug_traceTransaction`.
 //!
 //! A mined block — its state diff, header, transactions, receipts and witnesses — is written in
@@ -30,7 +34,7 @@ use redb::{
 use revm::state::Bytecode;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{AccountState, StateDiff, Undo, WorldState};
+use crate::state::{AccountState, StateDiff, StoredDiff, Undo, WorldState};
 use crate::witness::BlockWitness;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -43,6 +47,7 @@ const TRANSACTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("transa
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
 const WITNESSES: TableDefinition<u64, &[u8]> = TableDefinition::new("witnesses");
 const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
+const EDITS: TableDefinition<u64, &[u8]> = TableDefinition::new("edits");
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +195,7 @@ impl Storage {
         txn.open_table(RECEIPTS)?;
         txn.open_table(WITNESSES)?;
         txn.open_table(UNDO)?;
+        txn.open_table(EDITS)?;
         txn.commit()?;
         Ok(Self { db })
     }
@@ -273,21 +279,63 @@ impl Storage {
             let mut meta = txn.open_table(META)?;
             meta.insert("head", number.to_be_bytes().as_slice())?;
             meta.remove("pending_undo")?;
+            let edits = meta.remove("pending_edits")?.map(|v| v.value().to_vec());
+            if let Some(edits) = edits {
+                txn.open_table(EDITS)?.insert(number, edits.as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())
     }
 
     /// Write state edits made outside a block (dev RPC methods such as `anvil_setBalance`),
-    /// with the undo of every edit since the last block.
-    pub fn write_state(&self, diff: &StateDiff, pending_undo: &Undo) -> Result<()> {
+    /// with the undo of every edit since the last block and the list of those edits.
+    pub fn write_state(
+        &self,
+        diff: &StateDiff,
+        pending_undo: &Undo,
+        pending_edits: &[StoredDiff],
+    ) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         write_diff(&txn, diff)?;
-        txn.open_table(META)?
-            .insert("pending_undo", json(pending_undo).as_slice())?;
+        let mut meta = txn.open_table(META)?;
+        meta.insert("pending_undo", json(pending_undo).as_slice())?;
+        meta.insert("pending_edits", json(&pending_edits).as_slice())?;
+        drop(meta);
         txn.commit()?;
         Ok(())
+    }
+
+    /// The dev edits made since the last block, in order.
+    pub fn pending_edits(&self) -> Result<Vec<StoredDiff>> {
+        self.meta("pending_edits")?
+            .map(|v| from_json("pending edits", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// The dev edits made before block `number`, in order.
+    pub fn edits(&self, number: u64) -> Result<Vec<StoredDiff>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EDITS)?;
+        Ok(table
+            .get(number)?
+            .map(|v| from_json("edits", v.value()))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The genesis allocation, if this database recorded it.
+    pub fn genesis(&self) -> Result<Option<StoredDiff>> {
+        self.meta("genesis")?
+            .map(|v| from_json("genesis", &v))
+            .transpose()
+    }
+
+    /// Record the genesis allocation.
+    pub fn set_genesis(&self, genesis: &StoredDiff) -> Result<()> {
+        self.set_meta("genesis", &json(genesis))
     }
 
     /// The undo of dev edits since the last block.
@@ -311,7 +359,13 @@ impl Storage {
 
     /// Drop every block above `number` and replace the whole state with `world`
     /// (`evm_revert`, `anvil_loadState`).
-    pub fn rewind(&self, number: u64, world: &WorldState, pending_undo: &Undo) -> Result<()> {
+    pub fn rewind(
+        &self,
+        number: u64,
+        world: &WorldState,
+        pending_undo: &Undo,
+        pending_edits: &[StoredDiff],
+    ) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
@@ -321,6 +375,7 @@ impl Storage {
             let mut receipts = txn.open_table(RECEIPTS)?;
             let mut witnesses = txn.open_table(WITNESSES)?;
             let mut undo = txn.open_table(UNDO)?;
+            let mut edits = txn.open_table(EDITS)?;
             let dropped: Vec<StoredBlock> = blocks
                 .range(number + 1..)?
                 .map(|entry| {
@@ -334,6 +389,7 @@ impl Storage {
                 numbers.remove(block.hash.as_slice())?;
                 witnesses.remove(block.header.number)?;
                 undo.remove(block.header.number)?;
+                edits.remove(block.header.number)?;
                 for hash in &block.transactions {
                     txs.remove(hash.as_slice())?;
                     receipts.remove(hash.as_slice())?;
@@ -342,6 +398,7 @@ impl Storage {
             let mut meta = txn.open_table(META)?;
             meta.insert("head", number.to_be_bytes().as_slice())?;
             meta.insert("pending_undo", json(pending_undo).as_slice())?;
+            meta.insert("pending_edits", json(&pending_edits).as_slice())?;
         }
         txn.delete_table(ACCOUNTS)?;
         txn.delete_table(STORAGE)?;
@@ -405,6 +462,16 @@ impl Storage {
             .get(hash.as_slice())?
             .map(|v| from_json("receipt", v.value()))
             .transpose()
+    }
+
+    /// One storage slot of the current state (zero when unset).
+    pub fn storage_value(&self, address: &Address, slot: &U256) -> Result<U256> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STORAGE)?;
+        Ok(table
+            .get(storage_key(address, slot).as_slice())?
+            .map(|v| U256::from_be_slice(v.value()))
+            .unwrap_or_default())
     }
 
     /// The inference witnesses of a block.

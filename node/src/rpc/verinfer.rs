@@ -14,6 +14,8 @@ use super::convert::block_by_id;
 use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::ChainError;
 use crate::node::Node;
+use crate::replay::ReplayBlock;
+use crate::state::StoredDiff;
 use crate::witness::BlockWitness;
 
 /// A tensor spec in JSON.
@@ -207,6 +209,48 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                     witness: w,
                 })
                 .collect())
+        },
+    )?;
+    m.register_method("verinfer_getGenesis", |_, n, _| -> RpcResult<StoredDiff> {
+        n.chain()
+            .storage()
+            .genesis()
+            .map_err(ChainError::from)?
+            .ok_or_else(|| rpc_error(SERVER_ERROR, "this chain does not record its genesis"))
+    })?;
+    m.register_method(
+        "verinfer_getReplayBlock",
+        |p, n, _| -> RpcResult<ReplayBlock> {
+            let number: u64 = p.one()?;
+            let chain = n.chain();
+            let storage = chain.storage();
+            let block = storage
+                .block(number)
+                .map_err(ChainError::from)?
+                .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {number} not found")))?;
+            let mut transactions = Vec::with_capacity(block.transactions.len());
+            let mut receipts = Vec::with_capacity(block.transactions.len());
+            for hash in &block.transactions {
+                let missing = || rpc_error(SERVER_ERROR, format!("transaction {hash} is missing"));
+                let tx = storage
+                    .transaction(hash)
+                    .map_err(ChainError::from)?
+                    .ok_or_else(missing)?;
+                transactions.push(tx.raw);
+                receipts.push(
+                    storage
+                        .receipt(hash)
+                        .map_err(ChainError::from)?
+                        .ok_or_else(missing)?,
+                );
+            }
+            Ok(ReplayBlock {
+                witnesses: storage.witnesses(number).map_err(ChainError::from)?,
+                edits: storage.edits(number).map_err(ChainError::from)?,
+                block,
+                transactions,
+                receipts,
+            })
         },
     )?;
     m.register_method("verinfer_inferenceCount", |_, n, _| -> RpcResult<_> {

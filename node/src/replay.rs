@@ -1,0 +1,681 @@
+//! Replaying a chain from genesis to check everything it claims (`verinfer verify`).
+//!
+//! A [`Source`] — a node's data directory or a running node's RPC — supplies the genesis
+//! allocation, each block with its raw transactions, receipts, inference witnesses and the dev
+//! edits made before it, and the models' bytes. [`replay`] re-executes every block into a fresh
+//! in-memory state with the precompile in verify mode: each model is re-run and its outputs
+//! compared with the witness, each signature recovered and compared with the attester, and each
+//! block's hash, state root, transactions root, receipts root, logs bloom, gas and receipts
+//! compared with what the source recorded. Every discrepancy is a [`Mismatch`] naming the block,
+//! the transaction and the inference it concerns.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
+use verinfer_precompile::abi::InferenceRecord;
+use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
+
+use crate::execute::{self, Included, OnInvalid};
+use crate::state::{StateDiff, StoredDiff, WorldState};
+use crate::storage::{StoredBlock, StoredReceipt};
+use crate::witness::BlockWitness;
+
+/// One block as a source serves it for replay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayBlock {
+    pub block: StoredBlock,
+    /// EIP-2718 bytes of each transaction, in block order.
+    pub transactions: Vec<Bytes>,
+    /// One receipt per transaction.
+    pub receipts: Vec<StoredReceipt>,
+    pub witnesses: Vec<BlockWitness>,
+    /// Dev edits (`anvil_set*`) made before the block, in order.
+    pub edits: Vec<StoredDiff>,
+}
+
+/// Where a replay reads the chain from.
+pub trait Source {
+    /// The chain id.
+    fn chain_id(&self) -> anyhow::Result<u64>;
+    /// The genesis allocation.
+    fn genesis(&self) -> anyhow::Result<StoredDiff>;
+    /// The head block number.
+    fn head(&self) -> anyhow::Result<u64>;
+    /// Block `number` with everything needed to replay it.
+    fn block(&self, number: u64) -> anyhow::Result<ReplayBlock>;
+    /// The bytes served under model id `id`.
+    fn model(&self, id: B256) -> anyhow::Result<Vec<u8>>;
+    /// The record of inference `id` as the source's current state holds it.
+    fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>>;
+    /// The attester the source names, if it names one.
+    fn attester(&self) -> anyhow::Result<Option<Address>>;
+}
+
+/// One discrepancy between what a source recorded and what replay computed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mismatch {
+    /// The block, if the mismatch is in one.
+    pub block: Option<u64>,
+    pub transaction: Option<B256>,
+    pub inference: Option<U256>,
+    /// What differed, for people.
+    pub what: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(block) = self.block {
+            write!(f, "block {block}: ")?;
+        }
+        if let Some(tx) = self.transaction {
+            write!(f, "transaction {tx}: ")?;
+        }
+        if let Some(id) = self.inference {
+            write!(f, "inference {id}: ")?;
+        }
+        f.write_str(&self.what)
+    }
+}
+
+/// What a replay checked and found.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub blocks: u64,
+    pub transactions: u64,
+    pub inferences: u64,
+    pub models: u64,
+    pub elapsed: Duration,
+    pub attester: Address,
+    pub state_root: B256,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Replay options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Go on after the first mismatch and report them all.
+    pub keep_going: bool,
+    /// The attester signatures must recover to; default: the source's.
+    pub attester: Option<Address>,
+}
+
+/// Replay the whole chain of `source`; `progress(done, total)` is called after each block.
+///
+/// Errors are failures to read the source; discrepancies are in the report.
+pub fn replay(
+    source: &dyn Source,
+    options: &Options,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let chain_id = source.chain_id()?;
+    let head = source.head()?;
+    let mut report = Report::default();
+    let stop = |report: &Report| !options.keep_going && !report.mismatches.is_empty();
+
+    let attester = match (options.attester, source.attester()?) {
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => first_attester(source, head)?.unwrap_or_default(),
+    };
+    report.attester = attester;
+    let store = Arc::new(ModelStore::default());
+    let verifier = Arc::new(Verifier::new(attester));
+    let precompile = Arc::new(InferencePrecompile::new(
+        store.clone(),
+        Mode::Verify(verifier.clone()),
+    ));
+    let mut loaded: HashSet<B256> = HashSet::new();
+
+    let genesis = source.block(0)?;
+    let mut world = WorldState::default();
+    world.apply(&StateDiff::from(&source.genesis()?));
+    let mut hashes = vec![genesis.block.hash];
+    check_header(&genesis.block, None, &mut report);
+    let root = world.root();
+    if root != genesis.block.header.state_root {
+        report.mismatches.push(Mismatch {
+            block: Some(0),
+            transaction: None,
+            inference: None,
+            what: format!(
+                "genesis state root: header {}, allocation gives {root}",
+                genesis.block.header.state_root
+            ),
+        });
+    }
+    let mut ids: Vec<U256> = Vec::new();
+    progress(0, head);
+
+    for number in 1..=head {
+        if stop(&report) {
+            break;
+        }
+        let replayed = source.block(number)?;
+        let block = &replayed.block;
+        let at = |transaction: Option<B256>, inference: Option<U256>, what: String| Mismatch {
+            block: Some(number),
+            transaction,
+            inference,
+            what,
+        };
+        check_header(block, hashes.last().copied(), &mut report);
+        for edit in &replayed.edits {
+            world.apply(&StateDiff::from(edit));
+        }
+
+        // The models this block's inferences used, checked against their ids.
+        for witness in &replayed.witnesses {
+            if loaded.insert(witness.model_id) {
+                match load_model(source, &store, witness.model_id) {
+                    Ok(()) => report.models += 1,
+                    Err(what) => {
+                        report.mismatches.push(at(
+                            Some(witness.transaction_hash),
+                            Some(witness.id),
+                            what,
+                        ));
+                    }
+                }
+            }
+        }
+        let mut tx_of: HashMap<U256, B256> = HashMap::new();
+        let mut witnesses = Vec::new();
+        for w in &replayed.witnesses {
+            tx_of.insert(w.id, w.transaction_hash);
+            match w.to_precompile() {
+                Some(witness) => witnesses.push(witness),
+                None => report.mismatches.push(at(
+                    Some(w.transaction_hash),
+                    Some(w.id),
+                    "witness outputs are not an ABI-encoded Tensor[]".into(),
+                )),
+            }
+        }
+        verifier.add_witnesses(witnesses);
+
+        let mut transactions = Vec::new();
+        for (i, raw) in replayed.transactions.iter().enumerate() {
+            let hash = block.transactions.get(i).copied();
+            match decode_transaction(raw) {
+                Ok(included) => {
+                    if Some(included.hash) != hash {
+                        report.mismatches.push(at(
+                            hash,
+                            None,
+                            format!("transaction bytes hash to {}", included.hash),
+                        ));
+                    }
+                    transactions.push(included);
+                }
+                Err(what) => report.mismatches.push(at(hash, None, what)),
+            }
+        }
+        if transactions.len() != block.transactions.len() {
+            report.mismatches.push(at(
+                None,
+                None,
+                format!(
+                    "the block lists {} transactions, the source served {}",
+                    block.transactions.len(),
+                    transactions.len()
+                ),
+            ));
+        }
+        report.transactions += transactions.len() as u64;
+
+        let lookup = |n: u64| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| hashes.get(n).copied())
+                .unwrap_or_default()
+        };
+        let env = execute::header_env(chain_id, &block.header);
+        let executed = match execute::execute(
+            &world,
+            &lookup,
+            env,
+            &precompile,
+            transactions,
+            OnInvalid::Fail,
+        ) {
+            Ok(executed) => executed,
+            Err(invalid) => {
+                report.mismatches.push(at(
+                    Some(invalid.hash),
+                    None,
+                    format!("cannot execute: {}", invalid.reason),
+                ));
+                break;
+            }
+        };
+        for finding in verifier.take_findings() {
+            let id = finding.inference_id();
+            report
+                .mismatches
+                .push(at(tx_of.get(&id).copied(), Some(id), finding.to_string()));
+        }
+        for w in &executed.witnesses {
+            if !tx_of.contains_key(&w.id) {
+                report.mismatches.push(at(
+                    Some(w.transaction_hash),
+                    Some(w.id),
+                    "recorded by the replay, but the block has no witness for it".into(),
+                ));
+            }
+            ids.push(w.id);
+        }
+        report.inferences += executed.witnesses.len() as u64;
+        compare_receipts(&replayed, &executed.receipts, &at, &mut report);
+
+        world.apply(&executed.diff);
+        let header = &block.header;
+        let envelopes: Vec<ReceiptEnvelope> = executed
+            .receipts
+            .iter()
+            .map(execute::receipt_envelope)
+            .collect();
+        let txs: Vec<&TxEnvelope> = executed.included.iter().map(|i| i.tx.inner()).collect();
+        let checks = [
+            ("state root", header.state_root, world.root()),
+            (
+                "transactions root",
+                header.transactions_root,
+                calculate_transaction_root(&txs),
+            ),
+            (
+                "receipts root",
+                header.receipts_root,
+                calculate_receipt_root(&envelopes),
+            ),
+        ];
+        for (what, recorded, computed) in checks {
+            if recorded != computed {
+                report.mismatches.push(at(
+                    None,
+                    None,
+                    format!("{what}: header {recorded}, replay {computed}"),
+                ));
+            }
+        }
+        let bloom = logs_bloom(executed.receipts.iter().flat_map(|r| r.logs.iter()));
+        if bloom != header.logs_bloom {
+            report.mismatches.push(at(
+                None,
+                None,
+                "logs bloom differs from the header's".into(),
+            ));
+        }
+        if executed.gas_used != header.gas_used {
+            report.mismatches.push(at(
+                None,
+                None,
+                format!(
+                    "gas used: header {}, replay {}",
+                    header.gas_used, executed.gas_used
+                ),
+            ));
+        }
+        hashes.push(block.hash);
+        report.blocks += 1;
+        progress(number, head);
+    }
+
+    // The records in the source's state now must be the ones the replay wrote.
+    if !stop(&report) {
+        for id in ids {
+            let replayed = record::read(id, |slot| {
+                Ok::<_, std::convert::Infallible>(
+                    world.storage(&verinfer_precompile::ADDRESS, &slot),
+                )
+            });
+            let served = source.record(id)?;
+            if let (Ok(replayed), Some(served)) = (replayed, served.as_ref()) {
+                if let Some(what) = record_difference(replayed.as_ref(), served) {
+                    report.mismatches.push(Mismatch {
+                        block: None,
+                        transaction: None,
+                        inference: Some(id),
+                        what: format!("record in the source's state: {what}"),
+                    });
+                }
+            } else if served.is_none() {
+                report.mismatches.push(Mismatch {
+                    block: None,
+                    transaction: None,
+                    inference: Some(id),
+                    what: "missing from the source's state".into(),
+                });
+            }
+            if stop(&report) {
+                break;
+            }
+        }
+    }
+    report.state_root = world.root();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// The block hash is the header's, and the parent hash links to the previous block.
+fn check_header(block: &StoredBlock, parent: Option<B256>, report: &mut Report) {
+    let number = block.header.number;
+    let hash = block.header.hash_slow();
+    if hash != block.hash {
+        report.mismatches.push(Mismatch {
+            block: Some(number),
+            transaction: None,
+            inference: None,
+            what: format!(
+                "block hash: recorded {}, header hashes to {hash}",
+                block.hash
+            ),
+        });
+    }
+    if let Some(parent) = parent {
+        if block.header.parent_hash != parent {
+            report.mismatches.push(Mismatch {
+                block: Some(number),
+                transaction: None,
+                inference: None,
+                what: format!(
+                    "parent hash {} is not block {}'s hash {parent}",
+                    block.header.parent_hash,
+                    number - 1
+                ),
+            });
+        }
+    }
+}
+
+fn first_attester(source: &dyn Source, head: u64) -> anyhow::Result<Option<Address>> {
+    for number in 1..=head {
+        if let Some(w) = source.block(number)?.witnesses.first() {
+            if let Some(record) = source.record(w.id)? {
+                return Ok(Some(record.attester));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Fetch a model's bytes, check they hash to its id, and admit them.
+fn load_model(source: &dyn Source, store: &ModelStore, id: B256) -> Result<(), String> {
+    let bytes = source
+        .model(id)
+        .map_err(|e| format!("model {id}: cannot fetch: {e:#}"))?;
+    let got = keccak256(&bytes);
+    if got != id {
+        return Err(format!(
+            "model {id}: the bytes served under this id hash to {got}"
+        ));
+    }
+    store
+        .add_bytes(&bytes)
+        .map(|_| ())
+        .map_err(|e| format!("model {id}: refused by admission: {e}"))
+}
+
+fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
+    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
+        .map_err(|e| format!("undecodable transaction: {e}"))?;
+    let hash = *tx.tx_hash();
+    let tx = tx
+        .try_into_recovered()
+        .map_err(|e| format!("bad signature: {e}"))?;
+    Ok(Included { hash, tx })
+}
+
+fn compare_receipts(
+    replayed: &ReplayBlock,
+    computed: &[StoredReceipt],
+    at: &dyn Fn(Option<B256>, Option<U256>, String) -> Mismatch,
+    report: &mut Report,
+) {
+    for (i, (recorded, ours)) in replayed.receipts.iter().zip(computed).enumerate() {
+        let tx = replayed.block.transactions.get(i).copied();
+        let what = if recorded.success != ours.success {
+            Some(format!(
+                "status: recorded {}, replay {}",
+                recorded.success, ours.success
+            ))
+        } else if recorded.gas_used != ours.gas_used {
+            Some(format!(
+                "gas used: recorded {}, replay {}",
+                recorded.gas_used, ours.gas_used
+            ))
+        } else if recorded.logs != ours.logs {
+            Some(format!(
+                "logs differ ({} recorded, {} replayed)",
+                recorded.logs.len(),
+                ours.logs.len()
+            ))
+        } else if recorded.contract_address != ours.contract_address {
+            Some("created contract address differs".into())
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            report
+                .mismatches
+                .push(at(tx, None, format!("receipt {what}")));
+        }
+    }
+}
+
+/// How a record served by the source differs from the replayed one, if it does.
+fn record_difference(
+    replayed: Option<&InferenceRecord>,
+    served: &InferenceRecord,
+) -> Option<String> {
+    let Some(replayed) = replayed else {
+        return Some("the replay has no such record".into());
+    };
+    if replayed.outputs != served.outputs {
+        for (o, (a, b)) in replayed.outputs.iter().zip(&served.outputs).enumerate() {
+            if let Some(index) = a.values.iter().zip(&b.values).position(|(x, y)| x != y) {
+                return Some(format!(
+                    "output {o} element {index}: replay {}, state {}",
+                    a.values[index], b.values[index]
+                ));
+            }
+        }
+        return Some("outputs differ".into());
+    }
+    let fields = [
+        ("model id", replayed.modelId != served.modelId),
+        ("input hash", replayed.inputHash != served.inputHash),
+        ("output hash", replayed.outputHash != served.outputHash),
+        ("caller", replayed.caller != served.caller),
+        ("block number", replayed.blockNumber != served.blockNumber),
+        ("attester", replayed.attester != served.attester),
+        ("signature", replayed.signature != served.signature),
+    ];
+    fields
+        .iter()
+        .find(|(_, differs)| *differs)
+        .map(|(what, _)| format!("{what} differs from the replay"))
+}
+
+/// Replay from a node's data directory (the node must not be running on it).
+pub mod data_dir {
+    use std::path::{Path, PathBuf};
+
+    use anyhow::{anyhow, Context};
+
+    use super::*;
+    use crate::storage::Storage;
+
+    /// A data directory as a replay source.
+    pub struct DataDir {
+        storage: Storage,
+        models: PathBuf,
+        chain_id: u64,
+    }
+
+    impl DataDir {
+        /// Open `dir` (holding `chain.redb` and `models/`).
+        pub fn open(dir: &Path) -> anyhow::Result<Self> {
+            let db = dir.join("chain.redb");
+            if !db.exists() {
+                anyhow::bail!(
+                    "{} has no chain.redb: not a verinfer data directory",
+                    dir.display()
+                );
+            }
+            let storage = Storage::open(&db).with_context(|| {
+                format!(
+                    "opening {} (is a node running on it? verify a copy, or stop the node)",
+                    db.display()
+                )
+            })?;
+            let chain_id = storage
+                .meta("chain_id")?
+                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                .ok_or_else(|| anyhow!("{} records no chain id", db.display()))?;
+            Ok(Self {
+                storage,
+                models: dir.join("models"),
+                chain_id,
+            })
+        }
+    }
+
+    impl Source for DataDir {
+        fn chain_id(&self) -> anyhow::Result<u64> {
+            Ok(self.chain_id)
+        }
+
+        fn genesis(&self) -> anyhow::Result<StoredDiff> {
+            self.storage.genesis()?.ok_or_else(|| {
+                anyhow!("this data directory does not record its genesis allocation (made by an older verinfer)")
+            })
+        }
+
+        fn head(&self) -> anyhow::Result<u64> {
+            Ok(self.storage.head()?.unwrap_or_default())
+        }
+
+        fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
+            let block = self
+                .storage
+                .block(number)?
+                .ok_or_else(|| anyhow!("block {number} is missing"))?;
+            let mut transactions = Vec::new();
+            let mut receipts = Vec::new();
+            for hash in &block.transactions {
+                let tx = self
+                    .storage
+                    .transaction(hash)?
+                    .ok_or_else(|| anyhow!("transaction {hash} of block {number} is missing"))?;
+                transactions.push(tx.raw);
+                receipts.push(
+                    self.storage
+                        .receipt(hash)?
+                        .ok_or_else(|| anyhow!("receipt of {hash} is missing"))?,
+                );
+            }
+            Ok(ReplayBlock {
+                witnesses: self.storage.witnesses(number)?,
+                edits: self.storage.edits(number)?,
+                block,
+                transactions,
+                receipts,
+            })
+        }
+
+        fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
+            let path = self.models.join(format!("{id}.onnx"));
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        }
+
+        fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>> {
+            let storage = &self.storage;
+            record::read(id, |slot| {
+                storage.storage_value(&verinfer_precompile::ADDRESS, &slot)
+            })
+            .map_err(|e| anyhow!("reading record {id}: {e}"))
+        }
+
+        fn attester(&self) -> anyhow::Result<Option<Address>> {
+            Ok(None)
+        }
+    }
+}
+
+/// Replay from a running node over JSON-RPC.
+pub mod rpc {
+    use anyhow::{anyhow, Context};
+    use serde_json::json;
+
+    use super::*;
+    use crate::client::Client;
+
+    /// A node's RPC as a replay source.
+    pub struct Rpc {
+        client: Client,
+    }
+
+    impl Rpc {
+        /// Connect to `url`.
+        pub fn new(url: &str) -> anyhow::Result<Self> {
+            Ok(Self {
+                client: Client::new(url)?,
+            })
+        }
+    }
+
+    impl Source for Rpc {
+        fn chain_id(&self) -> anyhow::Result<u64> {
+            let id: alloy_primitives::U64 = self.client.call("eth_chainId", json!([]))?;
+            Ok(id.to())
+        }
+
+        fn genesis(&self) -> anyhow::Result<StoredDiff> {
+            Ok(self.client.call("verinfer_getGenesis", json!([]))?)
+        }
+
+        fn head(&self) -> anyhow::Result<u64> {
+            let n: alloy_primitives::U64 = self.client.call("eth_blockNumber", json!([]))?;
+            Ok(n.to())
+        }
+
+        fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
+            self.client
+                .call("verinfer_getReplayBlock", json!([number]))
+                .with_context(|| format!("fetching block {number}"))
+        }
+
+        fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
+            let model: serde_json::Value = self.client.call("verinfer_getModel", json!([id]))?;
+            let bytes: Bytes = serde_json::from_value(model["bytes"].clone())
+                .map_err(|e| anyhow!("verinfer_getModel returned no bytes: {e}"))?;
+            Ok(bytes.to_vec())
+        }
+
+        fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>> {
+            use alloy_sol_types::SolCall;
+            use verinfer_precompile::abi::IInference;
+            let data = Bytes::from(IInference::getInferenceCall { id }.abi_encode());
+            let call = json!([{"to": verinfer_precompile::ADDRESS, "data": data}, "latest"]);
+            match self.client.call::<Bytes>("eth_call", call) {
+                Ok(out) => Ok(IInference::getInferenceCall::abi_decode_returns(&out).ok()),
+                Err(_) => Ok(None),
+            }
+        }
+
+        fn attester(&self) -> anyhow::Result<Option<Address>> {
+            Ok(Some(self.client.call("verinfer_attester", json!([]))?))
+        }
+    }
+}
