@@ -261,9 +261,14 @@ pub fn replay(
         };
         for finding in verifier.take_findings() {
             let id = finding.inference_id();
+            let message = finding.to_string();
+            let what = message
+                .strip_prefix(&format!("inference {id}: "))
+                .unwrap_or(&message)
+                .to_string();
             report
                 .mismatches
-                .push(at(tx_of.get(&id).copied(), Some(id), finding.to_string()));
+                .push(at(tx_of.get(&id).copied(), Some(id), what));
         }
         for w in &executed.witnesses {
             if !tx_of.contains_key(&w.id) {

@@ -486,6 +486,48 @@ impl Storage {
     }
 }
 
+/// Overwriting single entries: for tools and tests that alter a *copy* of a data directory
+/// (the tamper tests of `verinfer verify`). A node never calls these.
+impl Storage {
+    /// Overwrite block `block.header.number` (its hash index follows).
+    pub fn overwrite_block(&self, block: &StoredBlock) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let number = block.header.number;
+            txn.open_table(BLOCKS)?
+                .insert(number, json(block).as_slice())?;
+            txn.open_table(BLOCK_NUMBERS)?
+                .insert(block.hash.as_slice(), number)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Overwrite the inference witnesses of block `number`.
+    pub fn overwrite_witnesses(&self, number: u64, witnesses: &[BlockWitness]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(WITNESSES)?
+            .insert(number, json(&witnesses).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Overwrite one storage slot of the current state.
+    pub fn overwrite_storage_value(
+        &self,
+        address: &Address,
+        slot: &U256,
+        value: U256,
+    ) -> Result<()> {
+        let mut diff = StateDiff::default();
+        diff.set_storage(*address, *slot, value);
+        let txn = self.db.begin_write()?;
+        write_diff(&txn, &diff)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
 fn write_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<()> {
     let mut accounts = txn.open_table(ACCOUNTS)?;
     let mut storage = txn.open_table(STORAGE)?;

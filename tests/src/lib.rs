@@ -8,6 +8,7 @@
 pub mod evm;
 pub mod harness;
 pub mod node;
+pub mod workload;
 
 use std::path::PathBuf;
 

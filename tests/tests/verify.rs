@@ -1,0 +1,314 @@
+//! `verinfer verify` end to end: a chain with inferences over every test model replays clean
+//! from a running node and from a copy of its data directory; each thing that can be tampered
+//! with is reported exactly, at the right block, transaction and inference; replays in separate
+//! processes with different engine settings reach the same state root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use alloy::primitives::{B256, I256, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolValue;
+use serde_json::Value;
+use verinfer_node::storage::Storage;
+use verinfer_node::witness::BlockWitness;
+use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::{record, ADDRESS};
+use verinfer_tests::harness::Devnet;
+use verinfer_tests::node::verinfer_bin;
+use verinfer_tests::workload::{record_inferences, test_models, Workload};
+
+/// A stopped node's data directory holding the workload's chain.
+struct Built {
+    dir: tempfile::TempDir,
+    work: Workload,
+    head: u64,
+    state_root: B256,
+}
+
+/// Run the workload on a node keeping its data in a temporary directory. With `verify_rpc`,
+/// `verinfer verify --rpc` runs against the live node before it stops.
+async fn build_chain(rounds: u64, verify_rpc: bool) -> (Built, Option<(i32, Value)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start_with(|c| {
+        c.data_dir = Some(dir.path().to_path_buf());
+        c.model_dirs = vec![verinfer_tests::models()];
+    })
+    .await
+    .unwrap();
+    let probe = devnet.deploy("InferenceProbe", ()).await.unwrap();
+    let models = test_models().unwrap();
+    assert!(models.len() >= 10, "expected every test model");
+    let work = record_inferences(&devnet, probe, &models, rounds)
+        .await
+        .unwrap();
+    let head = devnet
+        .provider()
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = devnet.url();
+    let rpc = if verify_rpc {
+        Some(
+            tokio::task::spawn_blocking(move || verify(&["--rpc", &url], &[]))
+                .await
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    devnet.stop().await;
+    let built = Built {
+        dir,
+        work,
+        head: head.header.number,
+        state_root: head.header.state_root,
+    };
+    (built, rpc)
+}
+
+/// `verinfer verify <args> --json` with extra environment; exit code and report.
+fn verify(args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let out = Command::new(verinfer_bin())
+        .arg("verify")
+        .args(args)
+        .arg("--json")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify printed no JSON report ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn verify_dir(dir: &Path, env: &[(&str, &str)]) -> (i32, Value) {
+    verify(&["--data-dir", dir.to_str().unwrap()], env)
+}
+
+fn assert_clean(built: &Built, (code, report): &(i32, Value)) {
+    assert_eq!(report["mismatches"], serde_json::json!([]), "{report:#}");
+    assert_eq!(*code, 0);
+    assert_eq!(report["blocks"], built.head);
+    assert_eq!(report["inferences"], built.work.inferences);
+    assert_eq!(report["transactions"], built.work.transactions + 1); // + the probe's deployment
+    assert_eq!(report["models"], 10);
+    assert_eq!(report["stateRoot"], built.state_root.to_string());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the built data directory, altered by `tamper`.
+fn tampered(built: &Built, tamper: impl FnOnce(&Path, &Storage)) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(built.dir.path(), copy.path());
+    {
+        let storage = Storage::open(&copy.path().join("chain.redb")).unwrap();
+        tamper(copy.path(), &storage);
+    }
+    copy
+}
+
+/// The first block that recorded inferences, and its witnesses.
+fn first_witnesses(storage: &Storage) -> (u64, Vec<BlockWitness>) {
+    (1..)
+        .map(|n| (n, storage.witnesses(n).unwrap()))
+        .find(|(_, w)| !w.is_empty())
+        .unwrap()
+}
+
+/// The first mismatch of a failed verify, as (block, transaction, inference, what).
+fn first_mismatch((code, report): &(i32, Value)) -> (Value, Value, Value, String) {
+    assert_eq!(*code, 1, "verify must fail: {report:#}");
+    let m = &report["mismatches"][0];
+    (
+        m["block"].clone(),
+        m["transaction"].clone(),
+        m["inference"].clone(),
+        m["what"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn hex(n: U256) -> Value {
+    Value::String(format!("{n:#x}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_verifies_over_rpc_and_from_its_data_and_replays_agree_across_processes() {
+    let (built, rpc) = build_chain(3, true).await;
+    assert!(built.work.inferences >= 30);
+    assert_clean(&built, &rpc.unwrap());
+
+    // Two separate processes with different engine settings in the environment: the pinned
+    // kernels and single-threaded executor make them agree with each other and with the node.
+    let a = verify_dir(built.dir.path(), &[("RAYON_NUM_THREADS", "1")]);
+    let b = verify_dir(
+        built.dir.path(),
+        &[
+            ("RAYON_NUM_THREADS", "8"),
+            ("TRACT_CPU_ISA", "-fma,-avx2,-avx512f"),
+        ],
+    );
+    assert_clean(&built, &a);
+    assert_clean(&built, &b);
+    assert_eq!(a.1["stateRoot"], b.1["stateRoot"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_tampering_is_reported_where_it_happened() {
+    let (built, _) = build_chain(2, false).await;
+    let storage = Storage::open(&built.dir.path().join("chain.redb")).unwrap();
+    let (block, witnesses) = first_witnesses(&storage);
+    let witness = witnesses[0].clone();
+    drop(storage);
+    let (tx, id) = (
+        Value::String(witness.transaction_hash.to_string()),
+        hex(witness.id),
+    );
+
+    // A witness output: the re-executed model disagrees at that element.
+    let copy = tampered(&built, |_, s| {
+        let mut w = witnesses.clone();
+        let mut outputs = w[0].decoded_outputs().unwrap();
+        outputs[0].values[0] += I256::ONE;
+        w[0].outputs = outputs.abi_encode().into();
+        s.overwrite_witnesses(block, &w).unwrap();
+    });
+    let (b, t, i, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert_eq!((b, t, i), (block.into(), tx.clone(), id.clone()));
+    assert!(what.starts_with("output 0 differs at element 0"), "{what}");
+
+    // A signature: it no longer recovers to the attester.
+    let copy = tampered(&built, |_, s| {
+        let mut w = witnesses.clone();
+        let mut sig = w[0].signature.to_vec();
+        sig[10] ^= 0x01;
+        w[0].signature = sig.into();
+        s.overwrite_witnesses(block, &w).unwrap();
+    });
+    let (b, t, i, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert_eq!((b, t, i), (block.into(), tx.clone(), id.clone()));
+    assert!(what.starts_with("signature recovers to"), "{what}");
+
+    // A model file: other bytes served under the same id.
+    let copy = tampered(&built, |dir, _| {
+        let path = dir
+            .join("models")
+            .join(format!("{}.onnx", witness.model_id));
+        let other = std::fs::read_dir(dir.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| *p != path)
+            .unwrap();
+        std::fs::copy(other, path).unwrap();
+    });
+    let (b, t, i, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert_eq!((b, t, i), (block.into(), tx.clone(), id.clone()));
+    assert!(
+        what.starts_with(&format!(
+            "model {}: the bytes served under this id hash to",
+            witness.model_id
+        )),
+        "{what}"
+    );
+
+    // A block's state root (its hash recomputed, so only the root is wrong).
+    let forged = B256::repeat_byte(0x11);
+    let target = built.head - 2;
+    let copy = tampered(&built, |_, s| {
+        let mut b = s.block(target).unwrap().unwrap();
+        b.header.state_root = forged;
+        b.hash = b.header.hash_slow();
+        s.overwrite_block(&b).unwrap();
+    });
+    let (b, t, i, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert_eq!((b, t, i), (target.into(), Value::Null, Value::Null));
+    assert!(
+        what.starts_with(&format!("state root: header {forged}, replay ")),
+        "{what}"
+    );
+
+    // An output value in the state: the record the node serves differs from the replay's.
+    let copy = tampered(&built, |_, s| tamper_record_output(s, witness.id));
+    let expected = "record in the source's state: output 0 element 0: replay ";
+    let (b, t, i, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert_eq!((b, t, i), (Value::Null, Value::Null, id.clone()));
+    assert!(what.starts_with(expected), "{what}");
+
+    // The same state served by a running node: verify over RPC finds it too.
+    let devnet = Devnet::start_with(|c| c.data_dir = Some(PathBuf::from(copy.path())))
+        .await
+        .unwrap();
+    let url = devnet.url();
+    let rpc = tokio::task::spawn_blocking(move || verify(&["--rpc", &url], &[]))
+        .await
+        .unwrap();
+    devnet.stop().await;
+    let (b, t, i, what) = first_mismatch(&rpc);
+    assert_eq!((b, t, i), (Value::Null, Value::Null, id.clone()));
+    assert!(what.starts_with(expected), "{what}");
+
+    // --keep-going lists more than the first.
+    let copy = tampered(&built, |_, s| {
+        let mut w = witnesses.clone();
+        let mut sig = w[0].signature.to_vec();
+        sig[10] ^= 0x01;
+        w[0].signature = sig.into();
+        s.overwrite_witnesses(block, &w).unwrap();
+    });
+    let (code, report) = verify(
+        &["--data-dir", copy.path().to_str().unwrap(), "--keep-going"],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        report["mismatches"].as_array().unwrap().len() > 1,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["blocks"], built.head,
+        "--keep-going replays every block"
+    );
+}
+
+/// Add one to element 0 of output 0 of record `id` in the stored state.
+fn tamper_record_output(storage: &Storage, id: U256) {
+    let original = record::read(id, |slot| storage.storage_value(&ADDRESS, &slot))
+        .unwrap()
+        .unwrap();
+    let mut changed = original.clone();
+    let outputs: &mut Vec<Tensor> = &mut changed.outputs;
+    outputs[0].values[0] += I256::ONE;
+    let mut before = HashMap::new();
+    record::write(id, &original, |slot, value| {
+        before.insert(slot, value);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    record::write(id, &changed, |slot, value| {
+        if before.get(&slot) != Some(&value) {
+            storage
+                .overwrite_storage_value(&ADDRESS, &slot, value)
+                .unwrap();
+        }
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+}
