@@ -7,13 +7,15 @@
 //! - [`execute`]: running a block's transactions, for mining and for replay;
 //! - [`pool`]: the mempool;
 //! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
+//! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
 //! - [`state`]: the world state and the per-block overlay the EVM runs on;
 //! - [`trie`]: state and storage roots kept up to date incrementally;
 //! - [`storage`]: the redb database, one write transaction per block;
 //! - [`witness`]: the inference witnesses a block keeps;
 //! - [`filters`]: log queries and polling filters;
 //! - [`rpc`]: the JSON-RPC methods;
-//! - [`client`]: a small blocking JSON-RPC client for the command-line tools.
+//! - [`client`]: a small blocking JSON-RPC client for the command-line tools;
+//! - [`tensor`]: fixed-point tensors in JSON and decimal notation.
 
 pub mod chain;
 pub mod client;
@@ -21,10 +23,12 @@ pub mod execute;
 pub mod filters;
 pub mod node;
 pub mod pool;
+pub mod proof;
 pub mod replay;
 pub mod rpc;
 pub mod state;
 pub mod storage;
+pub mod tensor;
 pub mod trie;
 pub mod witness;
 

@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 use verinfer_node::client::{Client, ClientError};
 use verinfer_node::node::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::tensor::{format_fixed, format_tensor};
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::abi::{IInference, Tensor};
 use verinfer_precompile::{ModelInfo, ModelStore, ADDRESS};
@@ -36,6 +37,23 @@ enum Command {
     Infer(InferArgs),
     /// Replay a chain from genesis and check every block, inference and attestation in it.
     Verify(VerifyArgs),
+    /// Check one recorded inference: re-run its model on the transaction's inputs, check the
+    /// hashes, the outputs and the attester's signature, and print the proof.
+    VerifyInference(VerifyInferenceArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyInferenceArgs {
+    /// The inference id (decimal or 0x hex), as `infer` returned it.
+    id: alloy_primitives::U256,
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The attester the signature must recover to (default: the node's).
+    #[arg(long, value_name = "ADDRESS")]
+    attester: Option<alloy_primitives::Address>,
+    /// Print the proof report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -172,6 +190,7 @@ fn main() -> ExitCode {
         }
         Command::Infer(args) => infer(&args).map(|_| true),
         Command::Verify(args) => verify(&args),
+        Command::VerifyInference(args) => verify_inference(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -456,18 +475,6 @@ fn parse_values(text: &str) -> Result<(Vec<I256>, u8)> {
     Ok((values, decimals as u8))
 }
 
-fn format_fixed(value: I256, decimals: u8) -> String {
-    if decimals == 0 {
-        return value.to_string();
-    }
-    let digits = value.unsigned_abs().to_string();
-    let d = decimals as usize;
-    let padded = format!("{digits:0>width$}", width = d + 1);
-    let (int, frac) = padded.split_at(padded.len() - d);
-    let sign = if value.is_negative() { "-" } else { "" };
-    format!("{sign}{int}.{frac}")
-}
-
 fn infer(args: &InferArgs) -> Result<()> {
     let client = Client::new(&args.rpc)?;
     let model: Value = client.call("verinfer_getModel", json!([args.model]))?;
@@ -603,4 +610,45 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
         println!("(stopped at the first; --keep-going lists them all)");
     }
     Ok(false)
+}
+
+fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
+    let client = Client::new(&args.rpc)?;
+    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&proof)?);
+        return Ok(proof.verified());
+    }
+    println!("inference {} on chain {}", proof.id, proof.chain_id);
+    println!(
+        "  recorded by   {} in block {}, caller {}",
+        proof.transaction_hash, proof.block_number, proof.caller
+    );
+    println!(
+        "  model         {} ({} bytes)",
+        proof.model_id, proof.model_size
+    );
+    for (i, t) in proof.inputs.iter().enumerate() {
+        println!("  input {i}       shape {:?} {}", t.shape, format_tensor(t));
+    }
+    for (i, t) in proof.outputs.iter().enumerate() {
+        println!("  output {i}      shape {:?} {}", t.shape, format_tensor(t));
+    }
+    println!("  input hash    {}", proof.input_hash);
+    println!("  output hash   {}", proof.output_hash);
+    println!("  digest        {} (EIP-712)", proof.digest);
+    println!("  attester      {}", proof.attester);
+    for check in &proof.checks {
+        if check.passed {
+            println!("  ok    {}", check.what);
+        } else {
+            println!("  FAIL  {}: {}", check.what, check.detail);
+        }
+    }
+    if proof.verified() {
+        println!("VERIFIED");
+    } else {
+        println!("NOT VERIFIED");
+    }
+    Ok(proof.verified())
 }

@@ -27,9 +27,9 @@ struct Built {
     state_root: B256,
 }
 
-/// Run the workload on a node keeping its data in a temporary directory. With `verify_rpc`,
-/// `verinfer verify --rpc` runs against the live node before it stops.
-async fn build_chain(rounds: u64, verify_rpc: bool) -> (Built, Option<(i32, Value)>) {
+/// Run the workload on a node keeping its data in a temporary directory; the node keeps
+/// running (stop it before reading the directory).
+async fn build_chain(rounds: u64) -> (Built, Devnet) {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start_with(|c| {
         c.data_dir = Some(dir.path().to_path_buf());
@@ -49,24 +49,35 @@ async fn build_chain(rounds: u64, verify_rpc: bool) -> (Built, Option<(i32, Valu
         .await
         .unwrap()
         .unwrap();
-    let url = devnet.url();
-    let rpc = if verify_rpc {
-        Some(
-            tokio::task::spawn_blocking(move || verify(&["--rpc", &url], &[]))
-                .await
-                .unwrap(),
-        )
-    } else {
-        None
-    };
-    devnet.stop().await;
     let built = Built {
         dir,
         work,
         head: head.header.number,
         state_root: head.header.state_root,
     };
-    (built, rpc)
+    (built, devnet)
+}
+
+/// Run the `verinfer` binary off the async runtime: exit code and stdout.
+async fn run_verinfer(args: Vec<String>) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(verinfer_bin()).args(&args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// `verinfer verify-inference <id> --rpc <url> --json`: exit code and proof report.
+async fn verify_inference(url: &str, id: U256) -> (i32, Value) {
+    let args = ["verify-inference", &id.to_string(), "--rpc", url, "--json"];
+    let (code, out) = run_verinfer(args.iter().map(|a| a.to_string()).collect()).await;
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("no JSON ({e}): {out}"));
+    (code, report)
 }
 
 /// `verinfer verify <args> --json` with extra environment; exit code and report.
@@ -152,9 +163,32 @@ fn hex(n: U256) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_verifies_over_rpc_and_from_its_data_and_replays_agree_across_processes() {
-    let (built, rpc) = build_chain(3, true).await;
+    let (built, devnet) = build_chain(3).await;
     assert!(built.work.inferences >= 30);
-    assert_clean(&built, &rpc.unwrap());
+    let url = devnet.url();
+    let rpc = tokio::task::spawn_blocking(move || verify(&["--rpc", &url], &[]))
+        .await
+        .unwrap();
+    assert_clean(&built, &rpc);
+
+    // One inference on its own: re-run, hashes, signature, all checked and reported.
+    let id = U256::from(built.work.inferences - 1);
+    let (code, proof) = verify_inference(&devnet.url(), id).await;
+    assert_eq!(code, 0, "{proof:#}");
+    assert_eq!(proof["id"], hex(id));
+    let checks = proof["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 7);
+    assert!(checks.iter().all(|c| c["passed"] == true), "{proof:#}");
+    assert_eq!(proof["reexecuted"], proof["outputs"]);
+    let args = ["verify-inference", "1", "--rpc", &devnet.url()];
+    let (code, out) = run_verinfer(args.iter().map(|a| a.to_string()).collect()).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("VERIFIED") && !out.contains("FAIL"), "{out}");
+    let args = ["verify-inference", "999999", "--rpc", &devnet.url()];
+    let (code, out) = run_verinfer(args.iter().map(|a| a.to_string()).collect()).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("the node has no inference 999999"), "{out}");
+    devnet.stop().await;
 
     // Two separate processes with different engine settings in the environment: the pinned
     // kernels and single-threaded executor make them agree with each other and with the node.
@@ -173,7 +207,8 @@ async fn a_chain_verifies_over_rpc_and_from_its_data_and_replays_agree_across_pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_tampering_is_reported_where_it_happened() {
-    let (built, _) = build_chain(2, false).await;
+    let (built, devnet) = build_chain(2).await;
+    devnet.stop().await;
     let storage = Storage::open(&built.dir.path().join("chain.redb")).unwrap();
     let (block, witnesses) = first_witnesses(&storage);
     let witness = witnesses[0].clone();
@@ -260,7 +295,25 @@ async fn every_kind_of_tampering_is_reported_where_it_happened() {
     let rpc = tokio::task::spawn_blocking(move || verify(&["--rpc", &url], &[]))
         .await
         .unwrap();
+    // verify-inference on that record: the hash and the re-run both disagree with it.
+    let (code, proof) = verify_inference(&devnet.url(), witness.id).await;
     devnet.stop().await;
+    assert_eq!(code, 1, "{proof:#}");
+    let failed: Vec<&str> = proof["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "the recorded outputs hash to the recorded output hash",
+            "re-running the model gives the recorded outputs, bit for bit"
+        ],
+        "{proof:#}"
+    );
     let (b, t, i, what) = first_mismatch(&rpc);
     assert_eq!((b, t, i), (Value::Null, Value::Null, id.clone()));
     assert!(what.starts_with(expected), "{what}");

@@ -7,7 +7,6 @@ use alloy_rpc_types_eth::BlockId;
 use jsonrpsee::RpcModule;
 use serde::Serialize;
 use serde_json::Value;
-use verinfer_precompile::abi::Tensor;
 use verinfer_precompile::{attestation, record, ModelInfo, TensorSpec, ADDRESS};
 
 use super::convert::block_by_id;
@@ -16,6 +15,7 @@ use crate::chain::ChainError;
 use crate::node::Node;
 use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
+use crate::tensor::{tensors_json, TensorJson};
 use crate::witness::BlockWitness;
 
 /// A tensor spec in JSON.
@@ -69,25 +69,6 @@ fn model_json(node: &Node, info: &ModelInfo, with_bytes: bool) -> ModelJson {
             .filter(|_| with_bytes)
             .map(|m| Bytes::copy_from_slice(&m.bytes)),
     }
-}
-
-/// A fixed-point tensor in JSON; values are decimal strings (they are int256).
-#[derive(Clone, Serialize)]
-struct TensorJson {
-    shape: Vec<u32>,
-    values: Vec<String>,
-    decimals: u8,
-}
-
-fn tensors_json(tensors: &[Tensor]) -> Vec<TensorJson> {
-    tensors
-        .iter()
-        .map(|t| TensorJson {
-            shape: t.shape.clone(),
-            values: t.values.iter().map(|v| v.to_string()).collect(),
-            decimals: t.decimals,
-        })
-        .collect()
 }
 
 /// A recorded inference with its proof, in JSON.

@@ -1,0 +1,280 @@
+//! Checking one recorded inference from a running node (`verinfer verify-inference`).
+//!
+//! The record in state holds the model id, the input hash, the outputs and the attester's
+//! signature, but not the inputs. They are in the transaction: the node's
+//! `debug_traceTransaction` (callTracer) shows the `infer` call frame to the precompile whose
+//! return names the record's id, and its calldata holds the inputs. With them and the model's
+//! bytes (`verinfer_getModel`) the model is re-run locally and every claim of the record is
+//! checked.
+
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_sol_types::{SolCall, SolValue};
+use anyhow::{anyhow, bail, Context};
+use serde::Serialize;
+use serde_json::{json, Value};
+use verinfer_precompile::abi::{IInference, InferenceRecord, Tensor};
+use verinfer_precompile::{attestation, engine, ModelStore, ADDRESS};
+
+use crate::client::Client;
+use crate::tensor::tensors_json;
+
+/// One check of a proof report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked, for people.
+    pub what: String,
+    pub passed: bool,
+    /// Why it failed (empty when it passed).
+    pub detail: String,
+}
+
+/// Everything `verify-inference` found about one record.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceProof {
+    pub id: U256,
+    pub chain_id: u64,
+    pub transaction_hash: B256,
+    pub block_number: u64,
+    pub caller: Address,
+    pub model_id: B256,
+    pub model_size: usize,
+    #[serde(serialize_with = "as_json")]
+    pub inputs: Vec<Tensor>,
+    pub output_decimals: u8,
+    /// The outputs the record holds.
+    #[serde(serialize_with = "as_json")]
+    pub outputs: Vec<Tensor>,
+    /// The outputs of re-running the model here (empty when it could not run).
+    #[serde(serialize_with = "as_json")]
+    pub reexecuted: Vec<Tensor>,
+    pub input_hash: B256,
+    pub output_hash: B256,
+    /// The EIP-712 digest the signature covers.
+    pub digest: B256,
+    pub signature: Bytes,
+    /// The attester the signature must recover to.
+    pub attester: Address,
+    pub recovered: Option<Address>,
+    pub checks: Vec<Check>,
+}
+
+impl InferenceProof {
+    /// Whether every check passed.
+    pub fn verified(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+/// Check inference `id` on the node at `client`; `attester` overrides the node's attester.
+///
+/// Errors mean the proof could not be assembled (no such inference, no trace, no model);
+/// failed checks are in the report.
+pub fn check_inference(
+    client: &Client,
+    id: U256,
+    attester: Option<Address>,
+) -> anyhow::Result<InferenceProof> {
+    let chain_id: alloy_primitives::U64 = client.call("eth_chainId", json!([]))?;
+    let chain_id = chain_id.to::<u64>();
+    let summary: Value = client.call("verinfer_getInference", json!([id]))?;
+    if summary.is_null() {
+        bail!("the node has no inference {id}");
+    }
+    let transaction_hash: B256 = serde_json::from_value(summary["transactionHash"].clone())
+        .map_err(|_| anyhow!("the node does not say which transaction recorded inference {id}"))?;
+    let record = record(client, id)?;
+    let attester = match attester {
+        Some(a) => a,
+        None => client.call("verinfer_attester", json!([]))?,
+    };
+
+    let call = infer_call(client, transaction_hash, id)?;
+    let model: Value = client.call("verinfer_getModel", json!([record.modelId]))?;
+    let bytes: Bytes = serde_json::from_value(model["bytes"].clone())
+        .map_err(|_| anyhow!("the node does not serve model {}", record.modelId))?;
+
+    let mut checks = Vec::new();
+    let mut check = |what: &str, passed: bool, detail: String| {
+        checks.push(Check {
+            what: what.to_string(),
+            passed,
+            detail: if passed { String::new() } else { detail },
+        })
+    };
+    let bytes_hash = keccak256(&bytes);
+    check(
+        "the model bytes the node serves hash to the model id",
+        bytes_hash == record.modelId,
+        format!("they hash to {bytes_hash}"),
+    );
+    check(
+        "the transaction called infer with this model",
+        call.modelId == record.modelId,
+        format!("it called model {}", call.modelId),
+    );
+    let input_hash = keccak256((call.modelId, call.inputs.clone()).abi_encode_params());
+    check(
+        "the transaction's inputs hash to the recorded input hash",
+        input_hash == record.inputHash,
+        format!("they hash to {input_hash}"),
+    );
+    let output_hash = keccak256(record.outputs.abi_encode());
+    check(
+        "the recorded outputs hash to the recorded output hash",
+        output_hash == record.outputHash,
+        format!("they hash to {output_hash}"),
+    );
+    let reexecuted = match rerun(&bytes, &call) {
+        Ok(outputs) => {
+            let difference = difference(&record.outputs, &outputs);
+            check(
+                "re-running the model gives the recorded outputs, bit for bit",
+                difference.is_none(),
+                difference.unwrap_or_default(),
+            );
+            outputs
+        }
+        Err(e) => {
+            check(
+                "re-running the model gives the recorded outputs, bit for bit",
+                false,
+                format!("the model could not be re-run: {e:#}"),
+            );
+            Vec::new()
+        }
+    };
+    let digest = attestation::digest(
+        chain_id,
+        id,
+        record.modelId,
+        record.inputHash,
+        record.outputHash,
+    );
+    let recovered = attestation::recover(&digest, &record.signature).ok();
+    check(
+        "the signature over the EIP-712 digest recovers to the attester",
+        recovered == Some(attester),
+        match recovered {
+            Some(a) => format!("it recovers to {a}, the attester is {attester}"),
+            None => "it does not recover to any address".into(),
+        },
+    );
+    check(
+        "the record names the attester",
+        record.attester == attester,
+        format!("it names {}", record.attester),
+    );
+
+    Ok(InferenceProof {
+        id,
+        chain_id,
+        transaction_hash,
+        block_number: record.blockNumber,
+        caller: record.caller,
+        model_id: record.modelId,
+        model_size: bytes.len(),
+        inputs: call.inputs,
+        output_decimals: call.outputDecimals,
+        outputs: record.outputs,
+        reexecuted,
+        input_hash: record.inputHash,
+        output_hash: record.outputHash,
+        digest,
+        signature: record.signature,
+        attester,
+        recovered,
+        checks,
+    })
+}
+
+/// The record as the precompile's `getInference` returns it.
+fn record(client: &Client, id: U256) -> anyhow::Result<InferenceRecord> {
+    let data = Bytes::from(IInference::getInferenceCall { id }.abi_encode());
+    let out: Bytes = client
+        .call("eth_call", json!([{"to": ADDRESS, "data": data}, "latest"]))
+        .with_context(|| format!("reading record {id} with getInference"))?;
+    IInference::getInferenceCall::abi_decode_returns(&out)
+        .map_err(|e| anyhow!("getInference({id}) returned an undecodable record: {e}"))
+}
+
+/// The `infer` call of `transaction` whose return is record `id`, from its call trace.
+fn infer_call(
+    client: &Client,
+    transaction: B256,
+    id: U256,
+) -> anyhow::Result<IInference::inferCall> {
+    let trace: Value = client
+        .call(
+            "debug_traceTransaction",
+            json!([transaction, {"tracer": "callTracer"}]),
+        )
+        .with_context(|| format!("tracing transaction {transaction}"))?;
+    let mut frames = vec![&trace];
+    while let Some(frame) = frames.pop() {
+        if let Some(calls) = frame["calls"].as_array() {
+            frames.extend(calls);
+        }
+        let to = frame["to"].as_str().and_then(|t| t.parse::<Address>().ok());
+        if to != Some(ADDRESS) || frame.get("error").is_some_and(|e| !e.is_null()) {
+            continue;
+        }
+        let field = |name: &str| {
+            frame[name]
+                .as_str()
+                .and_then(|s| s.parse::<Bytes>().ok())
+                .unwrap_or_default()
+        };
+        let (input, output) = (field("input"), field("output"));
+        let Ok(call) = IInference::inferCall::abi_decode(&input) else {
+            continue;
+        };
+        match IInference::inferCall::abi_decode_returns(&output) {
+            Ok(ret) if ret.id == id => return Ok(call),
+            _ => continue,
+        }
+    }
+    bail!("transaction {transaction} has no infer call to the precompile that returned id {id}")
+}
+
+fn rerun(bytes: &[u8], call: &IInference::inferCall) -> anyhow::Result<Vec<Tensor>> {
+    let store = ModelStore::default();
+    let info = store.add_bytes(bytes)?;
+    let model = store
+        .get(&info.id)
+        .ok_or_else(|| anyhow!("the model vanished from the local store"))?;
+    let plan = store.plan(&model)?;
+    Ok(engine::run(
+        &plan,
+        &info,
+        &call.inputs,
+        call.outputDecimals,
+    )?)
+}
+
+/// Where `reexecuted` first differs from `recorded`, if anywhere.
+fn difference(recorded: &[Tensor], reexecuted: &[Tensor]) -> Option<String> {
+    if recorded.len() != reexecuted.len() {
+        return Some(format!(
+            "{} outputs recorded, {} re-executed",
+            recorded.len(),
+            reexecuted.len()
+        ));
+    }
+    for (o, (a, b)) in recorded.iter().zip(reexecuted).enumerate() {
+        if a.shape != b.shape || a.decimals != b.decimals || a.values.len() != b.values.len() {
+            return Some(format!("output {o}: shape or decimals differ"));
+        }
+        if let Some(i) = a.values.iter().zip(&b.values).position(|(x, y)| x != y) {
+            return Some(format!(
+                "output {o} element {i}: recorded {}, re-executed {}",
+                a.values[i], b.values[i]
+            ));
+        }
+    }
+    None
+}
+
+fn as_json<S: serde::Serializer>(tensors: &[Tensor], s: S) -> Result<S::Ok, S::Error> {
+    tensors_json(tensors).serialize(s)
+}
