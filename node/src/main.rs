@@ -121,6 +121,12 @@ struct NodeArgs {
     /// Largest JSON-RPC request body, in bytes.
     #[arg(long, default_value_t = 32 * 1024 * 1024)]
     max_request_body: u32,
+    /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
+    /// it from genesis, verifying every block, then serve it. Needs an empty data directory
+    /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
+    /// --attester-key to go on attesting as the same attester.
+    #[arg(long, value_name = "URL|DIR")]
+    replay_from: Option<verinfer_node::node::ReplayFrom>,
 }
 
 #[derive(Subcommand)]
@@ -248,6 +254,7 @@ fn run_node(args: NodeArgs) -> Result<()> {
         attester_key: args.attester_key,
         gas_limit: args.gas_limit,
         max_request_body: args.max_request_body,
+        replay_from: args.replay_from,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -305,7 +312,7 @@ fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
         println!("refused  {}", r.reason);
     }
     let chain = node.chain();
-    println!("\nChain ID:          {}", config.chain_id);
+    println!("\nChain ID:          {}", chain.config().chain_id);
     println!("Base fee:          {}", chain.next_base_fee());
     println!("Gas limit:         {}", config.gas_limit);
     println!("Precompile:        {ADDRESS}");

@@ -43,6 +43,40 @@ pub struct NodeConfig {
     pub gas_limit: u64,
     /// Largest JSON-RPC request body, in bytes.
     pub max_request_body: u32,
+    /// Start from another node's chain: replay it from genesis, verifying every block, into
+    /// this node's (empty) database, then serve it. The chain id comes from the source.
+    pub replay_from: Option<ReplayFrom>,
+}
+
+/// Where `verinfer node --replay-from` reads a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// A running node's JSON-RPC URL.
+    Rpc(String),
+    /// A copy of a node's data directory.
+    DataDir(PathBuf),
+}
+
+impl std::str::FromStr for ReplayFrom {
+    type Err = std::convert::Infallible;
+
+    /// `http://…` is a node's RPC; anything else a data directory.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if s.starts_with("http://") || s.starts_with("https://") {
+            Self::Rpc(s.to_string())
+        } else {
+            Self::DataDir(PathBuf::from(s))
+        })
+    }
+}
+
+impl std::fmt::Display for ReplayFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rpc(url) => f.write_str(url),
+            Self::DataDir(dir) => write!(f, "{}", dir.display()),
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -61,6 +95,7 @@ impl Default for NodeConfig {
             attester_key: None,
             gas_limit: 30_000_000,
             max_request_body: 32 * 1024 * 1024,
+            replay_from: None,
         }
     }
 }
@@ -154,6 +189,61 @@ fn persist_model(dir: &Path, id: &B256, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Replay the chain at `from` into `storage` (see [`crate::replay::replay_into`]) unless a
+/// finished replay is there already; returns the storage and the source's models' bytes.
+fn replay_from(from: &ReplayFrom, storage: Storage) -> Result<(Storage, Vec<Vec<u8>>)> {
+    use crate::replay::{data_dir::DataDir, replay_into, rpc::Rpc, Options, Source};
+    if let Some(done) = storage.meta("replayed_from")? {
+        tracing::info!(
+            "the database already holds the chain replayed from {}: resuming it",
+            String::from_utf8_lossy(&done)
+        );
+        return Ok((storage, Vec::new()));
+    }
+    let source: Box<dyn Source> = match from {
+        ReplayFrom::Rpc(url) => Box::new(Rpc::new(url)?),
+        ReplayFrom::DataDir(dir) => Box::new(DataDir::open(dir)?),
+    };
+    tracing::info!("replaying the chain of {from} from genesis, verifying every block");
+    let mut shown = std::time::Instant::now();
+    let report = replay_into(
+        source.as_ref(),
+        &Options::default(),
+        &storage,
+        |done, total| {
+            if shown.elapsed() >= Duration::from_secs(2) {
+                tracing::info!("replayed block {done} of {total}");
+                shown = std::time::Instant::now();
+            }
+        },
+    )
+    .with_context(|| format!("replaying {from}"))?;
+    if let Some(mismatch) = report.mismatches.first() {
+        anyhow::bail!(
+            "the chain of {from} does not verify ({mismatch}); not serving it \
+             (`verinfer verify` lists every mismatch)"
+        );
+    }
+    let mut models = Vec::new();
+    for id in source.models()? {
+        let bytes = source.model(id)?;
+        if keccak256(&bytes) != id {
+            anyhow::bail!("{from} serves other bytes under model id {id}");
+        }
+        models.push(bytes);
+    }
+    storage.set_meta("replayed_from", from.to_string().as_bytes())?;
+    tracing::info!(
+        "replayed {} blocks, {} transactions, {} inferences from {from} in {:.2} s; state root {}",
+        report.blocks,
+        report.transactions,
+        report.inferences,
+        report.elapsed.as_secs_f64(),
+        report.state_root
+    );
+    Ok((storage, models))
+}
+
 /// Derive the dev accounts from a mnemonic (BIP-44 path m/44'/60'/0'/0/i, as anvil does).
 pub fn dev_accounts(mnemonic: &str, count: usize) -> Result<Vec<PrivateKeySigner>> {
     (0..count)
@@ -229,6 +319,29 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         }
         None => (Storage::in_memory()?, None),
     };
+    let mut chain_id = config.chain_id;
+    let storage = match config.replay_from.clone() {
+        Some(from) => {
+            let (storage, models_seen) =
+                tokio::task::spawn_blocking(move || replay_from(&from, storage))
+                    .await
+                    .context("the replay thread failed")??;
+            for bytes in models_seen {
+                let info = models
+                    .add_bytes(&bytes)
+                    .context("admitting a model of the replayed chain")?;
+                if let Some(dir) = &model_dir {
+                    persist_model(dir, &info.id, &bytes)?;
+                }
+            }
+            chain_id = storage
+                .meta("chain_id")?
+                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(chain_id);
+            storage
+        }
+        None => storage,
+    };
     let mut scan = Vec::new();
     scan.extend(model_dir.clone());
     scan.extend(config.model_dirs.iter().cloned());
@@ -258,7 +371,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         Mode::Sign(attester),
     ));
     let chain_config = ChainConfig {
-        chain_id: config.chain_id,
+        chain_id,
         gas_limit: config.gas_limit,
         initial_base_fee: 1_000_000_000,
         genesis_accounts: signers

@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
-use alloy_eips::eip2718::Decodable2718;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 use verinfer_precompile::abi::InferenceRecord;
 use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
 
 use crate::execute::{self, Included, OnInvalid};
-use crate::state::{StateDiff, StoredDiff, WorldState};
-use crate::storage::{StoredBlock, StoredReceipt};
+use crate::state::{StateDiff, StoredDiff, Undo, WorldState};
+use crate::storage::{BlockWrite, Storage, StoredBlock, StoredReceipt, StoredTransaction};
 use crate::witness::BlockWitness;
 
 /// One block as a source serves it for replay.
@@ -58,6 +58,8 @@ pub trait Source {
     fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>>;
     /// The attester the source names, if it names one.
     fn attester(&self) -> anyhow::Result<Option<Address>>;
+    /// The ids of every model the source serves (used in an inference or not).
+    fn models(&self) -> anyhow::Result<Vec<B256>>;
 }
 
 /// One discrepancy between what a source recorded and what replay computed.
@@ -91,6 +93,7 @@ impl fmt::Display for Mismatch {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    pub chain_id: u64,
     pub blocks: u64,
     pub transactions: u64,
     pub inferences: u64,
@@ -116,12 +119,44 @@ pub struct Options {
 pub fn replay(
     source: &dyn Source,
     options: &Options,
+    progress: impl FnMut(u64, u64),
+) -> anyhow::Result<Report> {
+    run(source, options, None, progress)
+}
+
+/// Replay like [`replay`] and write every block that checks out into `sink`, with its state,
+/// so a node can start on it (`verinfer node --replay-from`). Stops at the first mismatch.
+///
+/// `sink` is an empty database, or one an interrupted `replay_into` of the same source
+/// filled: blocks it holds are checked against the source's and not written again. A sink
+/// holding another chain is an error.
+pub fn replay_into(
+    source: &dyn Source,
+    options: &Options,
+    sink: &Storage,
+    progress: impl FnMut(u64, u64),
+) -> anyhow::Result<Report> {
+    let options = Options {
+        keep_going: false,
+        ..options.clone()
+    };
+    run(source, &options, Some(sink), progress)
+}
+
+fn run(
+    source: &dyn Source,
+    options: &Options,
+    sink: Option<&Storage>,
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let chain_id = source.chain_id()?;
     let head = source.head()?;
-    let mut report = Report::default();
+    let mut report = Report {
+        chain_id,
+        ..Report::default()
+    };
+    let sink = sink.map(Sink::new).transpose()?;
     let stop = |report: &Report| !options.keep_going && !report.mismatches.is_empty();
 
     let attester = match (options.attester, source.attester()?) {
@@ -139,7 +174,8 @@ pub fn replay(
 
     let genesis = source.block(0)?;
     let mut world = WorldState::default();
-    world.apply(&StateDiff::from(&source.genesis()?));
+    let allocation = StateDiff::from(&source.genesis()?);
+    world.apply(&allocation);
     let mut hashes = vec![genesis.block.hash];
     check_header(&genesis.block, None, &mut report);
     let root = world.root();
@@ -153,6 +189,9 @@ pub fn replay(
                 genesis.block.header.state_root
             ),
         });
+    }
+    if let (Some(sink), true) = (&sink, report.mismatches.is_empty()) {
+        sink.genesis(chain_id, &genesis.block, &allocation)?;
     }
     let mut ids: Vec<U256> = Vec::new();
     progress(0, head);
@@ -169,9 +208,18 @@ pub fn replay(
             inference,
             what,
         };
+        let clean = report.mismatches.len();
         check_header(block, hashes.last().copied(), &mut report);
-        for edit in &replayed.edits {
-            world.apply(&StateDiff::from(edit));
+        let mut edits_undo = Undo::default();
+        for (k, edit) in replayed.edits.iter().enumerate() {
+            let diff = StateDiff::from(edit);
+            let mut undo = world.undo_of(&diff);
+            undo.then_undo(std::mem::take(&mut edits_undo));
+            edits_undo = undo;
+            world.apply(&diff);
+            if let Some(sink) = &sink {
+                sink.edit(number, &diff, &edits_undo, &replayed.edits[..=k])?;
+            }
         }
 
         // The models this block's inferences used, checked against their ids.
@@ -283,6 +331,11 @@ pub fn replay(
         report.inferences += executed.witnesses.len() as u64;
         compare_receipts(&replayed, &executed.receipts, &at, &mut report);
 
+        let undo = sink.as_ref().map(|_| {
+            let mut undo = world.undo_of(&executed.diff);
+            undo.then_undo(edits_undo);
+            undo
+        });
         world.apply(&executed.diff);
         let header = &block.header;
         let envelopes: Vec<ReceiptEnvelope> = executed
@@ -331,6 +384,12 @@ pub fn replay(
                 ),
             ));
         }
+        if let (Some(sink), Some(undo)) = (&sink, undo) {
+            if report.mismatches.len() > clean {
+                break;
+            }
+            sink.block(block, &executed, &replayed.witnesses, &undo)?;
+        }
         hashes.push(block.hash);
         report.blocks += 1;
         progress(number, head);
@@ -370,6 +429,110 @@ pub fn replay(
     report.state_root = world.root();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Where [`replay_into`] writes verified blocks.
+struct Sink<'a> {
+    storage: &'a Storage,
+    /// The head the storage held before the replay (an interrupted earlier one).
+    head: Option<u64>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(storage: &'a Storage) -> anyhow::Result<Self> {
+        Ok(Self {
+            storage,
+            head: storage.head()?,
+        })
+    }
+
+    /// Whether block `number` is already stored; errors when the stored one is not `hash`.
+    fn holds(&self, number: u64, hash: B256) -> anyhow::Result<bool> {
+        if self.head.is_none_or(|head| number > head) {
+            return Ok(false);
+        }
+        let stored = self.storage.block(number)?.map(|b| b.hash);
+        if stored != Some(hash) {
+            anyhow::bail!(
+                "the target database holds another chain: its block {number} is {}, the source's is {hash}",
+                stored.map_or("missing".to_string(), |h| h.to_string())
+            );
+        }
+        Ok(true)
+    }
+
+    fn genesis(
+        &self,
+        chain_id: u64,
+        block: &StoredBlock,
+        allocation: &StateDiff,
+    ) -> anyhow::Result<()> {
+        if self.holds(0, block.hash)? {
+            return Ok(());
+        }
+        self.storage.set_meta("chain_id", &chain_id.to_be_bytes())?;
+        self.storage.set_genesis(&StoredDiff::from(allocation))?;
+        self.storage.write_block(&BlockWrite {
+            block,
+            transactions: &[],
+            receipts: &[],
+            witnesses: &[],
+            diff: allocation,
+            undo: &Undo::default(),
+        })?;
+        Ok(())
+    }
+
+    /// A dev edit made before block `number`; `edits` are this block's edits so far.
+    fn edit(
+        &self,
+        number: u64,
+        diff: &StateDiff,
+        undo: &Undo,
+        edits: &[StoredDiff],
+    ) -> anyhow::Result<()> {
+        if self.head.is_some_and(|head| number <= head) {
+            return Ok(());
+        }
+        Ok(self.storage.write_state(diff, undo, edits)?)
+    }
+
+    fn block(
+        &self,
+        block: &StoredBlock,
+        executed: &execute::Executed,
+        witnesses: &[BlockWitness],
+        undo: &Undo,
+    ) -> anyhow::Result<()> {
+        let number = block.header.number;
+        if self.holds(number, block.hash)? {
+            return Ok(());
+        }
+        let transactions: Vec<(B256, StoredTransaction)> = executed
+            .included
+            .iter()
+            .enumerate()
+            .map(|(index, included)| {
+                let stored = StoredTransaction {
+                    raw: included.tx.inner().encoded_2718().into(),
+                    sender: included.tx.signer(),
+                    block_number: number,
+                    block_hash: block.hash,
+                    index: index as u64,
+                };
+                (included.hash, stored)
+            })
+            .collect();
+        self.storage.write_block(&BlockWrite {
+            block,
+            transactions: &transactions,
+            receipts: &executed.receipts,
+            witnesses,
+            diff: &executed.diff,
+            undo,
+        })?;
+        Ok(())
+    }
 }
 
 /// The block hash is the header's, and the parent hash links to the previous block.
@@ -519,7 +682,6 @@ pub mod data_dir {
     use anyhow::{anyhow, Context};
 
     use super::*;
-    use crate::storage::Storage;
 
     /// A data directory as a replay source.
     pub struct DataDir {
@@ -615,6 +777,23 @@ pub mod data_dir {
         fn attester(&self) -> anyhow::Result<Option<Address>> {
             Ok(None)
         }
+
+        fn models(&self) -> anyhow::Result<Vec<B256>> {
+            let mut ids = Vec::new();
+            let entries = std::fs::read_dir(&self.models)
+                .with_context(|| format!("reading {}", self.models.display()))?;
+            for entry in entries {
+                let path = entry?.path();
+                let id = path
+                    .extension()
+                    .is_some_and(|e| e == "onnx")
+                    .then(|| path.file_stem()?.to_str()?.parse::<B256>().ok())
+                    .flatten();
+                ids.extend(id);
+            }
+            ids.sort();
+            Ok(ids)
+        }
     }
 }
 
@@ -681,6 +860,18 @@ pub mod rpc {
 
         fn attester(&self) -> anyhow::Result<Option<Address>> {
             Ok(Some(self.client.call("verinfer_attester", json!([]))?))
+        }
+
+        fn models(&self) -> anyhow::Result<Vec<B256>> {
+            let models: Vec<serde_json::Value> =
+                self.client.call("verinfer_listModels", json!([]))?;
+            models
+                .iter()
+                .map(|m| {
+                    serde_json::from_value(m["id"].clone())
+                        .map_err(|e| anyhow!("verinfer_listModels: a model without an id: {e}"))
+                })
+                .collect()
         }
     }
 }

@@ -1,23 +1,28 @@
 //! `verinfer verify` end to end: a chain with inferences over every test model replays clean
 //! from a running node and from a copy of its data directory; each thing that can be tampered
 //! with is reported exactly, at the right block, transaction and inference; replays in separate
-//! processes with different engine settings reach the same state root.
+//! processes with different engine settings reach the same state root; a second node started
+//! with `--replay-from` reaches the same head and goes on from there.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use alloy::eips::BlockNumberOrTag;
+use alloy::network::TransactionBuilder;
 use alloy::primitives::{B256, I256, U256};
 use alloy::providers::Provider;
+use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolValue;
 use serde_json::Value;
+use verinfer_node::node::ReplayFrom;
 use verinfer_node::storage::Storage;
 use verinfer_node::witness::BlockWitness;
 use verinfer_precompile::abi::Tensor;
 use verinfer_precompile::{record, ADDRESS};
 use verinfer_tests::harness::Devnet;
-use verinfer_tests::node::verinfer_bin;
-use verinfer_tests::workload::{record_inferences, test_models, Workload};
+use verinfer_tests::node::{verinfer_bin, ChildNode};
+use verinfer_tests::workload::{record_inferences, test_models, Workload, RECIPIENT};
 
 /// A stopped node's data directory holding the workload's chain.
 struct Built {
@@ -209,10 +214,11 @@ async fn a_chain_verifies_over_rpc_and_from_its_data_and_replays_agree_across_pr
 async fn every_kind_of_tampering_is_reported_where_it_happened() {
     let (built, devnet) = build_chain(2).await;
     devnet.stop().await;
-    let storage = Storage::open(&built.dir.path().join("chain.redb")).unwrap();
-    let (block, witnesses) = first_witnesses(&storage);
+    // Read through a copy: the stopped node's last handles may still be closing.
+    let mut found = None;
+    let _copy = tampered(&built, |_, s| found = Some(first_witnesses(s)));
+    let (block, witnesses) = found.unwrap();
     let witness = witnesses[0].clone();
-    drop(storage);
     let (tx, id) = (
         Value::String(witness.transaction_hash.to_string()),
         hex(witness.id),
@@ -364,4 +370,123 @@ fn tamper_record_output(storage: &Storage, id: U256) {
         Ok::<_, ()>(())
     })
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_replays_another_and_serves_the_same_chain() {
+    let (built, devnet) = build_chain(1).await;
+    let url = devnet.url();
+    let a = devnet.provider();
+    let head = a
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let record_a: Value = a
+        .raw_request("verinfer_getInference".into(), (1,))
+        .await
+        .unwrap();
+
+    // From the running node's RPC, through the CLI.
+    let dir_b = tempfile::tempdir().unwrap();
+    let path_b = dir_b.path().to_path_buf();
+    let source = url.clone();
+    let b =
+        tokio::task::spawn_blocking(move || ChildNode::start(&path_b, &["--replay-from", &source]))
+            .await
+            .unwrap();
+    let pb = verinfer_tests::node::provider(&b.url(), 1);
+    let replayed = pb
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayed.header.hash, head.header.hash);
+    assert_eq!(replayed.header.state_root, head.header.state_root);
+    let record_b: Value = pb
+        .raw_request("verinfer_getInference".into(), (1,))
+        .await
+        .unwrap();
+    assert_eq!(record_b, record_a);
+    let models_b: Vec<Value> = pb
+        .raw_request("verinfer_listModels".into(), ())
+        .await
+        .unwrap();
+    assert_eq!(models_b.len(), 10);
+
+    // It goes on from there: a new block on top of the replayed head, and the whole chain
+    // still verifies.
+    let receipt = pb
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(RECIPIENT)
+                .with_value(U256::from(7)),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(receipt.block_number, Some(built.head + 1));
+    let next = pb
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.header.parent_hash, head.header.hash);
+    let url_b = b.url();
+    let (code, report) = tokio::task::spawn_blocking(move || verify(&["--rpc", &url_b], &[]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["blocks"], built.head + 1);
+
+    // A restart resumes the replayed chain instead of replaying again.
+    drop(b);
+    let path_b = dir_b.path().to_path_buf();
+    let b = tokio::task::spawn_blocking(move || {
+        ChildNode::start(&path_b, &["--replay-from", "http://127.0.0.1:9"])
+    })
+    .await
+    .unwrap();
+    let pb = verinfer_tests::node::provider(&b.url(), 1);
+    assert_eq!(pb.get_block_number().await.unwrap(), built.head + 1);
+    drop(b);
+
+    // From a copy of a stopped node's data directory, in process and in memory.
+    devnet.stop().await;
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(built.dir.path(), copy.path());
+    let c = Devnet::start_with(|c| {
+        c.replay_from = Some(ReplayFrom::DataDir(copy.path().to_path_buf()));
+    })
+    .await
+    .unwrap();
+    let replayed = c
+        .provider()
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayed.header.hash, head.header.hash);
+    c.stop().await;
+
+    // A source that does not verify is refused, naming the mismatch.
+    let bad = tampered(&built, |_, s| {
+        let mut b = s.block(built.head).unwrap().unwrap();
+        b.header.state_root = B256::repeat_byte(0x22);
+        b.hash = b.header.hash_slow();
+        s.overwrite_block(&b).unwrap();
+    });
+    let err = Devnet::start_with(|c| {
+        c.replay_from = Some(ReplayFrom::DataDir(bad.path().to_path_buf()));
+    })
+    .await
+    .err()
+    .expect("a tampered chain must be refused");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("does not verify") && err.contains("state root: header 0x2222"),
+        "{err}"
+    );
 }
