@@ -1,0 +1,117 @@
+//! Replay rate against production rate, side by side in one run (issue target: replay,
+//! inference re-execution included, at ≥ 80% of the rate the node produced the same blocks).
+//!
+//! A node with a data directory produces a chain under automine, driven over JSON-RPC by one
+//! client: `rounds` inferences on every test model plus a transfer per round (one block per
+//! transaction). Then the same chain is replayed three ways: `verify --rpc` against the running
+//! node, `verify --data-dir` on a copy of its data, and `--replay-from` into a fresh database
+//! on disk (what a second node does).
+//!
+//! Run: `SOLC=$(scripts/install-solc) cargo bench -p verinfer-tests --bench replay [-- ROUNDS]`
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use verinfer_node::replay::{self, data_dir::DataDir, rpc::Rpc, Options, Report};
+use verinfer_node::storage::Storage;
+use verinfer_tests::harness::Devnet;
+use verinfer_tests::workload::{record_inferences, test_models};
+
+fn main() -> anyhow::Result<()> {
+    let rounds: u64 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(|a| a.parse())
+        .transpose()
+        .context("usage: replay [ROUNDS]")?
+        .unwrap_or(20);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let models = test_models()?;
+    eprintln!(
+        "producing {} inferences over {} models and {rounds} transfers…",
+        rounds * models.len() as u64,
+        models.len()
+    );
+    let (work, head, rpc_report) = runtime.block_on(async {
+        let devnet = Devnet::start_with(|c| {
+            c.data_dir = Some(dir.path().to_path_buf());
+            c.model_dirs = vec![verinfer_tests::models()];
+        })
+        .await?;
+        let probe = devnet.deploy("InferenceProbe", ()).await?;
+        let work = record_inferences(&devnet, probe, &models, rounds).await?;
+        let url = devnet.url();
+        eprintln!("replaying over RPC…");
+        let report = tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
+            replay::replay(&Rpc::new(&url)?, &Options::default(), |_, _| {})
+        })
+        .await??;
+        let head = devnet.node().node.chain().head().header.number;
+        devnet.stop().await;
+        anyhow::Ok((work, head, report))
+    })?;
+
+    eprintln!("replaying from the data directory…");
+    let copy = tempfile::tempdir()?;
+    copy_dir(dir.path(), copy.path())?;
+    let dir_report = replay::replay(&DataDir::open(copy.path())?, &Options::default(), |_, _| {})?;
+
+    eprintln!("replaying into a fresh database (as --replay-from does)…");
+    let target = tempfile::tempdir()?;
+    let sink = Storage::open(&target.path().join("chain.redb"))?;
+    let into_report = replay::replay_into(
+        &DataDir::open(copy.path())?,
+        &Options::default(),
+        &sink,
+        |_, _| {},
+    )?;
+
+    for r in [&rpc_report, &dir_report, &into_report] {
+        anyhow::ensure!(r.mismatches.is_empty(), "replay found {:?}", r.mismatches);
+    }
+    // The deployment block is not part of the timed workload.
+    let produced = work.transactions as f64 / work.elapsed.as_secs_f64();
+    let rate = |d: Duration| head as f64 / d.as_secs_f64();
+    println!(
+        "\n{} blocks, {} inferences, {} transactions\n",
+        head, dir_report.inferences, dir_report.transactions
+    );
+    println!("| | seconds | blocks/s | ÷ production |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| production (automine, one RPC client) | {:.2} | {produced:.0} | 1.00 |",
+        work.elapsed.as_secs_f64()
+    );
+    for (name, r) in [
+        ("verify --rpc (running node)", &rpc_report),
+        ("verify --data-dir (copy)", &dir_report),
+        ("replay into a new database (--replay-from)", &into_report),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.0} | {:.2} |",
+            r.elapsed.as_secs_f64(),
+            rate(r.elapsed),
+            rate(r.elapsed) / produced
+        );
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
