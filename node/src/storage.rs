@@ -18,7 +18,8 @@
 //! block; it moves into the next block's `undo` entry. The meta entry `pending_edits` lists
 //! those edits themselves; it moves into the next block's `edits` entry, so a replay from
 //! genesis (`verinfer verify`) applies them where the node did. The meta entry `genesis` holds
-//! the genesis allocation. Undo entries rebuild the state of any
+//! the genesis allocation; `replayed_from` marks a database a finished `--replay-from` filled.
+//! Undo entries rebuild the state of any
 //! past block for historical queries and `debug_traceTransaction`.
 //!
 //! A mined block — its state diff, header, transactions, receipts and witnesses — is written in
