@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 pub enum ClientError {
     #[error("unsupported RPC URL {0:?}: use http://host:port")]
     Url(String),
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}")]
     Connect { url: String, source: std::io::Error },
     #[error("talking to the node: {0}")]
     Io(#[from] std::io::Error),

@@ -284,11 +284,18 @@ impl NodeHandle {
         format!("ws://{}", self.addr)
     }
 
-    /// Stop the miner and the server, giving open connections up to five seconds to finish.
+    /// Stop the miner and the server, giving open connections up to five seconds to finish,
+    /// then wait (up to five seconds more) until nothing else holds the node, so its database
+    /// is closed when this returns and the data directory can be opened again.
     pub async fn stop(self) {
         self.miner.abort();
+        let _ = self.miner.await;
         let _ = self.server.stop();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server.stopped()).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.node) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Wait until the server stops.
