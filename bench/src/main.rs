@@ -1,0 +1,540 @@
+//! `verinfer-bench`: verinfer beside anvil and hardhat, in one run, on one machine, with one
+//! client — and the precompile beside bare tract, and inference gas beside EVM gas.
+//!
+//! Normally run through `scripts/bench`, which installs the peers and builds everything.
+
+mod inprocess;
+mod peer;
+mod report;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alloy::primitives::{keccak256, Address, Bytes, TxKind, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+use verinfer_precompile::abi::{IInference, Tensor};
+use verinfer_precompile::{ModelInfo, ModelStore, ADDRESS};
+
+use peer::{Binaries, Kind, Peer};
+use report::{Goals, ModelRow, Results, ScalingRow};
+use workload::{Client, Sender, Stats};
+
+/// Benchmarks: verinfer beside anvil and hardhat; the precompile beside bare tract.
+#[derive(Parser)]
+#[command(name = "verinfer-bench")]
+struct Args {
+    /// Full mode: larger workloads and the 100k-transaction scaling step (tens of minutes).
+    /// The default quick mode takes a few seconds per workload.
+    #[arg(long)]
+    full: bool,
+    /// Nodes to run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "verinfer,verinfer-ephemeral,anvil,hardhat"
+    )]
+    nodes: Vec<String>,
+    /// Skip the scaling runs (chain length, funded accounts).
+    #[arg(long)]
+    no_scaling: bool,
+    /// Write results.json and results.md into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The npm prefix holding @foundry-rs/anvil and hardhat [default: .tools/peers].
+    #[arg(long, value_name = "DIR")]
+    peers: Option<PathBuf>,
+    /// The verinfer binary [default: target/release/verinfer].
+    #[arg(long, value_name = "FILE")]
+    verinfer: Option<PathBuf>,
+}
+
+/// Workload sizes of a mode.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sizes {
+    pub transfers: u64,
+    pub concurrent_senders: u64,
+    pub concurrent_per_sender: u64,
+    pub calls: u64,
+    pub deployments: u64,
+    pub infers_per_model: u64,
+    pub predicts_per_model: u64,
+    pub scaling_steps: Vec<u64>,
+    /// A node's scaling run stops filling after this many seconds (anvil and hardhat slow down
+    /// as their chains grow; the steps they did not reach are left out).
+    pub scaling_budget_secs: u64,
+    /// Transfers measured at each scaling step.
+    pub scaling_probe: u64,
+    pub funded_accounts: u64,
+    pub inprocess_runs: usize,
+}
+
+impl Sizes {
+    fn new(full: bool) -> Self {
+        if full {
+            Self {
+                transfers: 5000,
+                concurrent_senders: 8,
+                concurrent_per_sender: 1000,
+                calls: 10_000,
+                deployments: 1000,
+                infers_per_model: 200,
+                predicts_per_model: 1000,
+                scaling_steps: vec![1000, 10_000, 100_000],
+                scaling_budget_secs: 480,
+                scaling_probe: 2000,
+                funded_accounts: 10_000,
+                inprocess_runs: 2000,
+            }
+        } else {
+            Self {
+                transfers: 1000,
+                concurrent_senders: 8,
+                concurrent_per_sender: 200,
+                calls: 2000,
+                deployments: 200,
+                infers_per_model: 30,
+                predicts_per_model: 200,
+                scaling_steps: vec![1000, 3000],
+                scaling_budget_secs: 60,
+                scaling_probe: 500,
+                funded_accounts: 1000,
+                inprocess_runs: 300,
+            }
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let root = peer::repo_root();
+    let bins = Binaries {
+        verinfer: args
+            .verinfer
+            .clone()
+            .unwrap_or_else(|| root.join("target/release/verinfer")),
+        peers: args
+            .peers
+            .clone()
+            .unwrap_or_else(|| root.join(".tools/peers")),
+        models: root.join("models"),
+    };
+    let kinds = args
+        .nodes
+        .iter()
+        .map(|n| match n.as_str() {
+            "verinfer" => Ok(Kind::Verinfer),
+            "verinfer-ephemeral" => Ok(Kind::VerinferEphemeral),
+            "anvil" => Ok(Kind::Anvil),
+            "hardhat" => Ok(Kind::Hardhat),
+            other => anyhow::bail!(
+                "unknown node {other:?} (verinfer, verinfer-ephemeral, anvil, hardhat)"
+            ),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sizes = Sizes::new(args.full);
+    let (store, models) = load_models(&bins.models)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    let mut results = Results::new(&sizes, args.full);
+    progress("in-process: bare tract and the precompile call, per model");
+    results.costs = inprocess::model_costs(&store, &models, sizes.inprocess_runs)?;
+    progress("in-process: EVM gas per second");
+    results.evm = inprocess::evm_speed(sizes.inprocess_runs.min(50))?;
+
+    for &kind in &kinds {
+        progress(&format!("{kind}: workloads"));
+        let peer = Peer::start(kind, &bins)?;
+        let workloads = runtime
+            .block_on(run_workloads(&peer, &sizes, &models))
+            .with_context(|| format!("workloads on {kind}"))?;
+        for (name, stats) in workloads {
+            results.record(&name, kind, stats);
+        }
+        results
+            .idle_rss
+            .insert(kind.to_string(), peer.peak_rss().unwrap_or_default());
+    }
+    if !args.no_scaling {
+        for &kind in &kinds {
+            progress(&format!("{kind}: scaling with chain length"));
+            let rows = runtime
+                .block_on(scale_chain(kind, &bins, &sizes))
+                .with_context(|| format!("scaling on {kind}"))?;
+            results.scaling.extend(rows);
+            progress(&format!(
+                "{kind}: {} funded accounts",
+                sizes.funded_accounts
+            ));
+            let row = runtime
+                .block_on(funded_accounts(kind, &bins, &sizes))
+                .with_context(|| format!("funded accounts on {kind}"))?;
+            results.funded.push(row);
+        }
+    }
+    results.models = model_rows(&results, &models);
+    results.goals = Goals::evaluate(&results);
+
+    let markdown = report::markdown(&results);
+    println!("{markdown}");
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_string_pretty(&results)?,
+        )?;
+        std::fs::write(dir.join("results.md"), &markdown)?;
+        progress(&format!("wrote {}/results.{{md,json}}", dir.display()));
+    }
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+/// The models of `models/*.onnx`, admitted, each with its name and a fixed input.
+type Models = Vec<(String, ModelInfo, Vec<Tensor>)>;
+
+fn load_models(dir: &std::path::Path) -> anyhow::Result<(Arc<ModelStore>, Models)> {
+    let store = Arc::new(ModelStore::default());
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.sort();
+    for path in paths {
+        if path.extension().is_none_or(|e| e != "onnx") {
+            continue;
+        }
+        let info = store
+            .add_file(&path)
+            .with_context(|| format!("admitting {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
+        out.push((name, info, inputs));
+    }
+    Ok((store, out))
+}
+
+fn dev_key(i: usize) -> PrivateKeySigner {
+    verinfer_tests::node::dev_keys().swap_remove(i)
+}
+
+/// The results of one node's workloads, in order, each reported as it finishes.
+#[derive(Default)]
+struct Measured(Vec<(String, Stats)>);
+
+impl Measured {
+    /// Record `stats` (or say which workload failed).
+    fn push(&mut self, name: String, stats: anyhow::Result<Stats>) -> anyhow::Result<()> {
+        let stats = stats.with_context(|| format!("workload {name:?}"))?;
+        progress(&format!(
+            "  {name}: {:.0}/s, p50 {:.0} µs{}",
+            stats.per_second,
+            stats.p50_us,
+            if stats.stalled > 0 {
+                format!(", {} stalled", stats.stalled)
+            } else {
+                String::new()
+            }
+        ));
+        self.0.push((name, stats));
+        Ok(())
+    }
+}
+
+/// The workloads of one node, by name.
+async fn run_workloads(
+    peer: &Peer,
+    sizes: &Sizes,
+    models: &Models,
+) -> anyhow::Result<Vec<(String, Stats)>> {
+    let client = Client::new(&peer.url)?;
+    let mut out = Measured::default();
+
+    let mut deployer = Sender::new(&client, dev_key(9)).await?;
+    let contract = workload::deploy(
+        &client,
+        &mut deployer,
+        &verinfer_tests::node::storage_contract(),
+    )
+    .await
+    .context("deploying the storage contract")?;
+
+    let mut sender = Sender::new(&client, dev_key(0)).await?;
+    let raws = sender.transfers(sizes.transfers, 1)?;
+    out.push(
+        "transfers, 1 sender".into(),
+        workload::send_sequential(&client, raws).await,
+    )?;
+
+    let mut batches = Vec::new();
+    for i in 0..sizes.concurrent_senders as usize {
+        let mut s = Sender::new(&client, dev_key(1 + i % 8)).await?;
+        batches.push(s.transfers(sizes.concurrent_per_sender, 100 + i as u64)?);
+    }
+    out.push(
+        format!("transfers, {} senders", sizes.concurrent_senders),
+        workload::send_concurrent(&client, batches).await,
+    )?;
+
+    let view = json!([{"to": contract, "data": "0x"}, "latest"]);
+    out.push(
+        "eth_call (view function)".into(),
+        workload::repeat_call(&client, "eth_call", view, sizes.calls).await,
+    )?;
+    let balance = json!([sender.address(), "latest"]);
+    out.push(
+        "eth_getBalance".into(),
+        workload::repeat_call(&client, "eth_getBalance", balance, sizes.calls).await,
+    )?;
+
+    let init = Bytes::from(verinfer_tests::node::storage_contract());
+    let raws = (0..sizes.deployments)
+        .map(|_| deployer.sign(TxKind::Create, U256::ZERO, init.clone(), 300_000))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    out.push(
+        "contract deployment".into(),
+        workload::send_sequential(&client, raws).await,
+    )?;
+
+    if peer.kind.is_verinfer() {
+        for (name, info, inputs) in models {
+            let infer: Bytes = IInference::inferCall {
+                modelId: info.id,
+                inputs: inputs.clone(),
+                outputDecimals: 6,
+            }
+            .abi_encode()
+            .into();
+            let raws = (0..sizes.infers_per_model)
+                .map(|_| sender.sign(TxKind::Call(ADDRESS), U256::ZERO, infer.clone(), 3_000_000))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            out.push(
+                format!("infer tx: {name}"),
+                workload::send_sequential(&client, raws).await,
+            )?;
+            let predict: Bytes = IInference::predictCall {
+                modelId: info.id,
+                inputs: inputs.clone(),
+                outputDecimals: 6,
+            }
+            .abi_encode()
+            .into();
+            let call = json!([{"to": ADDRESS, "data": predict}, "latest"]);
+            out.push(
+                format!("predict eth_call: {name}"),
+                workload::repeat_call(&client, "eth_call", call, sizes.predicts_per_model).await,
+            )?;
+        }
+    }
+    Ok(out.0)
+}
+
+/// Transfer throughput after each step of prior transactions, with peak RSS. A node stops
+/// early (its last steps missing from the report) once filling has taken `scaling_budget`.
+async fn scale_chain(
+    kind: Kind,
+    bins: &Binaries,
+    sizes: &Sizes,
+) -> anyhow::Result<Vec<ScalingRow>> {
+    let peer = Peer::start(kind, bins)?;
+    let client = Client::new(&peer.url)?;
+    let mut filler = Sender::new(&client, dev_key(1)).await?;
+    let mut probe = Sender::new(&client, dev_key(0)).await?;
+    let started = std::time::Instant::now();
+    let budget = std::time::Duration::from_secs(sizes.scaling_budget_secs);
+    let mut prior = 0u64;
+    let mut rows = Vec::new();
+    for &step in &sizes.scaling_steps {
+        // Fill up to `step` prior transactions from one sender, in chunks (signed per chunk to
+        // bound memory), each chunk to its last receipt.
+        while prior < step {
+            if started.elapsed() > budget {
+                progress(&format!(
+                    "  stopped at {prior} prior transactions: filling took over {} s",
+                    budget.as_secs()
+                ));
+                return Ok(rows);
+            }
+            let chunk = (step - prior).min(5000);
+            let raws = filler.transfers(chunk, 1_000_000 + prior)?;
+            workload::send_sequential(&client, raws).await?;
+            prior += chunk;
+        }
+        let raws = probe.transfers(sizes.scaling_probe, 7_000_000 + prior)?;
+        let stats = workload::send_sequential(&client, raws).await?;
+        prior += sizes.scaling_probe;
+        progress(&format!(
+            "  after {step}: {:.0} transfers/s, peak RSS {} MiB",
+            stats.per_second,
+            peer.peak_rss().unwrap_or_default() >> 20
+        ));
+        rows.push(ScalingRow {
+            node: kind.to_string(),
+            prior_transactions: step,
+            accounts: None,
+            transfers_per_second: stats.per_second,
+            p50_us: stats.p50_us,
+            stalled: stats.stalled,
+            peak_rss_bytes: peer.peak_rss().unwrap_or_default(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Transfers between `funded_accounts` accounts funded by `anvil_setBalance`, one from each.
+async fn funded_accounts(kind: Kind, bins: &Binaries, sizes: &Sizes) -> anyhow::Result<ScalingRow> {
+    let peer = Peer::start(kind, bins)?;
+    let client = Client::new(&peer.url)?;
+    let method = if kind == Kind::Hardhat {
+        "hardhat_setBalance"
+    } else {
+        "anvil_setBalance"
+    };
+    let mut keys = Vec::new();
+    for i in 0..sizes.funded_accounts {
+        let key = PrivateKeySigner::from_bytes(&keccak256(format!("verinfer-bench account {i}")))?;
+        let _: serde_json::Value = client
+            .rpc(method, json!([key.address(), U256::from(10u128.pow(20))]))
+            .await?;
+        keys.push(key);
+    }
+    let probe = sizes.scaling_probe.min(sizes.funded_accounts);
+    let mut raws = Vec::new();
+    for (i, key) in keys.into_iter().take(probe as usize).enumerate() {
+        let mut s = Sender::fresh(key);
+        let to: Address = workload::fresh_address(9_000_000, i as u64);
+        raws.push(s.sign(TxKind::Call(to), U256::from(1), Bytes::new(), 21_000)?);
+    }
+    let stats = workload::send_sequential(&client, raws).await?;
+    Ok(ScalingRow {
+        node: kind.to_string(),
+        prior_transactions: 0,
+        accounts: Some(sizes.funded_accounts),
+        transfers_per_second: stats.per_second,
+        p50_us: stats.p50_us,
+        stalled: stats.stalled,
+        peak_rss_bytes: peer.peak_rss().unwrap_or_default(),
+    })
+}
+
+/// Per-model rows: in-process figures beside the verinfer node's transaction latencies.
+fn model_rows(results: &Results, models: &Models) -> Vec<ModelRow> {
+    let node = Kind::Verinfer.to_string();
+    let stat = |workload: &str| -> Option<Stats> {
+        results
+            .workloads
+            .get(workload)
+            .and_then(|m: &BTreeMap<String, Stats>| m.get(&node))
+            .cloned()
+    };
+    let transfer = stat("transfers, 1 sender");
+    models
+        .iter()
+        .filter_map(|(name, _, _)| {
+            let cost = results.costs.iter().find(|c| &c.name == name)?.clone();
+            let infer = stat(&format!("infer tx: {name}"));
+            let predict = stat(&format!("predict eth_call: {name}"));
+            Some(ModelRow::new(cost, infer, predict, transfer.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tiny sizes: a smoke run of every workload, not a measurement.
+    fn tiny() -> Sizes {
+        Sizes {
+            transfers: 5,
+            concurrent_senders: 2,
+            concurrent_per_sender: 3,
+            calls: 5,
+            deployments: 2,
+            infers_per_model: 2,
+            predicts_per_model: 2,
+            scaling_steps: vec![10, 20],
+            scaling_budget_secs: 60,
+            scaling_probe: 5,
+            funded_accounts: 5,
+            inprocess_runs: 3,
+        }
+    }
+
+    /// The whole pipeline against a verinfer node (anvil and hardhat are not installed in CI):
+    /// every workload runs and counts what it sent, inference rows pair the in-process figures
+    /// with the node's, and the report carries the rows and the goals it can evaluate.
+    #[test]
+    fn smoke_run_against_verinfer() -> anyhow::Result<()> {
+        let root = peer::repo_root();
+        let bins = Binaries {
+            verinfer: verinfer_tests::node::verinfer_bin(),
+            peers: root.join(".tools/peers"),
+            models: root.join("models"),
+        };
+        let sizes = tiny();
+        let (store, models) = load_models(&bins.models)?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        let mut results = Results::new(&sizes, false);
+        results.costs = inprocess::model_costs(&store, &models, sizes.inprocess_runs)?;
+        results.evm = inprocess::evm_speed(2)?;
+        let peer = Peer::start(Kind::VerinferEphemeral, &bins)?;
+        for (name, stats) in runtime.block_on(run_workloads(&peer, &sizes, &models))? {
+            results.record(&name, Kind::VerinferEphemeral, stats);
+        }
+        drop(peer);
+        results.scaling = runtime.block_on(scale_chain(Kind::Verinfer, &bins, &sizes))?;
+        results
+            .funded
+            .push(runtime.block_on(funded_accounts(Kind::Verinfer, &bins, &sizes))?);
+        results.goals = Goals::evaluate(&results);
+
+        let node = Kind::VerinferEphemeral.to_string();
+        let count = |w: &str| results.workloads[w][&node].count;
+        assert_eq!(count("transfers, 1 sender"), 5);
+        assert_eq!(count("transfers, 2 senders"), 6);
+        assert_eq!(count("eth_call (view function)"), 5);
+        assert_eq!(count("contract deployment"), 2);
+        for (name, _, _) in &models {
+            assert_eq!(count(&format!("infer tx: {name}")), 2, "{name}");
+            assert_eq!(count(&format!("predict eth_call: {name}")), 2, "{name}");
+        }
+        assert_eq!(results.costs.len(), models.len());
+        assert!(results
+            .costs
+            .iter()
+            .all(|c| c.bare_us > 0.0 && c.precompile_us > c.bare_us));
+        assert!(results.evm.iter().all(|e| e.gas > 15_000_000));
+        let steps: Vec<u64> = results
+            .scaling
+            .iter()
+            .map(|s| s.prior_transactions)
+            .collect();
+        assert_eq!(steps, [10, 20]);
+        assert_eq!(results.funded[0].accounts, Some(5));
+        assert!(results
+            .goals
+            .iter()
+            .any(|g| g.goal.starts_with("gas calibration")));
+
+        let markdown = report::markdown(&results);
+        assert!(markdown.contains("| transfers, 1 sender |"), "{markdown}");
+        assert!(markdown.contains("## Gas calibration"), "{markdown}");
+        serde_json::to_string(&results)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! The results of one run, as JSON and as a markdown report with the ratios and the goals.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::inprocess::{EvmSpeed, ModelCost};
+use crate::peer::Kind;
+use crate::workload::Stats;
+use crate::Sizes;
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub mode: &'static str,
+    pub machine: String,
+    pub command: String,
+    /// Seconds since the Unix epoch at the start.
+    pub started: u64,
+    pub sizes: Sizes,
+    /// workload → node → stats.
+    pub workloads: BTreeMap<String, BTreeMap<String, Stats>>,
+    /// Peak RSS of each node after its workloads, bytes.
+    pub idle_rss: BTreeMap<String, u64>,
+    pub scaling: Vec<ScalingRow>,
+    pub funded: Vec<ScalingRow>,
+    pub costs: Vec<ModelCost>,
+    pub models: Vec<ModelRow>,
+    pub evm: Vec<EvmSpeed>,
+    pub goals: Vec<Goals>,
+}
+
+impl Results {
+    pub fn new(sizes: &Sizes, full: bool) -> Self {
+        Self {
+            mode: if full { "full" } else { "quick" },
+            machine: machine(),
+            // scripts/bench names itself; run directly, the binary's own arguments.
+            command: std::env::var("VERINFER_BENCH_COMMAND")
+                .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            sizes: sizes.clone(),
+            workloads: BTreeMap::new(),
+            idle_rss: BTreeMap::new(),
+            scaling: Vec::new(),
+            funded: Vec::new(),
+            costs: Vec::new(),
+            models: Vec::new(),
+            evm: Vec::new(),
+            goals: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, workload: &str, node: Kind, stats: Stats) {
+        self.workloads
+            .entry(workload.to_string())
+            .or_default()
+            .insert(node.to_string(), stats);
+    }
+
+    fn stat(&self, workload: &str, node: Kind) -> Option<&Stats> {
+        self.workloads.get(workload)?.get(&node.to_string())
+    }
+}
+
+/// Transfer throughput at one point of a scaling run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScalingRow {
+    pub node: String,
+    pub prior_transactions: u64,
+    /// Funded accounts, for the state-size run.
+    pub accounts: Option<u64>,
+    pub transfers_per_second: f64,
+    pub p50_us: f64,
+    /// Transactions of the probe that stalled (see `Client::wait_success`).
+    pub stalled: u64,
+    pub peak_rss_bytes: u64,
+}
+
+/// One model: bare tract, the precompile call, and its transactions on the verinfer node.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelRow {
+    pub cost: ModelCost,
+    pub infer_tx: Option<Stats>,
+    pub predict_call: Option<Stats>,
+    /// The node's plain transfer latency: the fixed per-transaction cost.
+    pub transfer_tx: Option<Stats>,
+    /// infer tx p50 ÷ (1.2 × bare tract + transfer tx p50); goal ≤ 1.
+    pub latency_ratio: Option<f64>,
+}
+
+impl ModelRow {
+    pub fn new(
+        cost: ModelCost,
+        infer_tx: Option<Stats>,
+        predict_call: Option<Stats>,
+        transfer_tx: Option<Stats>,
+    ) -> Self {
+        let latency_ratio = match (&infer_tx, &transfer_tx) {
+            (Some(i), Some(t)) => Some(i.p50_us / (1.2 * cost.bare_us + t.p50_us)),
+            _ => None,
+        };
+        Self {
+            cost,
+            infer_tx,
+            predict_call,
+            transfer_tx,
+            latency_ratio,
+        }
+    }
+}
+
+/// One goal of the benchmark issue and where it stands.
+#[derive(Clone, Debug, Serialize)]
+pub struct Goals {
+    pub goal: String,
+    pub measured: String,
+    pub met: Option<bool>,
+}
+
+impl Goals {
+    pub fn evaluate(r: &Results) -> Vec<Goals> {
+        let mut goals = Vec::new();
+        let ratio = |w: &str| {
+            let v = r.stat(w, Kind::Verinfer)?.per_second;
+            let a = r.stat(w, Kind::Anvil)?.per_second;
+            Some(v / a)
+        };
+        let mut push = |goal: &str, measured: Option<f64>, target: f64, what: &str| {
+            goals.push(Goals {
+                goal: goal.to_string(),
+                measured: measured.map_or("not measured".into(), |m| format!("{m:.2}{what}")),
+                met: measured.map(|m| m >= target),
+            });
+        };
+        push(
+            "transfers/s ≥ 1.5× anvil's (1 sender)",
+            ratio("transfers, 1 sender"),
+            1.5,
+            "×",
+        );
+        push(
+            "eth_call/s ≥ anvil's",
+            ratio("eth_call (view function)"),
+            1.0,
+            "×",
+        );
+        // Flatness: last step's throughput over the first's, per node.
+        let flat = |node: Kind| {
+            let rows: Vec<&ScalingRow> = r
+                .scaling
+                .iter()
+                .filter(|s| s.node == node.to_string())
+                .collect();
+            let (first, last) = (rows.first()?, rows.last()?);
+            Some((
+                last.transfers_per_second / first.transfers_per_second,
+                first.prior_transactions,
+                last.prior_transactions,
+            ))
+        };
+        if let Some((f, from, to)) = flat(Kind::Verinfer) {
+            let anvil =
+                flat(Kind::Anvil).map_or(String::new(), |(a, _, _)| format!(" (anvil {a:.2})"));
+            goals.push(Goals {
+                goal: "transfers/s flat within 10% from 1k to 100k prior transactions".into(),
+                measured: format!("{f:.2} of the {from}-step rate at {to}{anvil}"),
+                met: Some(f >= 0.9),
+            });
+        }
+        let growth = |node: Kind| {
+            let rows: Vec<&ScalingRow> = r
+                .scaling
+                .iter()
+                .filter(|s| s.node == node.to_string())
+                .collect();
+            let (first, last) = (rows.first()?, rows.last()?);
+            let txs = last
+                .prior_transactions
+                .checked_sub(first.prior_transactions)?;
+            (txs > 0).then(|| {
+                (last.peak_rss_bytes as f64 - first.peak_rss_bytes as f64) / txs as f64 * 10_000.0
+                    / (1 << 20) as f64
+            })
+        };
+        if let (Some(v), Some(a)) = (growth(Kind::Verinfer), growth(Kind::Anvil)) {
+            goals.push(Goals {
+                goal: "peak RSS growth per 10k transactions ≤ anvil's".into(),
+                measured: format!("{v:.1} MiB vs anvil {a:.1} MiB"),
+                met: Some(v <= a),
+            });
+        }
+        if let Some(mlp) = r.models.iter().find(|m| m.cost.name == "mlp") {
+            goals.push(Goals {
+                goal: "infer tx latency ≤ 1.2× bare tract + per-transaction cost (MLP)".into(),
+                measured: mlp
+                    .latency_ratio
+                    .map_or("not measured".into(), |x| format!("{x:.2} of the bound")),
+                met: mlp.latency_ratio.map(|x| x <= 1.0),
+            });
+        }
+        let evm_median = median(r.evm.iter().map(|e| e.gas_per_second).collect());
+        if let Some(mlp) = r.costs.iter().find(|c| c.name == "mlp") {
+            let x = mlp.compute_gas_per_second / evm_median;
+            goals.push(Goals {
+                goal: "gas calibration: MLP compute gas/s within 2× of EVM gas/s (median loop)"
+                    .into(),
+                measured: format!("{x:.2}×"),
+                met: Some((0.5..=2.0).contains(&x)),
+            });
+        }
+        goals
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb >> 20);
+    format!("{cpu}, {cores} cores, {memory} GiB")
+}
+
+fn cell(s: &Stats) -> String {
+    let stalled = match s.stalled {
+        0 => String::new(),
+        n => format!(", {n} stalled"),
+    };
+    format!(
+        "{:.0}/s (p50 {}, p99 {}{stalled})",
+        s.per_second,
+        micros(s.p50_us),
+        micros(s.p99_us)
+    )
+}
+
+fn micros(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// The report in markdown.
+pub fn markdown(r: &Results) -> String {
+    let mut md = String::new();
+    let nodes = [
+        Kind::Verinfer,
+        Kind::VerinferEphemeral,
+        Kind::Anvil,
+        Kind::Hardhat,
+    ];
+    let _ = writeln!(md, "# verinfer benchmarks ({} mode)\n", r.mode);
+    let _ = writeln!(md, "Machine: {}. Command: `{}`.\n", r.machine, r.command);
+    let _ = writeln!(
+        md,
+        "One Rust client (alloy, keep-alive HTTP), nodes run one after another on loopback ports, \
+         transactions signed before the clock starts; each sender sends its next transaction when \
+         the previous one has its receipt (latency is send to receipt). \"Stalled\": a transaction \
+         still pending after 2 s under automine, which the client then unsticks with `evm_mine` \
+         (the 2 s count). verinfer keeps its chain in a data directory (its default) unless `--ephemeral`.\n"
+    );
+
+    let _ = writeln!(md, "## Workloads\n");
+    let _ = writeln!(
+        md,
+        "| workload | {} | verinfer ÷ anvil | verinfer ÷ hardhat |",
+        nodes.map(|n| n.to_string()).join(" | ")
+    );
+    let _ = writeln!(md, "|---|{}---:|---:|", "---:|".repeat(nodes.len()));
+    for (workload, by_node) in &r.workloads {
+        if workload.starts_with("infer tx:") || workload.starts_with("predict eth_call:") {
+            continue;
+        }
+        let cells: Vec<String> = nodes
+            .iter()
+            .map(|n| by_node.get(&n.to_string()).map_or("—".into(), cell))
+            .collect();
+        let ratio = |peer: Kind| {
+            let v = by_node.get(&Kind::Verinfer.to_string())?.per_second;
+            let p = by_node.get(&peer.to_string())?.per_second;
+            Some(format!("{:.2}×", v / p))
+        };
+        let _ = writeln!(
+            md,
+            "| {workload} | {} | {} | {} |",
+            cells.join(" | "),
+            ratio(Kind::Anvil).unwrap_or("—".into()),
+            ratio(Kind::Hardhat).unwrap_or("—".into())
+        );
+    }
+
+    let _ = writeln!(md, "\n## Inference: the precompile beside bare tract\n");
+    let _ = writeln!(
+        md,
+        "| model | bare tract | precompile call | `infer` tx p50 | transfer tx p50 | infer ÷ (1.2·bare + transfer) | `infer` tx/s | `predict` eth_call/s |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &r.models {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            m.cost.name,
+            micros(m.cost.bare_us),
+            micros(m.cost.precompile_us),
+            m.infer_tx.as_ref().map_or("—".into(), |s| micros(s.p50_us)),
+            m.transfer_tx
+                .as_ref()
+                .map_or("—".into(), |s| micros(s.p50_us)),
+            m.latency_ratio.map_or("—".into(), |x| format!("{x:.2}")),
+            m.infer_tx
+                .as_ref()
+                .map_or("—".into(), |s| format!("{:.0}", s.per_second)),
+            m.predict_call
+                .as_ref()
+                .map_or("—".into(), |s| format!("{:.0}", s.per_second)),
+        );
+    }
+
+    if !r.scaling.is_empty() {
+        let _ = writeln!(md, "\n## Scaling\n");
+        let _ = writeln!(md, "Transfers (1 sender, {} each) after N prior transactions (to fresh addresses, so state grows too), and between funded accounts; peak RSS of the node process so far.\n", r.sizes.scaling_probe);
+        let _ = writeln!(md, "| node | prior transactions | funded accounts | transfers/s | p50 | stalled | peak RSS |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        for s in r.scaling.iter().chain(&r.funded) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {} | {} | {} |",
+                s.node,
+                if s.accounts.is_some() {
+                    "—".into()
+                } else {
+                    s.prior_transactions.to_string()
+                },
+                s.accounts.map_or("—".into(), |a| a.to_string()),
+                s.transfers_per_second,
+                micros(s.p50_us),
+                s.stalled,
+                mib(s.peak_rss_bytes)
+            );
+        }
+    }
+
+    let _ = writeln!(md, "\n## Gas calibration\n");
+    let _ = writeln!(
+        md,
+        "Ordinary EVM execution (revm, in process, 16M-gas loops):\n"
+    );
+    let _ = writeln!(md, "| loop | gas/s |");
+    let _ = writeln!(md, "|---|---:|");
+    for e in &r.evm {
+        let _ = writeln!(md, "| {} | {:.0} M |", e.name, e.gas_per_second / 1e6);
+    }
+    let evm_median = median(r.evm.iter().map(|e| e.gas_per_second).collect());
+    let _ = writeln!(
+        md,
+        "\nInference under the shipped schedule, against the EVM median {:.0} M gas/s: compute gas \
+         ÷ bare tract time; CPU gas (base + inputs + compute, without the record's storage and \
+         log) ÷ precompile call time; whole `infer` gas ÷ precompile call time.\n",
+        evm_median / 1e6
+    );
+    let _ = writeln!(
+        md,
+        "| model | compute gas | compute gas/s | ÷ EVM | CPU gas | CPU gas/s | ÷ EVM | infer gas | infer gas/s | ÷ EVM |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for c in &r.costs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} M | {:.2} | {} | {:.0} M | {:.2} | {} | {:.0} M | {:.2} |",
+            c.name,
+            c.compute_gas,
+            c.compute_gas_per_second / 1e6,
+            c.compute_gas_per_second / evm_median,
+            c.cpu_gas,
+            c.cpu_gas_per_second / 1e6,
+            c.cpu_gas_per_second / evm_median,
+            c.infer_gas,
+            c.infer_gas_per_second / 1e6,
+            c.infer_gas_per_second / evm_median
+        );
+    }
+
+    if !r.goals.is_empty() {
+        let _ = writeln!(md, "\n## Goals\n");
+        let _ = writeln!(md, "| goal | measured | met |");
+        let _ = writeln!(md, "|---|---|---|");
+        for g in &r.goals {
+            let met = match g.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "—",
+            };
+            let _ = writeln!(md, "| {} | {} | {met} |", g.goal, g.measured);
+        }
+    }
+    md
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}

@@ -1,0 +1,267 @@
+//! The workloads, driven by one Rust client over keep-alive HTTP (alloy's reqwest transport).
+//! Transactions are signed before the clock starts; a transaction workload ends when the last
+//! transaction's receipt is available.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::Encodable2718;
+use alloy::network::Ethereum;
+use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::SignerSync;
+use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Chain id of every node under test.
+pub const CHAIN_ID: u64 = 31337;
+
+/// Throughput and latency of one workload on one node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Transactions the node left pending until the client sent `evm_mine` (see
+    /// [`Client::wait_success`]).
+    pub stalled: u64,
+}
+
+impl Stats {
+    fn new(mut latencies: Vec<Duration>, wall: Duration) -> Self {
+        latencies.sort();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        Self {
+            count: latencies.len() as u64,
+            seconds: wall.as_secs_f64(),
+            per_second: latencies.len() as f64 / wall.as_secs_f64().max(1e-9),
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+            stalled: 0,
+        }
+    }
+}
+
+/// A JSON-RPC connection to one node.
+#[derive(Clone)]
+pub struct Client {
+    provider: RootProvider<Ethereum>,
+    stalls: Arc<AtomicU64>,
+}
+
+impl Client {
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            provider: RootProvider::new_http(url.parse()?),
+            stalls: Arc::default(),
+        })
+    }
+
+    /// One call; the node's error is the error.
+    pub async fn rpc<T: DeserializeOwned + Send + Sync + Unpin + 'static + std::fmt::Debug>(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> anyhow::Result<T> {
+        self.provider
+            .raw_request(method.into(), params)
+            .await
+            .with_context(|| method.to_string())
+    }
+
+    /// Wait until `hash` has a receipt; errors if it reverted.
+    ///
+    /// A transaction still pending after [`STALL`] gets one `evm_mine` and counts as stalled:
+    /// anvil 1.7.1 with automine sometimes leaves a transaction that arrived while it was
+    /// mining in its pool until the next transaction comes, and a workload's last transaction
+    /// has no next one. The stall's time counts, as it would for a user waiting on it.
+    pub async fn wait_success(&self, hash: B256) -> anyhow::Result<Value> {
+        let started = Instant::now();
+        let mut nudged = false;
+        loop {
+            let receipt: Value = self.rpc("eth_getTransactionReceipt", json!([hash])).await?;
+            if !receipt.is_null() {
+                if receipt["status"] != "0x1" {
+                    bail!("transaction {hash} reverted: {receipt}");
+                }
+                return Ok(receipt);
+            }
+            if !nudged && started.elapsed() > STALL {
+                nudged = true;
+                self.stalls.fetch_add(1, Ordering::Relaxed);
+                let _: Value = self.rpc("evm_mine", json!([])).await?;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let tx: Value = self.rpc("eth_getTransactionByHash", json!([hash])).await?;
+                let state = if tx.is_null() {
+                    "unknown to the node"
+                } else {
+                    "still pending"
+                };
+                bail!("no receipt for {hash} after 30 s: the transaction is {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Transactions stalled so far.
+    pub fn stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a transaction may stay pending under automine before it counts as stalled.
+pub const STALL: Duration = Duration::from_secs(2);
+
+/// A key with its next nonce, signing EIP-1559 transactions offline.
+pub struct Sender {
+    key: PrivateKeySigner,
+    pub nonce: u64,
+}
+
+impl Sender {
+    /// `key` with its pending nonce on the node.
+    pub async fn new(client: &Client, key: PrivateKeySigner) -> anyhow::Result<Self> {
+        let nonce: alloy::primitives::U64 = client
+            .rpc("eth_getTransactionCount", json!([key.address(), "pending"]))
+            .await?;
+        Ok(Self {
+            key,
+            nonce: nonce.to(),
+        })
+    }
+
+    /// `key` of an account that never sent a transaction.
+    pub fn fresh(key: PrivateKeySigner) -> Self {
+        Self { key, nonce: 0 }
+    }
+
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Sign the next transaction.
+    pub fn sign(
+        &mut self,
+        to: TxKind,
+        value: U256,
+        input: Bytes,
+        gas: u64,
+    ) -> anyhow::Result<Bytes> {
+        let tx = TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: self.nonce,
+            gas_limit: gas,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to,
+            value,
+            access_list: Default::default(),
+            input,
+        };
+        let signature = self.key.sign_hash_sync(&tx.signature_hash())?;
+        self.nonce += 1;
+        Ok(TxEnvelope::Eip1559(tx.into_signed(signature))
+            .encoded_2718()
+            .into())
+    }
+
+    /// `count` signed 1-wei transfers, each to a fresh address (so state grows).
+    pub fn transfers(&mut self, count: u64, salt: u64) -> anyhow::Result<Vec<Bytes>> {
+        (0..count)
+            .map(|i| {
+                let to = fresh_address(salt, i);
+                self.sign(TxKind::Call(to), U256::from(1), Bytes::new(), 21_000)
+            })
+            .collect()
+    }
+}
+
+/// A deterministic address nobody holds the key of.
+pub fn fresh_address(salt: u64, i: u64) -> Address {
+    let mut seed = [0u8; 16];
+    seed[..8].copy_from_slice(&salt.to_be_bytes());
+    seed[8..].copy_from_slice(&i.to_be_bytes());
+    Address::from_word(keccak256(seed))
+}
+
+/// Send signed transactions one after another, each after the previous one's receipt.
+pub async fn send_sequential(client: &Client, raws: Vec<Bytes>) -> anyhow::Result<Stats> {
+    send_concurrent(client, vec![raws]).await
+}
+
+/// Send each sender's transactions from its own task, concurrently, on one connection pool.
+/// Each sender waits for its transaction's receipt before sending its next one (as a wallet
+/// does), so one transaction per sender is in flight; latency is send to receipt.
+///
+/// (Pipelining a sender's transactions without the wait makes anvil 1.7.1 leave some pending
+/// until another transaction arrives, and halves its throughput; see [`Client::wait_success`].)
+pub async fn send_concurrent(client: &Client, batches: Vec<Vec<Bytes>>) -> anyhow::Result<Stats> {
+    let stalls = client.stalls();
+    let started = Instant::now();
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|raws| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(raws.len());
+                for raw in raws {
+                    let t = Instant::now();
+                    let hash: B256 = client.rpc("eth_sendRawTransaction", json!([raw])).await?;
+                    client.wait_success(hash).await?;
+                    latencies.push(t.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let mut stats = Stats::new(latencies, started.elapsed());
+    stats.stalled = client.stalls() - stalls;
+    Ok(stats)
+}
+
+/// Repeat one read-only call `count` times.
+pub async fn repeat_call(
+    client: &Client,
+    method: &'static str,
+    params: Value,
+    count: u64,
+) -> anyhow::Result<Stats> {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let t = Instant::now();
+        let _: Value = client.rpc(method, params.clone()).await?;
+        latencies.push(t.elapsed());
+    }
+    Ok(Stats::new(latencies, started.elapsed()))
+}
+
+/// Deploy `init` code from `sender`; returns the contract address.
+pub async fn deploy(client: &Client, sender: &mut Sender, init: &[u8]) -> anyhow::Result<Address> {
+    let raw = sender.sign(
+        TxKind::Create,
+        U256::ZERO,
+        Bytes::copy_from_slice(init),
+        300_000,
+    )?;
+    let hash: B256 = client.rpc("eth_sendRawTransaction", json!([raw])).await?;
+    let receipt = client.wait_success(hash).await?;
+    serde_json::from_value(receipt["contractAddress"].clone())
+        .with_context(|| format!("no contract address in {receipt}"))
+}
