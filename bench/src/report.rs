@@ -212,6 +212,20 @@ impl Goals {
                 met: Some((0.5..=2.0).contains(&x)),
             });
         }
+        if let Some(slowest) = r
+            .costs
+            .iter()
+            .min_by(|a, b| a.infer_gas_per_second.total_cmp(&b.infer_gas_per_second))
+        {
+            let x = slowest.infer_gas_per_second / evm_median;
+            goals.push(Goals {
+                goal: "gas calibration: every model's infer gas/s ≥ EVM gas/s (a block of \
+                       inferences costs no more CPU than an ordinary block of the same gas)"
+                    .into(),
+                measured: format!("lowest {x:.2}× ({})", slowest.name),
+                met: Some(x >= 1.0),
+            });
+        }
         goals
     }
 }

@@ -15,7 +15,7 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode, EvmState};
 use serde::{Deserialize, Serialize};
 
-use crate::trie::BucketedTrie;
+use crate::trie::MerkleTrie;
 
 /// An account's header fields (code lives in the code table by hash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ impl AccountState {
 struct Account {
     state: AccountState,
     storage: HashMap<U256, U256>,
-    storage_trie: BucketedTrie,
+    storage_trie: MerkleTrie,
 }
 
 /// What one block (or one dev-RPC edit) changed in an account.
@@ -173,7 +173,7 @@ impl Undo {
 pub struct WorldState {
     accounts: HashMap<Address, Account>,
     codes: HashMap<B256, Bytecode>,
-    account_trie: BucketedTrie,
+    account_trie: MerkleTrie,
 }
 
 impl WorldState {
