@@ -442,13 +442,18 @@ fn model_rows(results: &Results, models: &Models) -> Vec<ModelRow> {
             .cloned()
     };
     let transfer = stat("transfers, 1 sender");
+    let baseline = results
+        .costs
+        .iter()
+        .min_by(|a, b| a.bare_us.total_cmp(&b.bare_us))
+        .and_then(|c| Some((c.name.clone(), stat(&format!("infer tx: {}", c.name))?.p50_us)));
     models
         .iter()
         .filter_map(|(name, _, _)| {
             let cost = results.costs.iter().find(|c| &c.name == name)?.clone();
             let infer = stat(&format!("infer tx: {name}"));
             let predict = stat(&format!("predict eth_call: {name}"));
-            Some(ModelRow::new(cost, infer, predict, transfer.clone()))
+            Some(ModelRow::new(cost, infer, predict, transfer.clone(), baseline.clone()))
         })
         .collect()
 }
