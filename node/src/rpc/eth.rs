@@ -110,18 +110,23 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let percentiles: Option<Vec<f64>> = seq.optional_next()?;
         fee_history(&n.chain(), count.to(), newest, percentiles)
     })?;
-    m.register_blocking_method("eth_call", |p, n, _| -> RpcResult<Bytes> {
-        let (req, block, state) = call_params(&p)?;
-        let chain = n.chain();
-        let at = state_block(&chain, block)?;
-        let diff = overrides(&*chain.state_at(at)?, state)?;
-        match chain.call(&call_request(&req), diff, at)? {
-            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
-            ExecutionResult::Halt { reason, .. } => {
-                Err(rpc_error(SERVER_ERROR, format!("EVM error {reason:?}")))
+    // Run on the worker that received the call (no thread hop per call, which costs more than
+    // a typical view call), telling tokio it may block so a long call does not stall the
+    // worker's other tasks.
+    m.register_method("eth_call", |p, n, _| -> RpcResult<Bytes> {
+        in_place(|| {
+            let (req, block, state) = call_params(&p)?;
+            let chain = n.chain();
+            let at = state_block(&chain, block)?;
+            let diff = overrides(&*chain.state_at(at)?, state)?;
+            match chain.call(&call_request(&req), diff, at)? {
+                ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+                ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
+                ExecutionResult::Halt { reason, .. } => {
+                    Err(rpc_error(SERVER_ERROR, format!("EVM error {reason:?}")))
+                }
             }
-        }
+        })
     })?;
     m.register_blocking_method("eth_estimateGas", |p, n, _| -> RpcResult<U64> {
         let (req, block, state) = call_params(&p)?;
@@ -345,6 +350,16 @@ fn address_and_block(p: &Params<'_>) -> RpcResult<(Address, Option<BlockId>)> {
 }
 
 type CallParams = (TransactionRequest, Option<BlockId>, Option<StateOverride>);
+
+/// Run `work`, which may block, on the current thread: through `block_in_place` on a
+/// multi-threaded runtime (the node's), directly on a current-thread one (in-process tests).
+fn in_place<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
 
 fn call_params(p: &Params<'_>) -> RpcResult<CallParams> {
     let mut seq = p.sequence();
