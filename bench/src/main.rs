@@ -43,7 +43,7 @@ struct Args {
     /// Skip the scaling runs (chain length, funded accounts).
     #[arg(long)]
     no_scaling: bool,
-    /// Write results.json and results.md into DIR.
+    /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// The npm prefix holding @foundry-rs/anvil and hardhat [default: .tools/peers].
@@ -187,12 +187,13 @@ fn main() -> anyhow::Result<()> {
     println!("{markdown}");
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)?;
+        let stem = format!("results-{}", results.mode);
         std::fs::write(
-            dir.join("results.json"),
+            dir.join(format!("{stem}.json")),
             serde_json::to_string_pretty(&results)?,
         )?;
-        std::fs::write(dir.join("results.md"), &markdown)?;
-        progress(&format!("wrote {}/results.{{md,json}}", dir.display()));
+        std::fs::write(dir.join(format!("{stem}.md")), &markdown)?;
+        progress(&format!("wrote {}/{stem}.{{md,json}}", dir.display()));
     }
     Ok(())
 }
@@ -446,14 +447,25 @@ fn model_rows(results: &Results, models: &Models) -> Vec<ModelRow> {
         .costs
         .iter()
         .min_by(|a, b| a.bare_us.total_cmp(&b.bare_us))
-        .and_then(|c| Some((c.name.clone(), stat(&format!("infer tx: {}", c.name))?.p50_us)));
+        .and_then(|c| {
+            Some((
+                c.name.clone(),
+                stat(&format!("infer tx: {}", c.name))?.p50_us,
+            ))
+        });
     models
         .iter()
         .filter_map(|(name, _, _)| {
             let cost = results.costs.iter().find(|c| &c.name == name)?.clone();
             let infer = stat(&format!("infer tx: {name}"));
             let predict = stat(&format!("predict eth_call: {name}"));
-            Some(ModelRow::new(cost, infer, predict, transfer.clone(), baseline.clone()))
+            Some(ModelRow::new(
+                cost,
+                infer,
+                predict,
+                transfer.clone(),
+                baseline.clone(),
+            ))
         })
         .collect()
 }

@@ -207,11 +207,12 @@ impl Goals {
             });
         }
         if let Some(mlp) = r.models.iter().find(|m| m.cost.name == "mlp") {
-            let transfer = mlp
-                .latency_ratio
-                .map_or("not measured".into(), |x| format!("{x:.2} with a transfer's"));
+            let transfer = mlp.latency_ratio.map_or("not measured".into(), |x| {
+                format!("{x:.2} with a transfer's")
+            });
             goals.push(Goals {
-                goal: "infer tx latency ≤ 1.2× bare tract + fixed per-transaction cost (MLP)".into(),
+                goal: "infer tx latency ≤ 1.2× bare tract + fixed per-transaction cost (MLP)"
+                    .into(),
                 measured: match (&mlp.baseline, mlp.baseline_ratio) {
                     (Some((name, _)), Some(x)) => format!(
                         "{x:.2} of the bound with an `infer` tx's fixed cost ({name}'s); {transfer}"
