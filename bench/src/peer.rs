@@ -143,12 +143,12 @@ impl Peer {
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(90);
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
-        let addr = self.url.trim_start_matches("http://").to_string();
+        let addr: std::net::SocketAddr = self.url.trim_start_matches("http://").parse()?;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!("{} exited at start ({status})", self.kind);
             }
-            if post(&addr, body).is_ok_and(|r| r.contains("0x7a69")) {
+            if verinfer_tests::node::post(addr, body).is_ok_and(|(_, r)| r.contains("0x7a69")) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -172,21 +172,6 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// One blocking JSON-RPC POST (readiness probe only; workloads use the async client).
-fn post(addr: &str, body: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 /// The repository root (the bench crate's parent).
