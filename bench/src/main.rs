@@ -229,8 +229,11 @@ fn load_models(dir: &std::path::Path) -> anyhow::Result<(Arc<ModelStore>, Models
     Ok((store, out))
 }
 
+/// Dev account `i` of anvil's mnemonic (derived once).
 fn dev_key(i: usize) -> PrivateKeySigner {
-    verinfer_tests::node::dev_keys().swap_remove(i)
+    static KEYS: std::sync::LazyLock<Vec<PrivateKeySigner>> =
+        std::sync::LazyLock::new(verinfer_tests::node::dev_keys);
+    KEYS[i].clone()
 }
 
 /// The results of one node's workloads, in order, each reported as it finishes.

@@ -61,6 +61,11 @@ impl Results {
             .insert(node.to_string(), stats);
     }
 
+    /// Median gas/s of the EVM loops: the calibration's reference.
+    fn evm_median(&self) -> f64 {
+        median(self.evm.iter().map(|e| e.gas_per_second).collect())
+    }
+
     fn stat(&self, workload: &str, node: Kind) -> Option<&Stats> {
         self.workloads.get(workload)?.get(&node.to_string())
     }
@@ -222,7 +227,7 @@ impl Goals {
                 met: mlp.baseline_ratio.map(|x| x <= 1.0),
             });
         }
-        let evm_median = median(r.evm.iter().map(|e| e.gas_per_second).collect());
+        let evm_median = r.evm_median();
         if let Some(mlp) = r.costs.iter().find(|c| c.name == "mlp") {
             let x = mlp.compute_gas_per_second / evm_median;
             goals.push(Goals {
@@ -298,6 +303,31 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
+/// Append a markdown table: `header`, then `rows`; columns after the first are right-aligned
+/// when `numeric`.
+fn table(
+    md: &mut String,
+    header: &[String],
+    numeric: bool,
+    rows: impl IntoIterator<Item = Vec<String>>,
+) {
+    let align = if numeric { "---:|" } else { "---|" };
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|---|{}", align.repeat(header.len().saturating_sub(1)));
+    for row in rows {
+        let _ = writeln!(md, "| {} |", row.join(" | "));
+    }
+}
+
+/// Column titles.
+fn titles(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn or_dash<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "—".into(), show)
+}
+
 /// The report in markdown.
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
@@ -319,33 +349,26 @@ pub fn markdown(r: &Results) -> String {
     );
 
     let _ = writeln!(md, "## Workloads\n");
-    let _ = writeln!(
-        md,
-        "| workload | {} | verinfer ÷ anvil | verinfer ÷ hardhat |",
-        nodes.map(|n| n.to_string()).join(" | ")
-    );
-    let _ = writeln!(md, "|---|{}---:|---:|", "---:|".repeat(nodes.len()));
-    for (workload, by_node) in &r.workloads {
-        if workload.starts_with("infer tx:") || workload.starts_with("predict eth_call:") {
-            continue;
-        }
-        let cells: Vec<String> = nodes
-            .iter()
-            .map(|n| by_node.get(&n.to_string()).map_or("—".into(), cell))
-            .collect();
-        let ratio = |peer: Kind| {
-            let v = by_node.get(&Kind::Verinfer.to_string())?.per_second;
-            let p = by_node.get(&peer.to_string())?.per_second;
-            Some(format!("{:.2}×", v / p))
-        };
-        let _ = writeln!(
-            md,
-            "| {workload} | {} | {} | {} |",
-            cells.join(" | "),
-            ratio(Kind::Anvil).unwrap_or("—".into()),
-            ratio(Kind::Hardhat).unwrap_or("—".into())
-        );
-    }
+    let mut header = vec!["workload".to_string()];
+    header.extend(nodes.map(|n| n.to_string()));
+    header.extend(titles(&["verinfer ÷ anvil", "verinfer ÷ hardhat"]));
+    let rows = r
+        .workloads
+        .iter()
+        .filter(|(w, _)| !w.starts_with("infer tx:") && !w.starts_with("predict eth_call:"))
+        .map(|(workload, by_node)| {
+            let ratio = |peer: Kind| {
+                let v = by_node.get(&Kind::Verinfer.to_string())?.per_second;
+                let p = by_node.get(&peer.to_string())?.per_second;
+                Some(v / p)
+            };
+            let mut row = vec![workload.clone()];
+            row.extend(nodes.map(|n| or_dash(by_node.get(&n.to_string()), cell)));
+            row.push(or_dash(ratio(Kind::Anvil), |x| format!("{x:.2}×")));
+            row.push(or_dash(ratio(Kind::Hardhat), |x| format!("{x:.2}×")));
+            row
+        });
+    table(&mut md, &header, true, rows);
 
     let _ = writeln!(md, "\n## Inference: the precompile beside bare tract\n");
     let _ = writeln!(
@@ -356,52 +379,58 @@ pub fn markdown(r: &Results) -> String {
          a plain transfer's latency, or the `infer` latency of the cheapest model (an inference \
          transaction also carries calldata, record slots, a log and a witness).\n"
     );
-    let _ = writeln!(
-        md,
-        "| model | bare tract | precompile call | `infer` tx p50 | infer ÷ (1.2·bare + transfer tx) | infer ÷ (1.2·bare + cheapest model's infer tx) | `infer` tx/s | `predict` eth_call/s |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    for m in &r.models {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            m.cost.name,
+    let header = titles(&[
+        "model",
+        "bare tract",
+        "precompile call",
+        "`infer` tx p50",
+        "infer ÷ (1.2·bare + transfer tx)",
+        "infer ÷ (1.2·bare + cheapest model's infer tx)",
+        "`infer` tx/s",
+        "`predict` eth_call/s",
+    ]);
+    let rows = r.models.iter().map(|m| {
+        vec![
+            m.cost.name.clone(),
             micros(m.cost.bare_us),
             micros(m.cost.precompile_us),
-            m.infer_tx.as_ref().map_or("—".into(), |s| micros(s.p50_us)),
-            m.latency_ratio.map_or("—".into(), |x| format!("{x:.2}")),
-            m.baseline_ratio.map_or("—".into(), |x| format!("{x:.2}")),
-            m.infer_tx
-                .as_ref()
-                .map_or("—".into(), |s| format!("{:.0}", s.per_second)),
-            m.predict_call
-                .as_ref()
-                .map_or("—".into(), |s| format!("{:.0}", s.per_second)),
-        );
-    }
+            or_dash(m.infer_tx.as_ref(), |s| micros(s.p50_us)),
+            or_dash(m.latency_ratio, |x| format!("{x:.2}")),
+            or_dash(m.baseline_ratio, |x| format!("{x:.2}")),
+            or_dash(m.infer_tx.as_ref(), |s| format!("{:.0}", s.per_second)),
+            or_dash(m.predict_call.as_ref(), |s| format!("{:.0}", s.per_second)),
+        ]
+    });
+    table(&mut md, &header, true, rows);
 
     if !r.scaling.is_empty() {
         let _ = writeln!(md, "\n## Scaling\n");
         let _ = writeln!(md, "Transfers (1 sender, {} each) after N prior transactions (to fresh addresses, so state grows too), and between funded accounts; peak RSS of the node process so far.\n", r.sizes.scaling_probe);
-        let _ = writeln!(md, "| node | prior transactions | funded accounts | transfers/s | p50 | stalled | peak RSS |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
-        for s in r.scaling.iter().chain(&r.funded) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {:.0} | {} | {} | {} |",
-                s.node,
+        let header = titles(&[
+            "node",
+            "prior transactions",
+            "funded accounts",
+            "transfers/s",
+            "p50",
+            "stalled",
+            "peak RSS",
+        ]);
+        let rows = r.scaling.iter().chain(&r.funded).map(|s| {
+            vec![
+                s.node.clone(),
                 if s.accounts.is_some() {
                     "—".into()
                 } else {
                     s.prior_transactions.to_string()
                 },
-                s.accounts.map_or("—".into(), |a| a.to_string()),
-                s.transfers_per_second,
+                or_dash(s.accounts, |a| a.to_string()),
+                format!("{:.0}", s.transfers_per_second),
                 micros(s.p50_us),
-                s.stalled,
-                mib(s.peak_rss_bytes)
-            );
-        }
+                s.stalled.to_string(),
+                mib(s.peak_rss_bytes),
+            ]
+        });
+        table(&mut md, &header, true, rows);
     }
 
     let _ = writeln!(md, "\n## Gas calibration\n");
@@ -409,12 +438,12 @@ pub fn markdown(r: &Results) -> String {
         md,
         "Ordinary EVM execution (revm, in process, 16M-gas loops):\n"
     );
-    let _ = writeln!(md, "| loop | gas/s |");
-    let _ = writeln!(md, "|---|---:|");
-    for e in &r.evm {
-        let _ = writeln!(md, "| {} | {:.0} M |", e.name, e.gas_per_second / 1e6);
-    }
-    let evm_median = median(r.evm.iter().map(|e| e.gas_per_second).collect());
+    let rows = r
+        .evm
+        .iter()
+        .map(|e| vec![e.name.clone(), format!("{:.0} M", e.gas_per_second / 1e6)]);
+    table(&mut md, &titles(&["loop", "gas/s"]), true, rows);
+    let evm_median = r.evm_median();
     let _ = writeln!(
         md,
         "\nInference under the shipped schedule, against the EVM median {:.0} M gas/s: compute gas \
@@ -422,40 +451,44 @@ pub fn markdown(r: &Results) -> String {
          log) ÷ precompile call time; whole `infer` gas ÷ precompile call time.\n",
         evm_median / 1e6
     );
-    let _ = writeln!(
-        md,
-        "| model | compute gas | compute gas/s | ÷ EVM | CPU gas | CPU gas/s | ÷ EVM | infer gas | infer gas/s | ÷ EVM |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for c in &r.costs {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.0} M | {:.2} | {} | {:.0} M | {:.2} | {} | {:.0} M | {:.2} |",
-            c.name,
-            c.compute_gas,
-            c.compute_gas_per_second / 1e6,
-            c.compute_gas_per_second / evm_median,
-            c.cpu_gas,
-            c.cpu_gas_per_second / 1e6,
-            c.cpu_gas_per_second / evm_median,
-            c.infer_gas,
-            c.infer_gas_per_second / 1e6,
-            c.infer_gas_per_second / evm_median
-        );
-    }
+    let header = titles(&[
+        "model",
+        "compute gas",
+        "compute gas/s",
+        "÷ EVM",
+        "CPU gas",
+        "CPU gas/s",
+        "÷ EVM",
+        "infer gas",
+        "infer gas/s",
+        "÷ EVM",
+    ]);
+    let rows = r.costs.iter().map(|c| {
+        let mut row = vec![c.name.clone()];
+        for (gas, per_second) in [
+            (c.compute_gas, c.compute_gas_per_second),
+            (c.cpu_gas, c.cpu_gas_per_second),
+            (c.infer_gas, c.infer_gas_per_second),
+        ] {
+            row.push(gas.to_string());
+            row.push(format!("{:.0} M", per_second / 1e6));
+            row.push(format!("{:.2}", per_second / evm_median));
+        }
+        row
+    });
+    table(&mut md, &header, true, rows);
 
     if !r.goals.is_empty() {
         let _ = writeln!(md, "\n## Goals\n");
-        let _ = writeln!(md, "| goal | measured | met |");
-        let _ = writeln!(md, "|---|---|---|");
-        for g in &r.goals {
+        let rows = r.goals.iter().map(|g| {
             let met = match g.met {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "—",
             };
-            let _ = writeln!(md, "| {} | {} | {met} |", g.goal, g.measured);
-        }
+            vec![g.goal.clone(), g.measured.clone(), met.to_string()]
+        });
+        table(&mut md, &titles(&["goal", "measured", "met"]), false, rows);
     }
     md
 }

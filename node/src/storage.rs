@@ -171,9 +171,9 @@ fn decode_account(bytes: &[u8]) -> Result<AccountState> {
     })
 }
 
-/// redb's page cache for a database file. redb's default (1 GiB) lets the node's resident
-/// memory grow by ~4 KiB per block until it is full; the node keeps its state in memory and
-/// reads the file only for RPC lookups of past blocks, so a small cache costs nothing visible.
+/// redb's page cache for a database file. redb's default (1 GiB) would let written pages pile
+/// up in the node's resident memory; the node keeps its state in memory and reads the file only
+/// for RPC lookups of past blocks, so a small cache costs nothing the bench can see.
 const FILE_CACHE_BYTES: usize = 32 << 20;
 
 /// redb's page cache over the in-memory backend, whose pages are already in memory.

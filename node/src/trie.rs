@@ -143,64 +143,46 @@ fn insert(slot: Option<Box<Slot>>, path: &[u8], value: Vec<u8>) -> (Box<Slot>, b
 }
 
 /// Remove the key at `path` below `slot`; returns the new subtree and whether it was there.
-/// A subtree the key is not in comes back untouched, cache included.
-fn remove(mut slot: Box<Slot>, path: &[u8]) -> (Option<Box<Slot>>, bool) {
-    match &mut slot.node {
+/// A subtree the key is not in comes back unchanged, cached reference included.
+fn remove(slot: Slot, path: &[u8]) -> (Option<Box<Slot>>, bool) {
+    let Slot { node, rlp } = slot;
+    let unchanged = move |node| (Some(Box::new(Slot { node, rlp })), false);
+    match node {
         Node::Leaf {
             path: leaf_path, ..
-        } => {
-            if leaf_path.as_slice() == path {
-                (None, true)
-            } else {
-                (Some(slot), false)
-            }
-        }
-        Node::Extension { path: ext_path, .. } => {
-            if !path.starts_with(ext_path) {
-                return (Some(slot), false);
-            }
-            let Node::Extension {
+        } if leaf_path == path => (None, true),
+        Node::Extension {
+            path: ext_path,
+            child,
+        } if path.starts_with(&ext_path) => match remove(*child, &path[ext_path.len()..]) {
+            (None, removed) => (None, removed),
+            (Some(child), true) => (Some(Slot::prefixed(&ext_path, child)), true),
+            (Some(child), false) => unchanged(Node::Extension {
                 path: ext_path,
                 child,
-            } = slot.node
-            else {
-                unreachable!("matched an extension above")
-            };
-            let (child, removed) = remove(child, &path[ext_path.len()..]);
-            let rebuilt = match child {
-                None => None,
-                Some(child) if removed => Some(Slot::prefixed(&ext_path, child)),
-                Some(child) => Some(Box::new(Slot {
-                    node: Node::Extension {
-                        path: ext_path,
-                        child,
-                    },
-                    rlp: slot.rlp,
-                })),
-            };
-            (rebuilt, removed)
-        }
-        Node::Branch { children } => {
+            }),
+        },
+        Node::Branch { mut children } => {
             let nibble = path[0] as usize;
             let Some(child) = children[nibble].take() else {
-                return (Some(slot), false);
+                return unchanged(Node::Branch { children });
             };
-            let (child, removed) = remove(child, &path[1..]);
+            let (child, removed) = remove(*child, &path[1..]);
             children[nibble] = child;
             if !removed {
-                return (Some(slot), false);
+                return unchanged(Node::Branch { children });
             }
-            slot.rlp = None;
             let mut present = children.iter().enumerate().filter(|(_, c)| c.is_some());
             let only = match (present.next(), present.next()) {
                 (Some((nibble, _)), None) => nibble,
                 (None, _) => return (None, true),
-                _ => return (Some(slot), true),
+                _ => return (Some(Slot::new(Node::Branch { children })), true),
             };
             // One child left: the branch collapses into it, its nibble becoming a prefix.
             let child = children[only].take().expect("the child just found");
             (Some(Slot::prefixed(&[only as u8], child)), true)
         }
+        node => unchanged(node),
     }
 }
 
@@ -262,7 +244,7 @@ impl MerkleTrie {
             return;
         };
         let path = Nibbles::unpack(key).to_vec();
-        let (root, removed) = remove(root, &path);
+        let (root, removed) = remove(*root, &path);
         self.root = root;
         self.len -= usize::from(removed);
     }
