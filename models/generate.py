@@ -189,10 +189,15 @@ def hostile():
     # An op from a custom domain.
     one("custom_domain", [helper.make_node("Relu", ["x"], ["y"], domain="com.example")],
         opset=OPSET + [helper.make_opsetid("com.example", 1)], check=False)
-    # A symbolic batch dimension: the input shape is not concrete.
-    one("symbolic_input", [helper.make_node("Relu", ["x"], ["y"])],
-        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    # A symbolic feature dimension: the input shape is not concrete. (A symbolic batch
+    # dimension is admitted, fixed to 1: see symbolic_batch() below.)
+    # Three problems at once: admission names all of them.
+    one("several_bad_ops", [helper.make_node("NonZero", ["x"], ["nz"]),
+                            helper.make_node("TotallyMadeUpOp", ["x"], ["u"]),
+                            helper.make_node("RandomUniformLike", ["x"], ["y"])], check=False)
+    one("symbolic_features", [helper.make_node("Relu", ["x"], ["y"])],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "F"])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "F"])])
     # ~200 bytes asking for 1.5e9 f32 elements (6 GB).
     one("constant_of_shape_bomb", [
         helper.make_node("ConstantOfShape", ["shape"], ["big"],
@@ -217,6 +222,17 @@ def hostile():
     with open(os.path.join(HERE, "hostile", "garbage.onnx"), "wb") as f:
         f.write(np.random.default_rng(7).integers(0, 256, 300, dtype=np.uint8).tobytes())
     print("hostile/garbage.onnx: 300 bytes")
+
+
+def symbolic_batch():
+    """Relu over [N, 4]: a symbolic batch dimension, as converters write it; admitted as [1, 4]."""
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "symbolic_batch",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "real/symbolic_batch.onnx")
 
 
 def credit():
@@ -278,5 +294,6 @@ if __name__ == "__main__":
     int_models()
     identity_f32()
     hostile()
+    symbolic_batch()
     credit()
     volatility()

@@ -14,6 +14,7 @@ use tract_onnx::prelude::*;
 use crate::engine::{self, Plan};
 use crate::gas::GasSchedule;
 use crate::model::{ElementType, ModelInfo, TensorSpec};
+use crate::ops::{self, Verdict};
 
 /// Limits applied at admission. The defaults suit a devnet on a laptop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,8 +52,10 @@ pub enum AdmissionError {
     /// A tensor's data lives in a file outside the model.
     #[error("tensor {tensor:?} uses external data, which is not allowed")]
     ExternalData { tensor: String },
-    /// An op from a domain other than the default ONNX one.
-    #[error("op {op} is in domain {domain:?}; only the default ONNX domain is allowed")]
+    /// An op from a domain other than the default ONNX one and `ai.onnx.ml`.
+    #[error(
+        "op {op} is in domain {domain:?}; only the default ONNX domain and ai.onnx.ml are allowed"
+    )]
     CustomDomain { op: String, domain: String },
     /// The model declares local functions.
     #[error("model-local functions are not allowed")]
@@ -60,14 +63,31 @@ pub enum AdmissionError {
     /// An op whose output is random.
     #[error("op {op} is nondeterministic")]
     NondeterministicOp { op: String },
-    /// A known ONNX op the precompile does not allow (control flow, data-dependent shapes).
-    #[error("op {op} is not on the allow-list of deterministic fixed-shape ops")]
-    OpNotAllowed { op: String },
+    /// A real ONNX op that cannot run here.
+    #[error("op {op} is not supported: {reason}")]
+    NotSupported { op: String, reason: String },
     /// An op name no ONNX operator set defines.
-    #[error("unknown op {op}")]
+    #[error("unknown op {op}: no ONNX operator set defines it")]
     UnknownOp { op: String },
-    /// A model input has a symbolic or unknown dimension.
-    #[error("input {name:?} has no concrete shape")]
+    /// A classifier's probabilities go through ZipMap, whose output cannot cross the ABI.
+    #[error(
+        "the model ends in ZipMap (a sequence of maps), which cannot cross the ABI; export the \
+         classifier without it: skl2onnx `to_onnx(model, X, options={{id(model): {{'zipmap': False}}}})` \
+         (for a pipeline, key the option on the final classifier), onnxmltools \
+         `convert_lightgbm(..., zipmap=False)`; keep the probability tensor as the output"
+    )]
+    ZipMap,
+    /// A classifier with string class labels: strings cannot cross the ABI.
+    #[error(
+        "op {op} has string class labels, which cannot cross the ABI; train on integer labels \
+         (e.g. sklearn's LabelEncoder before fitting) and map them back in the contract"
+    )]
+    StringLabels { op: String },
+    /// Several problems, each named.
+    #[error("{} problems: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Several(Vec<AdmissionError>),
+    /// A model input has a symbolic or unknown dimension other than the batch dimension.
+    #[error("input {name:?} has no concrete shape (only the first, batch, dimension may be symbolic: it is fixed to 1)")]
     NonConcreteInput { name: String },
     /// Some tensor inside the model has a shape that depends on input values.
     #[error("tensor {name:?} has a data-dependent shape")]
@@ -125,15 +145,20 @@ pub fn admit(
         });
     }
     engine::pin_kernels();
-    let onnx = tract_onnx::onnx();
-    let proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
+    let onnx = crate::ml::onnx();
+    let mut proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
         .map_err(AdmissionError::Panicked)?
         .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
     check_proto(&proto, limits)?;
+    fix_batch_dims(&mut proto);
 
-    let typed = engine::catch_panic(|| onnx.model_for_proto_model(&proto)?.into_typed())
-        .map_err(AdmissionError::Panicked)?
-        .map_err(|e| AdmissionError::Engine(format!("{e:#}")))?;
+    let typed = engine::catch_panic(|| {
+        let mut typed = onnx.model_for_proto_model(&proto)?.into_typed()?;
+        symbolic_outputs_as_i64(&mut typed)?;
+        Ok::<_, TractError>(typed)
+    })
+    .map_err(AdmissionError::Panicked)?
+    .map_err(|e| AdmissionError::Engine(format!("{e:#}")))?;
     for input in typed.input_outlets().map_err(engine_error)? {
         let fact = typed.outlet_fact(*input).map_err(engine_error)?;
         if fact.shape.as_concrete().is_none() {
@@ -151,10 +176,16 @@ pub fn admit(
         .map_err(engine_error)?;
     let (optimized_memory, _) = measure_facts(&optimized, limits)?;
     let memory_estimate = typed_memory.max(optimized_memory);
-    let inputs = specs(&optimized, optimized.input_outlets().map_err(engine_error)?)?;
+    let (input_names, output_names) = graph_names(&proto);
+    let inputs = specs(
+        &optimized,
+        optimized.input_outlets().map_err(engine_error)?,
+        &input_names,
+    )?;
     let outputs = specs(
         &optimized,
         optimized.output_outlets().map_err(engine_error)?,
+        &output_names,
     )?;
     let output_elements: usize = outputs.iter().map(TensorSpec::len).sum();
     if output_elements > limits.max_output_elements {
@@ -182,193 +213,33 @@ pub fn admit(
     Ok(Admitted { info, plan })
 }
 
+/// tract types some int64 tensors (a classifier's label cast to int64, say) as symbolic
+/// dimensions; the model says int64, so its outputs are cast back to it.
+fn symbolic_outputs_as_i64(typed: &mut TypedModel) -> TractResult<()> {
+    let outputs = typed.output_outlets()?.to_vec();
+    let mut cast = Vec::with_capacity(outputs.len());
+    for (i, outlet) in outputs.iter().enumerate() {
+        if typed.outlet_fact(*outlet)?.datum_type == TDim::datum_type() {
+            let label = typed.outlet_label(*outlet).map(str::to_string);
+            let wire = typed.wire_node(
+                format!("output_{i}.as_i64"),
+                tract_onnx::tract_core::ops::cast::cast(i64::datum_type()),
+                &[*outlet],
+            )?[0];
+            if let Some(label) = label {
+                typed.set_outlet_label(wire, label)?;
+            }
+            cast.push(wire);
+        } else {
+            cast.push(*outlet);
+        }
+    }
+    typed.select_output_outlets(&cast)
+}
+
 fn engine_error(e: TractError) -> AdmissionError {
     AdmissionError::Engine(format!("{e:#}"))
 }
-
-/// Ops allowed in a model: deterministic, fixed-shape, implemented by tract.
-const ALLOWED_OPS: &[&str] = &[
-    "Abs",
-    "Acos",
-    "Acosh",
-    "Add",
-    "And",
-    "ArgMax",
-    "ArgMin",
-    "Asin",
-    "Asinh",
-    "Atan",
-    "Atanh",
-    "AveragePool",
-    "BatchNormalization",
-    "BitShift",
-    "Cast",
-    "CastLike",
-    "Ceil",
-    "Celu",
-    "Clip",
-    "Concat",
-    "Constant",
-    "ConstantOfShape",
-    "Conv",
-    "ConvInteger",
-    "ConvTranspose",
-    "Cos",
-    "Cosh",
-    "CumSum",
-    "DepthToSpace",
-    "DequantizeLinear",
-    "Div",
-    "Dropout",
-    "DynamicQuantizeLinear",
-    "Einsum",
-    "Elu",
-    "Equal",
-    "Erf",
-    "Exp",
-    "Expand",
-    "EyeLike",
-    "Flatten",
-    "Floor",
-    "Gather",
-    "GatherElements",
-    "GatherND",
-    "Gelu",
-    "Gemm",
-    "GlobalAveragePool",
-    "GlobalLpPool",
-    "GlobalMaxPool",
-    "Greater",
-    "GreaterOrEqual",
-    "HardSigmoid",
-    "HardSwish",
-    "Hardmax",
-    "Identity",
-    "InstanceNormalization",
-    "IsInf",
-    "IsNaN",
-    "LayerNormalization",
-    "LeakyRelu",
-    "Less",
-    "LessOrEqual",
-    "Log",
-    "LogSoftmax",
-    "LpNormalization",
-    "LRN",
-    "MatMul",
-    "MatMulInteger",
-    "Max",
-    "MaxPool",
-    "Mean",
-    "Min",
-    "Mod",
-    "Mul",
-    "Neg",
-    "Not",
-    "OneHot",
-    "Or",
-    "Pad",
-    "Pow",
-    "PRelu",
-    "QLinearConv",
-    "QLinearMatMul",
-    "QuantizeLinear",
-    "Range",
-    "Reciprocal",
-    "ReduceL1",
-    "ReduceL2",
-    "ReduceLogSum",
-    "ReduceLogSumExp",
-    "ReduceMax",
-    "ReduceMean",
-    "ReduceMin",
-    "ReduceProd",
-    "ReduceSum",
-    "ReduceSumSquare",
-    "Relu",
-    "Reshape",
-    "Resize",
-    "Round",
-    "Selu",
-    "Shape",
-    "Shrink",
-    "Sigmoid",
-    "Sign",
-    "Sin",
-    "Sinh",
-    "Size",
-    "Slice",
-    "Softmax",
-    "Softplus",
-    "Softsign",
-    "SpaceToDepth",
-    "Split",
-    "Sqrt",
-    "Squeeze",
-    "Sub",
-    "Sum",
-    "Tan",
-    "Tanh",
-    "ThresholdedRelu",
-    "Tile",
-    "TopK",
-    "Transpose",
-    "Trilu",
-    "Unsqueeze",
-    "Where",
-    "Xor",
-];
-
-/// Ops whose result is random.
-const RANDOM_OPS: &[&str] = &[
-    "RandomNormal",
-    "RandomNormalLike",
-    "RandomUniform",
-    "RandomUniformLike",
-    "Multinomial",
-    "Bernoulli",
-];
-
-/// ONNX ops refused on purpose: control flow, data-dependent output shapes, strings, training.
-const REFUSED_OPS: &[&str] = &[
-    "If",
-    "Loop",
-    "Scan",
-    "NonZero",
-    "Compress",
-    "Unique",
-    "NonMaxSuppression",
-    "StringNormalizer",
-    "TfIdfVectorizer",
-    "RoiAlign",
-    "MaxUnpool",
-    "SequenceAt",
-    "SequenceConstruct",
-    "SequenceEmpty",
-    "SequenceErase",
-    "SequenceInsert",
-    "SequenceLength",
-    "SplitToSequence",
-    "ConcatFromSequence",
-    "Optional",
-    "OptionalGetElement",
-    "OptionalHasElement",
-    "Gradient",
-    "Momentum",
-    "Adagrad",
-    "Adam",
-    "GRU",
-    "LSTM",
-    "RNN",
-    "STFT",
-    "DFT",
-    "Upsample",
-    "MelWeightMatrix",
-    "ImageDecoder",
-    "RegexFullMatch",
-    "StringConcat",
-    "StringSplit",
-];
 
 /// Ops that build a tensor whose size a constant input decides, with that input's index.
 const SIZE_FROM_CONSTANT: &[(&str, usize)] = &[
@@ -387,15 +258,10 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
         .graph
         .as_ref()
         .ok_or_else(|| AdmissionError::Unparsable("model has no graph".into()))?;
-
-    let mut constants: HashMap<&str, &TensorProto> = HashMap::new();
-    for tensor in &graph.initializer {
-        check_tensor(tensor, &tensor.name, limits)?;
-        constants.insert(&tensor.name, tensor);
-    }
     if !graph.sparse_initializer.is_empty() {
-        return Err(AdmissionError::OpNotAllowed {
+        return Err(AdmissionError::NotSupported {
             op: "sparse initializer".into(),
+            reason: "tract reads dense initializers only".into(),
         });
     }
     for value in graph
@@ -417,17 +283,40 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
             });
         }
     }
+    let mut problems = vec![];
+    check_graph(graph, limits, &mut problems)?;
+    problems.dedup();
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(AdmissionError::Several(problems)),
+    }
+}
 
+/// Check a graph's ops (collecting every op problem) and constants (stopping at the first,
+/// since tract would allocate them); subgraphs of `Scan` and `If` are checked the same way.
+fn check_graph(
+    graph: &pb::GraphProto,
+    limits: &AdmissionLimits,
+    problems: &mut Vec<AdmissionError>,
+) -> Result<(), AdmissionError> {
+    let mut constants: HashMap<&str, &TensorProto> = HashMap::new();
+    for tensor in &graph.initializer {
+        check_tensor(tensor, &tensor.name, limits)?;
+        constants.insert(&tensor.name, tensor);
+    }
     for node in &graph.node {
-        check_op(node)?;
-        for attribute in &node.attribute {
-            if attribute.g.is_some() || !attribute.graphs.is_empty() {
-                return Err(AdmissionError::OpNotAllowed {
-                    op: format!("{} with a subgraph", node.op_type),
-                });
+        if let Err(e) = check_op(node) {
+            if !problems.contains(&e) {
+                problems.push(e);
             }
+        }
+        for attribute in &node.attribute {
             for tensor in attribute.t.iter().chain(&attribute.tensors) {
                 check_tensor(tensor, &node.name, limits)?;
+            }
+            for subgraph in attribute.g.iter().chain(&attribute.graphs) {
+                check_graph(subgraph, limits, problems)?;
             }
         }
         if node.op_type == "Constant" {
@@ -439,7 +328,6 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
             }
         }
     }
-
     for node in &graph.node {
         check_size_constants(node, &constants, limits)?;
     }
@@ -448,22 +336,65 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
 
 fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {
     let op = node.op_type.as_str();
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-        return Err(AdmissionError::CustomDomain {
+    let domain = match node.domain.as_str() {
+        "" | "ai.onnx" => "",
+        "ai.onnx.ml" => "ai.onnx.ml",
+        other => {
+            return Err(AdmissionError::CustomDomain {
+                op: op.into(),
+                domain: other.into(),
+            })
+        }
+    };
+    if domain == "ai.onnx.ml" && op == "ZipMap" {
+        return Err(AdmissionError::ZipMap);
+    }
+    let string_labels = ["classlabels_strings", "cats_strings"];
+    if domain == "ai.onnx.ml"
+        && op != "CategoryMapper"
+        && node
+            .attribute
+            .iter()
+            .any(|a| string_labels.contains(&a.name.as_str()))
+    {
+        return Err(AdmissionError::StringLabels { op: op.into() });
+    }
+    match ops::verdict(domain, op) {
+        Verdict::Allowed => Ok(()),
+        Verdict::Random => Err(AdmissionError::NondeterministicOp { op: op.into() }),
+        Verdict::NotSupported(reason) => Err(AdmissionError::NotSupported {
             op: op.into(),
-            domain: node.domain.clone(),
-        });
+            reason: reason.into(),
+        }),
+        Verdict::Unknown => Err(AdmissionError::UnknownOp { op: op.into() }),
     }
-    if RANDOM_OPS.contains(&op) {
-        return Err(AdmissionError::NondeterministicOp { op: op.into() });
+}
+
+/// Fix a symbolic or unknown first (batch) dimension of every graph input to 1, as converters
+/// write `[None, n]` by default. Other dimensions are left alone (and refused later if symbolic).
+fn fix_batch_dims(proto: &mut ModelProto) {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TypeValue;
+    let Some(graph) = proto.graph.as_mut() else {
+        return;
+    };
+    let initialized: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    for input in graph
+        .input
+        .iter_mut()
+        .filter(|i| !initialized.contains(&i.name))
+    {
+        let Some(TypeValue::TensorType(tensor)) =
+            input.r#type.as_mut().and_then(|t| t.value.as_mut())
+        else {
+            continue;
+        };
+        if let Some(first) = tensor.shape.as_mut().and_then(|s| s.dim.first_mut()) {
+            if !matches!(first.value, Some(Value::DimValue(v)) if v > 0) {
+                first.value = Some(Value::DimValue(1));
+            }
+        }
     }
-    if REFUSED_OPS.contains(&op) {
-        return Err(AdmissionError::OpNotAllowed { op: op.into() });
-    }
-    if !ALLOWED_OPS.contains(&op) {
-        return Err(AdmissionError::UnknownOp { op: op.into() });
-    }
-    Ok(())
 }
 
 fn check_tensor(
@@ -646,6 +577,9 @@ fn measure_facts(
             compute = compute.saturating_add(elements);
         }
         let inputs = model.node_input_facts(node.id).map_err(engine_error)?;
+        let (nested_memory, nested_compute) = measure_nested(node, &inputs, limits)?;
+        memory = memory.saturating_add(nested_memory);
+        compute = compute.saturating_add(nested_compute);
         for (cost, count) in node.op.cost(&inputs).map_err(engine_error)? {
             if cost.is_compute() {
                 compute = compute.saturating_add(
@@ -666,15 +600,70 @@ fn measure_facts(
     Ok((memory, compute))
 }
 
-fn specs(model: &TypedModel, outlets: &[OutletId]) -> Result<Vec<TensorSpec>, AdmissionError> {
+/// Memory and compute of the bodies of control-flow ops, which tract's cost model leaves out:
+/// a `Scan` (what LSTM, GRU and RNN become) costs its body once per iteration, an `If` its
+/// dearer branch.
+fn measure_nested(
+    node: &TypedNode,
+    inputs: &[&TypedFact],
+    limits: &AdmissionLimits,
+) -> Result<(u64, u64), AdmissionError> {
+    use tract_onnx::tract_core::ops::logic::IfThenElse;
+    use tract_onnx::tract_core::ops::scan::Scan;
+    if let Some(scan) = node.op_as::<Scan>() {
+        let iterations = engine::catch_panic(|| scan.iteration_count(inputs))
+            .map_err(AdmissionError::Panicked)?
+            .and_then(|n| n.to_i64().ok())
+            .ok_or_else(|| AdmissionError::SymbolicShape {
+                name: format!("{} iterations", node.name),
+            })?;
+        let (memory, compute) = measure_facts(&scan.body, limits)?;
+        return Ok((memory, compute.saturating_mul(iterations.max(0) as u64)));
+    }
+    if let Some(branches) = node.op_as::<IfThenElse>() {
+        let (then_memory, then_compute) = measure_facts(&branches.then_body, limits)?;
+        let (else_memory, else_compute) = measure_facts(&branches.else_body, limits)?;
+        return Ok((
+            then_memory.saturating_add(else_memory),
+            then_compute.max(else_compute),
+        ));
+    }
+    Ok((0, 0))
+}
+
+/// The graph's own input names (initialized inputs excepted) and output names, in order.
+fn graph_names(proto: &ModelProto) -> (Vec<String>, Vec<String>) {
+    let Some(graph) = proto.graph.as_ref() else {
+        return (vec![], vec![]);
+    };
+    let initialized: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(&i.name.as_str()))
+        .map(|i| i.name.clone())
+        .collect();
+    let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+    (inputs, outputs)
+}
+
+fn specs(
+    model: &TypedModel,
+    outlets: &[OutletId],
+    names: &[String],
+) -> Result<Vec<TensorSpec>, AdmissionError> {
     outlets
         .iter()
-        .map(|outlet| {
+        .enumerate()
+        .map(|(i, outlet)| {
             let fact = model.outlet_fact(*outlet).map_err(engine_error)?;
-            let name = model
-                .outlet_label(*outlet)
-                .unwrap_or(&model.node(outlet.node).name)
-                .to_string();
+            let name = match names.get(i) {
+                Some(name) => name.clone(),
+                None => model
+                    .outlet_label(*outlet)
+                    .unwrap_or(&model.node(outlet.node).name)
+                    .to_string(),
+            };
             let dtype = ElementType::from_datum(fact.datum_type).ok_or_else(|| {
                 AdmissionError::UnsupportedType {
                     name: name.clone(),

@@ -11,6 +11,8 @@
 //!   bounds check that runs on calldata before anything is allocated;
 //! - [`fixed_point`]: fixed-point integers ↔ tensor elements;
 //! - [`admission`]: the checks a model passes before it is accepted;
+//! - [`ops`]: which ONNX ops a model may use, and why not;
+//! - [`ml`]: the `ai.onnx.ml` ops (trees, linear models, SVMs, preprocessing) in scalar code;
 //! - [`engine`]: kernel pinning and panic-safe runs of an optimized plan;
 //! - [`store`]: admitted models by id, with a bounded cache of plans;
 //! - [`gas`]: the gas schedule;
@@ -25,7 +27,9 @@ pub mod attestation;
 pub mod engine;
 pub mod fixed_point;
 pub mod gas;
+pub mod ml;
 pub mod model;
+pub mod ops;
 pub mod precompile;
 pub mod record;
 pub mod store;

@@ -86,10 +86,41 @@ fn custom_domain_is_refused() {
 }
 
 #[test]
-fn symbolic_input_is_refused() {
+fn symbolic_batch_dimension_is_fixed_to_one() {
+    let info = ModelStore::default()
+        .add_file(&model("real/symbolic_batch.onnx"))
+        .unwrap();
+    assert_eq!(info.inputs[0].shape, vec![1, 4]);
+    assert_eq!(info.outputs[0].shape, vec![1, 4]);
+}
+
+#[test]
+fn symbolic_feature_dimension_is_refused() {
     assert_eq!(
-        refusal("hostile/symbolic_input.onnx"),
+        refusal("hostile/symbolic_features.onnx"),
         AdmissionError::NonConcreteInput { name: "x".into() }
+    );
+}
+
+#[test]
+fn every_offending_op_is_named_in_one_refusal() {
+    let AdmissionError::Several(problems) = refusal("hostile/several_bad_ops.onnx") else {
+        panic!("expected several problems");
+    };
+    assert_eq!(
+        problems,
+        vec![
+            AdmissionError::NotSupported {
+                op: "NonZero".into(),
+                reason: "its output shape depends on the input values".into()
+            },
+            AdmissionError::UnknownOp {
+                op: "TotallyMadeUpOp".into()
+            },
+            AdmissionError::NondeterministicOp {
+                op: "RandomUniformLike".into()
+            },
+        ]
     );
 }
 

@@ -1,0 +1,184 @@
+//! The adapter between a scalar [`Kernel`] and tract: one op type that tract can type, price,
+//! optimize around and run, whatever the kernel.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+/// A scalar implementation of one ONNX-ML op, its parameters read from the node.
+pub trait Kernel: fmt::Debug + Send + Sync + 'static {
+    /// The ONNX op name.
+    fn name(&self) -> &'static str;
+    /// Output facts (all outputs the op defines) from input facts.
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>>;
+    /// Run on concrete inputs; returns all outputs the op defines.
+    fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>>;
+    /// Compute units of one run at these input facts, worst case (gas is units ÷ 32).
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<u64>;
+}
+
+/// A [`Kernel`] as a tract op (inference, typed and runnable), keeping the node's outputs.
+#[derive(Debug, Clone)]
+pub struct MlOp {
+    kernel: Arc<dyn Kernel>,
+    outputs: usize,
+}
+
+impl MlOp {
+    /// Wrap `kernel` for `node`, keeping as many outputs as the node names.
+    pub fn boxed(node: &NodeProto, kernel: impl Kernel) -> (Box<dyn InferenceOp>, Vec<String>) {
+        let outputs = node.output.iter().filter(|o| !o.is_empty()).count();
+        let op = MlOp {
+            kernel: Arc::new(kernel),
+            outputs,
+        };
+        (Box::new(op), vec![])
+    }
+}
+
+impl PartialEq for MlOp {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.kernel), Arc::as_ptr(&other.kernel))
+            && self.outputs == other.outputs
+    }
+}
+
+impl Eq for MlOp {}
+
+impl Op for MlOp {
+    fn name(&self) -> StaticName {
+        self.kernel.name().into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for MlOp {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let mut outputs = self.kernel.eval(inputs)?;
+        outputs.truncate(self.outputs);
+        Ok(outputs)
+    }
+
+    op_out_of_plan!();
+}
+
+impl TypedOp for MlOp {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut facts = self.kernel.output_facts(inputs)?;
+        ensure!(
+            facts.len() >= self.outputs,
+            "{} has {} outputs, the node names {}",
+            self.kernel.name(),
+            facts.len(),
+            self.outputs
+        );
+        facts.truncate(self.outputs);
+        Ok(facts)
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let units = self.kernel.cost(inputs)?;
+        Ok(tvec!((
+            Cost::Custom(true, self.kernel.name().into()),
+            TDim::Val(units.min(i64::MAX as u64) as i64)
+        )))
+    }
+
+    as_op!();
+}
+
+impl InferenceOp for MlOp {
+    fn infer_facts(
+        &mut self,
+        inputs: TVec<&InferenceFact>,
+        outputs: TVec<&InferenceFact>,
+        observed: TVec<&InferenceFact>,
+    ) -> TractResult<(
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+    )> {
+        let typed: Option<TVec<TypedFact>> = inputs
+            .iter()
+            .map(|f| TypedFact::try_from(*f).ok())
+            .collect();
+        let outputs = match typed {
+            Some(typed) => {
+                let refs: TVec<&TypedFact> = typed.iter().collect();
+                TypedOp::output_facts(self, &refs)?
+                    .into_iter()
+                    .map(InferenceFact::from)
+                    .collect()
+            }
+            None => outputs.into_iter().cloned().collect(),
+        };
+        Ok((
+            inputs.into_iter().cloned().collect(),
+            outputs,
+            observed.into_iter().cloned().collect(),
+        ))
+    }
+
+    fn nboutputs(&self) -> TractResult<usize> {
+        Ok(self.outputs)
+    }
+
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+
+    fn to_typed(
+        &self,
+        _source: &InferenceModel,
+        node: &InferenceNode,
+        target: &mut TypedModel,
+        mapping: &HashMap<OutletId, OutletId>,
+    ) -> TractResult<TVec<OutletId>> {
+        let inputs: TVec<OutletId> = node.inputs.iter().map(|i| mapping[i]).collect();
+        target.wire_node(&*node.name, self.clone(), &inputs)
+    }
+}
+
+/// A 1-D or 2-D input as rows of `f32` features: (rows, columns, values). Integer inputs are
+/// converted as onnxruntime converts them (`static_cast<float>`).
+pub fn rows(input: &TValue) -> TractResult<(usize, usize, Vec<f32>)> {
+    let shape = input.shape();
+    let (n, c) = match shape {
+        [c] => (1, *c),
+        [n, c] => (*n, *c),
+        _ => bail!("expected a 1-D or 2-D input, got shape {shape:?}"),
+    };
+    let values = input.cast_to::<f32>()?;
+    let values = values.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    Ok((n, c, values))
+}
+
+/// The (rows, columns) of a 1-D or 2-D input fact.
+pub fn fact_rows(fact: &TypedFact) -> TractResult<(TDim, usize)> {
+    let dims: TVec<TDim> = fact.shape.iter().cloned().collect();
+    match dims.as_slice() {
+        [c] => Ok((1.into(), c.to_usize()?)),
+        [n, c] => Ok((n.clone(), c.to_usize()?)),
+        _ => bail!("expected a 1-D or 2-D input, got {fact:?}"),
+    }
+}
+
+/// A tensor of `shape` from `values`.
+pub fn tensor<T: Datum>(shape: &[usize], values: Vec<T>) -> TractResult<TValue> {
+    Ok(tract_ndarray::ArrayD::from_shape_vec(shape, values)?
+        .into_tensor()
+        .into_tvalue())
+}
+
+/// Rows of a fact as a number for pricing (symbolic rows count as 1: shapes are fixed before
+/// pricing).
+pub fn row_count(n: &TDim) -> u64 {
+    n.to_i64().map_or(1, |n| n.max(1) as u64)
+}
