@@ -43,6 +43,10 @@ struct Args {
     /// Skip the scaling runs (chain length, funded accounts).
     #[arg(long)]
     no_scaling: bool,
+    /// Only the in-process measurements (bare tract beside the precompile call, gas
+    /// calibration): no node is started. Seconds, not minutes.
+    #[arg(long)]
+    in_process_only: bool,
     /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -139,6 +143,8 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sizes = Sizes::new(args.full);
     let (store, models) = load_models(&bins.models)?;
+    let mut cost_models = models.clone();
+    cost_models.extend(load_real_models(&store, &bins.models.join("real"))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -146,10 +152,11 @@ fn main() -> anyhow::Result<()> {
 
     let mut results = Results::new(&sizes, args.full);
     progress("in-process: bare tract and the precompile call, per model");
-    results.costs = inprocess::model_costs(&store, &models, sizes.inprocess_runs)?;
+    results.costs = inprocess::model_costs(&store, &cost_models, sizes.inprocess_runs)?;
     progress("in-process: EVM gas per second");
     results.evm = inprocess::evm_speed(sizes.inprocess_runs.min(50))?;
 
+    let kinds = if args.in_process_only { vec![] } else { kinds };
     for &kind in &kinds {
         progress(&format!("{kind}: workloads"));
         let peer = Peer::start(kind, &bins)?;
@@ -227,6 +234,32 @@ fn load_models(dir: &std::path::Path) -> anyhow::Result<(Arc<ModelStore>, Models
         out.push((name, info, inputs));
     }
     Ok((store, out))
+}
+
+/// Real models (`models/real/`) measured in process: one per family the gas calibration must
+/// cover (tree ensembles, linear, SVM, recurrent). They stay out of the node workloads.
+const REAL_MODELS: &[&str] = &[
+    "xgb_regressor",
+    "random_forest_classifier",
+    "lgbm_classifier",
+    "logistic_regression",
+    "scaler_svc",
+    "lstm_forecaster",
+    "gru_forecaster",
+];
+
+fn load_real_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result<Models> {
+    REAL_MODELS
+        .iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.onnx"));
+            let info = store
+                .add_file(&path)
+                .with_context(|| format!("admitting {}", path.display()))?;
+            let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
+            Ok((name.to_string(), info, inputs))
+        })
+        .collect()
 }
 
 /// Dev account `i` of anvil's mnemonic (derived once).
@@ -449,6 +482,7 @@ fn model_rows(results: &Results, models: &Models) -> Vec<ModelRow> {
     let baseline = results
         .costs
         .iter()
+        .filter(|c| models.iter().any(|(name, ..)| *name == c.name))
         .min_by(|a, b| a.bare_us.total_cmp(&b.bare_us))
         .and_then(|c| {
             Some((

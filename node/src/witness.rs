@@ -1,5 +1,5 @@
-//! The inference witnesses a block keeps beside its transactions (DESIGN.md, "Proof and
-//! verification"): for each recorded inference its id, model, input hash, outputs and signature.
+//! The inference witnesses a block keeps beside its transactions (README, "Verify mode"): for
+//! each recorded inference its id, model, input hash, outputs and signature.
 
 use alloy_primitives::{Bytes, B256, U256};
 use alloy_sol_types::SolValue;

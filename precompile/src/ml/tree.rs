@@ -576,6 +576,10 @@ fn ensemble_v5(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok(MlOp::boxed(node, ensemble_v5_kernel(node)?))
+}
+
+fn ensemble_v5_kernel(node: &NodeProto) -> TractResult<TreeEnsemble> {
     let features = attr::ints(node, "nodes_featureids")?;
     let splits = attr::floats(node, "nodes_splits")?;
     let modes = attr::ints(node, "nodes_modes")?;
@@ -647,5 +651,88 @@ fn ensemble_v5(
         classes: None,
     };
     ensemble.validate()?;
-    Ok(MlOp::boxed(node, ensemble))
+    Ok(ensemble)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{AttributeProto, TensorProto};
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            ints: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn float_tensor(name: &str, v: &[f32]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            t: Some(TensorProto {
+                dims: vec![v.len() as i64],
+                data_type: 1,
+                float_data: v.to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// One tree: `x[0] ∈ {0, 1, 3}` ? 10 : (`x[1]` missing ? 20 : 30); NaN ends the sets.
+    fn member_tree() -> TreeEnsemble {
+        let node = NodeProto {
+            op_type: "TreeEnsemble".into(),
+            attribute: vec![
+                ints("tree_roots", &[0]),
+                ints("nodes_modes", &[6, 0]),
+                ints("nodes_featureids", &[0, 1]),
+                float_tensor("nodes_splits", &[f32::NAN, 5.0]),
+                ints("nodes_truenodeids", &[0, 1]),
+                ints("nodes_trueleafs", &[1, 1]),
+                ints("nodes_falsenodeids", &[1, 2]),
+                ints("nodes_falseleafs", &[0, 1]),
+                ints("nodes_missing_value_tracks_true", &[0, 1]),
+                float_tensor("membership_values", &[0.0, 1.0, 3.0, f32::NAN]),
+                ints("leaf_targetids", &[0, 0, 0]),
+                float_tensor("leaf_weights", &[10.0, 20.0, 30.0]),
+            ],
+            ..Default::default()
+        };
+        ensemble_v5_kernel(&node).unwrap()
+    }
+
+    #[test]
+    fn set_membership_and_missing_tracks() {
+        let tree = member_tree();
+        assert_eq!(tree.row(&[0.0, 9.0]).0, vec![10.0]);
+        assert_eq!(tree.row(&[3.0, 9.0]).0, vec![10.0]);
+        assert_eq!(tree.row(&[2.0, 1.0]).0, vec![20.0]);
+        assert_eq!(tree.row(&[2.0, 9.0]).0, vec![30.0]);
+        assert_eq!(tree.row(&[2.0, f32::NAN]).0, vec![20.0]);
+        assert_eq!(tree.depths, vec![2]);
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let node = NodeProto {
+            op_type: "TreeEnsemble".into(),
+            attribute: vec![
+                ints("tree_roots", &[0]),
+                ints("nodes_modes", &[0, 0]),
+                ints("nodes_featureids", &[0, 0]),
+                float_tensor("nodes_splits", &[1.0, 2.0]),
+                ints("nodes_truenodeids", &[1, 0]),
+                ints("nodes_trueleafs", &[0, 0]),
+                ints("nodes_falsenodeids", &[0, 0]),
+                ints("nodes_falseleafs", &[1, 1]),
+                ints("leaf_targetids", &[0]),
+                float_tensor("leaf_weights", &[1.0]),
+            ],
+            ..Default::default()
+        };
+        let e = ensemble_v5_kernel(&node).unwrap_err().to_string();
+        assert!(e.contains("deeper than"), "{e}");
+    }
 }
