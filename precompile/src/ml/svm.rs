@@ -68,9 +68,10 @@ impl KernelFn {
         }
     }
 
-    /// Units per support vector and feature (an `exp` or `pow` per vector on top).
+    /// Units per support vector: scalar work per feature and an `exp`, `pow` or `tanh`,
+    /// calibrated like the trees' (8 units per scalar operation, 128 per transcendental).
     fn units(self, features: usize) -> u64 {
-        2 * features as u64 + 16
+        16 * features as u64 + 128
     }
 }
 

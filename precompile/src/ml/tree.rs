@@ -20,9 +20,11 @@ use super::transform::{binary_pair, PostTransform, SecondClass};
 /// Deepest tree accepted (onnxruntime's limit).
 pub const MAX_DEPTH: usize = 1000;
 
-/// Compute units per node visited (calibrated by `scripts/bench`: a visit is a dependent load
-/// and an unpredictable branch, dozens of times a multiply-add).
-pub const UNITS_PER_VISIT: u64 = 64;
+/// Compute units per node visited, calibrated with `verinfer-bench --in-process-only` so that a
+/// tree ensemble's compute gas per second of bare run is within 2× of ordinary EVM execution
+/// (a visit is a dependent load and an unpredictable branch: hundreds of times the cost of a
+/// vectorised multiply-add, tract's unit).
+pub const UNITS_PER_VISIT: u64 = 384;
 
 pub(super) fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleRegressor", regressor);
