@@ -606,13 +606,15 @@ fn measure_facts(
 const SCAN_ITERATION_UNITS: u64 = 40_960;
 
 /// Memory and compute of the bodies of control-flow ops, which tract's cost model leaves out:
-/// a `Scan` (what LSTM, GRU and RNN become) costs its body once per iteration, an `If` its
-/// dearer branch.
+/// a `Scan` (what LSTM and RNN become) costs its body once per iteration, a `GruSeq` (what a
+/// GRU with `linear_before_reset` becomes) its gate products per step, each step also paying
+/// [`SCAN_ITERATION_UNITS`]; an `If` costs its dearer branch.
 fn measure_nested(
     node: &TypedNode,
     inputs: &[&TypedFact],
     limits: &AdmissionLimits,
 ) -> Result<(u64, u64), AdmissionError> {
+    use tract_onnx::tract_core::ops::gru_seq::GruSeq;
     use tract_onnx::tract_core::ops::logic::IfThenElse;
     use tract_onnx::tract_core::ops::scan::Scan;
     if let Some(scan) = node.op_as::<Scan>() {
@@ -627,6 +629,28 @@ fn measure_nested(
         return Ok((
             memory,
             per_iteration.saturating_mul(iterations.max(0) as u64),
+        ));
+    }
+    if let Some(gru) = node.op_as::<GruSeq>() {
+        // One fused op over the whole sequence: input 0 is [batch, steps, features] (or the
+        // projected [batch, steps, 3·hidden]); each step multiplies by R (3h × h) and, unless
+        // projected, by W (3h × features), then runs the gates.
+        let dims: Vec<u64> = inputs
+            .first()
+            .and_then(|x| x.shape.as_concrete())
+            .map(|s| s.iter().map(|d| *d as u64).collect())
+            .unwrap_or_default();
+        let [batch, steps, features] = dims[..] else {
+            return Err(AdmissionError::SymbolicShape {
+                name: format!("{} sequence", node.name),
+            });
+        };
+        let h = gru.hidden as u64;
+        let input_side = if gru.projected { 0 } else { 3 * h * features };
+        let per_step = batch * (3 * h * h + input_side + 3 * h * 16);
+        return Ok((
+            0,
+            steps.saturating_mul(per_step.saturating_add(SCAN_ITERATION_UNITS)),
         ));
     }
     if let Some(branches) = node.op_as::<IfThenElse>() {

@@ -69,9 +69,9 @@ impl KernelFn {
     }
 
     /// Units per support vector: scalar work per feature and an `exp`, `pow` or `tanh`,
-    /// calibrated like the trees' (8 units per scalar operation, 128 per transcendental).
+    /// calibrated like the trees' (10 units per scalar operation, 160 per transcendental).
     fn units(self, features: usize) -> u64 {
-        16 * features as u64 + 128
+        20 * features as u64 + 160
     }
 }
 
