@@ -156,6 +156,28 @@ def int_models():
         [init("c", np.array([1, -1], dtype=np.int32))],
     )
     save(helper.make_model(g, opset_imports=OPSET), "int32_add.onnx")
+    # The other element types of the ABI: a bool mask selects int16 values (else their
+    # negation), uint16 and uint32 pass through an Add.
+    g = helper.make_graph(
+        [
+            helper.make_node("Neg", ["v"], ["neg"]),
+            helper.make_node("Where", ["mask", "v", "neg"], ["picked"]),
+            helper.make_node("Not", ["mask"], ["flipped"]),
+            helper.make_node("Add", ["a", "one16"], ["a1"]),
+            helper.make_node("Add", ["b", "one32"], ["b1"]),
+        ],
+        "small_ints",
+        [helper.make_tensor_value_info("mask", TensorProto.BOOL, [1, 3]),
+         helper.make_tensor_value_info("v", TensorProto.INT16, [1, 3]),
+         helper.make_tensor_value_info("a", TensorProto.UINT16, [1, 2]),
+         helper.make_tensor_value_info("b", TensorProto.UINT32, [1, 2])],
+        [helper.make_tensor_value_info("picked", TensorProto.INT16, [1, 3]),
+         helper.make_tensor_value_info("flipped", TensorProto.BOOL, [1, 3]),
+         helper.make_tensor_value_info("a1", TensorProto.UINT16, [1, 2]),
+         helper.make_tensor_value_info("b1", TensorProto.UINT32, [1, 2])],
+        [init("one16", np.array([1, 1], dtype=np.uint16)), init("one32", np.array([1, 1], dtype=np.uint32))],
+    )
+    save(helper.make_model(g, opset_imports=OPSET), "small_ints.onnx")
 
 
 def identity_f32():

@@ -42,7 +42,8 @@ interface IInference {
 
     /// @notice One input or output of a model.
     /// @dev name The ONNX name of the tensor.
-    /// @dev dtype Element type: 0 f32, 1 int8, 2 uint8, 3 int32, 4 int64.
+    /// @dev dtype Element type: 0 f32, 1 int8, 2 uint8, 3 int32, 4 int64, 5 bool (0/1),
+    ///      6 int16, 7 uint16, 8 uint32.
     /// @dev shape Concrete dimensions.
     struct TensorSpec {
         string name;

@@ -114,7 +114,7 @@ pub enum AdmissionError {
     #[error("outputs have {elements} elements, over the cap of {limit}")]
     OutputTooLarge { elements: usize, limit: usize },
     /// An input or output has an element type the precompile cannot convert.
-    #[error("tensor {name:?} has element type {dtype}; supported: f32, i8, u8, i32, i64")]
+    #[error("tensor {name:?} has element type {dtype}; supported: f32, i8, u8, i16, u16, i32, u32, i64, bool")]
     UnsupportedType { name: String, dtype: String },
     /// tract could not type or optimize the model.
     #[error("engine refused the model: {0}")]
@@ -330,8 +330,43 @@ fn check_graph(
     }
     for node in &graph.node {
         check_size_constants(node, &constants, limits)?;
+        if let Some(e) = check_dropout(node, &constants) {
+            if !problems.contains(&e) {
+                problems.push(e);
+            }
+        }
     }
     Ok(())
+}
+
+/// `Dropout` is the identity at inference, unless its `training_mode` input is (or may be)
+/// true: then it draws a random mask.
+fn check_dropout(
+    node: &NodeProto,
+    constants: &HashMap<&str, &TensorProto>,
+) -> Option<AdmissionError> {
+    let training = node.input.get(2).filter(|n| !n.is_empty())?;
+    if node.op_type != "Dropout" {
+        return None;
+    }
+    let off = constants
+        .get(training.as_str())
+        .and_then(|t| bool_values(t))
+        .is_some_and(|v| v.iter().all(|b| !b));
+    (!off).then(|| AdmissionError::NondeterministicOp {
+        op: "Dropout with training_mode".into(),
+    })
+}
+
+/// Values of a small bool constant.
+fn bool_values(t: &TensorProto) -> Option<Vec<bool>> {
+    match DataType::try_from(t.data_type).ok()? {
+        DataType::Bool if !t.raw_data.is_empty() => {
+            Some(t.raw_data.iter().map(|b| *b != 0).collect())
+        }
+        DataType::Bool => Some(t.int32_data.iter().map(|v| *v != 0).collect()),
+        _ => None,
+    }
 }
 
 fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {

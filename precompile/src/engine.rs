@@ -128,6 +128,22 @@ fn to_tract(
         ElementType::I64 => convert(&tensor.values, shape, |v, i| {
             fixed_point::to_int::<i64>(v, d).map_err(at(i))
         }),
+        ElementType::I16 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<i16>(v, d).map_err(at(i))
+        }),
+        ElementType::U16 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<u16>(v, d).map_err(at(i))
+        }),
+        ElementType::U32 => convert(&tensor.values, shape, |v, i| {
+            fixed_point::to_int::<u32>(v, d).map_err(at(i))
+        }),
+        ElementType::Bool => convert(&tensor.values, shape, |v, i| {
+            match fixed_point::to_int::<u8>(v, d).map_err(at(i))? {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(RunError::ValueOutOfRange { input, index: i }),
+            }
+        }),
     }?;
     Ok(built.into_tvalue())
 }
@@ -170,6 +186,10 @@ fn from_tract(
         ElementType::U8 => ints(view.as_slice::<u8>().map_err(failed)?, decimals),
         ElementType::I32 => ints(view.as_slice::<i32>().map_err(failed)?, decimals),
         ElementType::I64 => ints(view.as_slice::<i64>().map_err(failed)?, decimals),
+        ElementType::I16 => ints(view.as_slice::<i16>().map_err(failed)?, decimals),
+        ElementType::U16 => ints(view.as_slice::<u16>().map_err(failed)?, decimals),
+        ElementType::U32 => ints(view.as_slice::<u32>().map_err(failed)?, decimals),
+        ElementType::Bool => ints(view.as_slice::<bool>().map_err(failed)?, decimals),
     };
     Ok(Tensor {
         shape: value.shape().iter().map(|d| *d as u32).collect(),

@@ -17,6 +17,14 @@ pub enum ElementType {
     I32 = 3,
     /// Signed 64-bit integer.
     I64 = 4,
+    /// Boolean: 0 or 1 (decimals 0 on input; scaled like an integer on output).
+    Bool = 5,
+    /// Signed 16-bit integer.
+    I16 = 6,
+    /// Unsigned 16-bit integer.
+    U16 = 7,
+    /// Unsigned 32-bit integer.
+    U32 = 8,
 }
 
 impl ElementType {
@@ -28,6 +36,10 @@ impl ElementType {
             DatumType::U8 => Self::U8,
             DatumType::I32 => Self::I32,
             DatumType::I64 => Self::I64,
+            DatumType::Bool => Self::Bool,
+            DatumType::I16 => Self::I16,
+            DatumType::U16 => Self::U16,
+            DatumType::U32 => Self::U32,
             _ => return None,
         })
     }

@@ -196,3 +196,66 @@ fn admitted_models_carry_metadata() {
     }
     assert_eq!(store.list().len(), 8);
 }
+
+/// bool, int16, uint16 and uint32 cross the ABI as integers: a bool takes 0 or 1 (anything
+/// else is out of range), values must fit their type.
+#[test]
+fn small_integer_and_bool_types_cross_the_abi() {
+    use alloy_primitives::I256;
+    use verinfer_precompile::abi::Tensor;
+    use verinfer_precompile::engine::{self, RunError};
+
+    let store = ModelStore::default();
+    let info = store.add_file(&model("small_ints.onnx")).unwrap();
+    let types: Vec<ElementType> = info.inputs.iter().map(|s| s.dtype).collect();
+    assert_eq!(
+        types,
+        [
+            ElementType::Bool,
+            ElementType::I16,
+            ElementType::U16,
+            ElementType::U32
+        ]
+    );
+    assert_eq!(ElementType::Bool.code(), 5);
+    let plan = store.plan(&store.get(&info.id).unwrap()).unwrap();
+    let t = |shape: &[u32], values: &[i64]| Tensor {
+        shape: shape.to_vec(),
+        values: values.iter().map(|v| I256::try_from(*v).unwrap()).collect(),
+        decimals: 0,
+    };
+    let inputs = [
+        t(&[1, 3], &[1, 0, 1]),
+        t(&[1, 3], &[-300, 7, 32767]),
+        t(&[1, 2], &[0, 65534]),
+        t(&[1, 2], &[4_000_000_000, 5]),
+    ];
+    let out = engine::run(&plan, &info, &inputs, 0).unwrap();
+    let values = |i: usize| -> Vec<i64> {
+        out[i]
+            .values
+            .iter()
+            .map(|v| i64::try_from(*v).unwrap())
+            .collect()
+    };
+    assert_eq!(values(0), [-300, -7, 32767]);
+    assert_eq!(values(1), [0, 1, 0]);
+    assert_eq!(values(2), [1, 65535]);
+    assert_eq!(values(3), [4_000_000_001, 6]);
+    // Outputs scale like integers.
+    let scaled = engine::run(&plan, &info, &inputs, 2).unwrap();
+    assert_eq!(scaled[1].values[1], I256::try_from(100).unwrap());
+
+    let mut bad_bool = inputs.clone();
+    bad_bool[0] = t(&[1, 3], &[1, 2, 0]);
+    assert_eq!(
+        engine::run(&plan, &info, &bad_bool, 0).unwrap_err(),
+        RunError::ValueOutOfRange { input: 0, index: 1 }
+    );
+    let mut bad_u16 = inputs.clone();
+    bad_u16[2] = t(&[1, 2], &[-1, 0]);
+    assert_eq!(
+        engine::run(&plan, &info, &bad_u16, 0).unwrap_err(),
+        RunError::ValueOutOfRange { input: 2, index: 0 }
+    );
+}

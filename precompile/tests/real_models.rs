@@ -210,3 +210,34 @@ fn converter_inputs_keep_their_names_and_batch_one() {
     let xgb = store.add_file(&real("xgb_classifier.onnx")).unwrap();
     assert_eq!(xgb.inputs[0].name, "input");
 }
+
+/// onnx 1.19.1's own backend test of the opset-5 `TreeEnsemble` with BRANCH_MEMBER sets and a
+/// NaN input (`test_ai_onnx_ml_tree_ensemble_set_membership`, model copied; data inline). NaN
+/// cannot cross the ABI, so this runs the plan directly.
+#[test]
+fn onnx_backend_tree_ensemble_set_membership() {
+    let store = ModelStore::default();
+    let info = store
+        .add_file(&real("onnx_backend_tree_ensemble_set_membership.onnx"))
+        .unwrap();
+    let plan = store.plan(&store.get(&info.id).unwrap()).unwrap();
+    let x = tract_ndarray::arr2(&[[1.2f32], [3.4], [-0.12], [f32::NAN], [12.0], [7.0]]).into_dyn();
+    let y = plan.run(tvec!(x.into_tensor().into_tvalue())).unwrap();
+    let y = y[0].clone().into_tensor();
+    let got = y
+        .try_as_plain_ram()
+        .unwrap()
+        .as_slice::<f32>()
+        .unwrap()
+        .to_vec();
+    #[rustfmt::skip]
+    let want = [
+        1.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 100.0,
+        0.0, 0.0, 0.0, 100.0,
+        0.0, 0.0, 1000.0, 0.0,
+        0.0, 0.0, 1000.0, 0.0,
+        0.0, 10.0, 0.0, 0.0,
+    ];
+    assert_eq!(got, want);
+}

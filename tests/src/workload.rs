@@ -57,7 +57,9 @@ pub fn inputs_for(specs: &[TensorSpec], seed: u64) -> Vec<Tensor> {
                 ElementType::F32 => (6, -2_000_000, 4_000_001),
                 ElementType::I8 => (0, -128, 256),
                 ElementType::U8 => (0, 0, 256),
-                ElementType::I32 | ElementType::I64 => (0, -1000, 2001),
+                ElementType::I32 | ElementType::I64 | ElementType::I16 => (0, -1000, 2001),
+                ElementType::U16 | ElementType::U32 => (0, 0, 2001),
+                ElementType::Bool => (0, 0, 2),
             };
             Tensor {
                 shape: spec.shape.iter().map(|d| *d as u32).collect(),

@@ -114,7 +114,7 @@ fn assert_clean(built: &Built, (code, report): &(i32, Value)) {
     assert_eq!(report["blocks"], built.head);
     assert_eq!(report["inferences"], built.work.inferences);
     assert_eq!(report["transactions"], built.work.transactions + 1); // + the probe's deployment
-    assert_eq!(report["models"], 10);
+    assert_eq!(report["models"], 11);
     assert_eq!(report["stateRoot"], built.state_root.to_string());
 }
 
@@ -411,7 +411,7 @@ async fn a_second_node_replays_another_and_serves_the_same_chain() {
         .raw_request("verinfer_listModels".into(), ())
         .await
         .unwrap();
-    assert_eq!(models_b.len(), 10);
+    assert_eq!(models_b.len(), 11);
 
     // It goes on from there: a new block on top of the replayed head, and the whole chain
     // still verifies.

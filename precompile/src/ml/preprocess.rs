@@ -1,6 +1,6 @@
 //! The preprocessing ops of converted pipelines: `Scaler`, `Normalizer`, `Binarizer`,
 //! `Imputer`, `OneHotEncoder` (integer categories), `ArrayFeatureExtractor` and
-//! `FeatureVectorizer`. Elementwise, in `f32`, rows in order.
+//! `FeatureVectorizer`. Elementwise, in `f32`, rows (along the last axis) in order.
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -118,7 +118,10 @@ impl Kernel for Elementwise {
     }
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let (_, c) = fact_rows(inputs[0])?;
+        let c = match inputs[0].shape.last() {
+            Some(c) => c.to_usize()?,
+            None => 1,
+        };
         match &self.map {
             Map::Scale { offset, scale } => {
                 check_columns(self.op, "offset", offset, c)?;
@@ -131,7 +134,10 @@ impl Kernel for Elementwise {
     }
 
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (_, c, mut x) = rows(&inputs[0])?;
+        // Any rank: rows along the last axis (per-column parameters index it).
+        let c = inputs[0].shape().last().copied().unwrap_or(1);
+        let x = inputs[0].cast_to::<f32>()?;
+        let mut x = x.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
         for row in x.chunks_mut(c.max(1)) {
             self.row(row);
         }
