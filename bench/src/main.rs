@@ -246,6 +246,7 @@ const REAL_MODELS: &[&str] = &[
     "scaler_svc",
     "lstm_forecaster",
     "gru_forecaster",
+    "volatility_lgbm",
 ];
 
 fn load_real_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result<Models> {

@@ -10,7 +10,7 @@ the same models and the same outputs. The Rust tests read the committed files; n
 Models are exported the standard way (skl2onnx / onnxmltools defaults, `[None, n]` batch
 dimension) with ZipMap switched off; `zipmap_*.onnx` keep ZipMap on, and
 `string_labels.onnx` has string class labels, for the admission tests that must refuse them
-with an instruction.
+with an instruction. `volatility_lgbm.onnx` is the fee pool example's model on LightGBM.
 """
 import json
 import os
@@ -113,6 +113,26 @@ def lightgbm_models(x, tier, loss):
         ("lgbm_classifier", convert_lightgbm(clf, initial_types=types, target_opset=15, zipmap=False)),
         ("zipmap_lgbm_classifier", convert_lightgbm(clf, initial_types=types, target_opset=15)),
     ]
+
+
+def volatility_model(rng):
+    """The fee pool's model on LightGBM: realised volatility (%) of 16 periodic returns (%),
+    learned from simulated calm and stormy markets. Same interface as models/volatility.onnx
+    ([1, 16] returns → [1, 1] volatility), so VolatilityFeePool runs on either."""
+    import lightgbm
+    from onnxmltools.convert import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    n = 4000
+    scale = rng.choice([0.3, 1.0, 2.5, 5.0], size=(n, 1)) * rng.uniform(0.7, 1.3, size=(n, 1))
+    returns = np.round(rng.standard_normal((n, 16)) * scale, 2).astype(np.float32)
+    target = np.sqrt(np.mean(returns.astype(np.float64) ** 2, axis=1)).astype(np.float32)
+    reg = lightgbm.LGBMRegressor(n_estimators=80, num_leaves=16, random_state=SEED, verbose=-1)
+    reg.fit(returns, target)
+    types = [("returns", FloatTensorType([None, 16]))]
+    model = convert_lightgbm(reg, initial_types=types, target_opset=15)
+    rows = [returns[i:i + 1] for i in range(0, 160, 10)]
+    return ("volatility_lgbm", model), rows
 
 
 def _strip_zipmap(model):
@@ -237,6 +257,8 @@ def main():
     models += lightgbm_models(x, tier, loss)
     models += tree_ensemble_opset5()
     recurrent = recurrent_models(rng)
+    volatility, volatility_inputs = volatility_model(rng)
+    models.append(volatility)
 
     tabular_inputs = [x[i:i + 1] for i in range(0, 48, 3)]   # 16 rows from the data set
     seq_inputs = [(rng.standard_normal((8, 1, 3)) * 0.8).round(2).astype(np.float32) for _ in range(8)]
@@ -251,6 +273,8 @@ def main():
         if name.startswith("zipmap_") or name == "string_labels":
             continue
         inputs = seq_inputs if name in dict(recurrent) else tabular_inputs
+        if name == "volatility_lgbm":
+            inputs = volatility_inputs
         # onnxruntime 1.23's opset-5 TreeEnsemble disagrees with the spec and with onnx's own
         # reference implementation on this model (e.g. 0.75 where both trees give 0.5): the
         # reference is the judge there.

@@ -412,6 +412,81 @@ async fn volatility_pool_fee_follows_the_model() {
     devnet.stop().await;
 }
 
+/// The same pool on a real model: a LightGBM regressor trained to estimate realised volatility
+/// (models/real/volatility_lgbm.onnx, exported by onnxmltools with converter defaults). The
+/// contract does not change; the fee follows the trees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volatility_pool_runs_on_a_lightgbm_model() {
+    let devnet = Devnet::start().await.unwrap();
+    let model = devnet
+        .add_model("models/real/volatility_lgbm.onnx")
+        .await
+        .unwrap();
+    let probe = devnet.deploy("InferenceProbe", ()).await.unwrap();
+    let million = U256::from(1_000_000u64);
+    let address = devnet
+        .deploy("VolatilityFeePool", (model, million, million))
+        .await
+        .unwrap();
+    let pool = VolatilityFeePool::new(address, devnet.provider());
+    let mut fees = vec![];
+    for (calm, amplitude) in [(true, 0.2), (false, 4.0)] {
+        let returns: Vec<f64> = (0..16)
+            .map(|i| {
+                if i % 2 == 0 {
+                    amplitude
+                } else {
+                    -amplitude * 0.8
+                }
+            })
+            .collect();
+        let values = fixed(&returns, 4);
+        let input = Tensor {
+            shape: vec![1, 16],
+            values: values.clone(),
+            decimals: 4,
+        };
+        let expected = run_model(
+            "models/real/volatility_lgbm.onnx",
+            std::slice::from_ref(&input),
+            4,
+        )
+        .unwrap();
+        let receipt = pool
+            .updateFee(values)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        let updated = receipt
+            .decoded_log::<VolatilityFeePool::FeeUpdated>()
+            .unwrap();
+        let vol = expected[0].values[0];
+        assert_eq!(updated.volatility, vol, "calm: {calm}");
+        assert_eq!(updated.feeBps, pool.feeFor(vol).call().await.unwrap());
+        check_record(
+            &devnet,
+            probe,
+            Expected {
+                id: updated.inferenceId,
+                model,
+                inputs: &[input],
+                outputs: &expected,
+                caller: address,
+            },
+            &receipt,
+        )
+        .await;
+        fees.push(updated.feeBps);
+    }
+    // The model learned that a stormy window is more volatile than a calm one.
+    assert!(fees[1] > fees[0], "fees {fees:?}");
+    devnet.stop().await;
+}
+
 /// Deterministic pseudo-random uint8 feature vectors.
 fn features(seed: u64) -> Vec<u64> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

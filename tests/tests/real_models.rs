@@ -27,6 +27,7 @@ const BIT_EXACT: &[&str] = &[
     "lgbm_regressor",
     "lgbm_classifier",
     "tree_ensemble_v5",
+    "volatility_lgbm",
 ];
 const OUTPUT_DECIMALS: u8 = 9;
 /// Input rows per model sent through the node (of the 16 committed).
