@@ -638,7 +638,7 @@ fn measure_facts(
 /// Compute units of one `Scan` iteration on top of its body's: tract runs the body as a
 /// sub-plan each step (measured 2–3 µs a step on the LSTM and GRU test models), which its cost
 /// model does not see. Calibrated with `verinfer-bench --in-process-only`.
-const SCAN_ITERATION_UNITS: u64 = 40_960;
+const SCAN_ITERATION_UNITS: u64 = 49_152;
 
 /// Memory and compute of the bodies of control-flow ops, which tract's cost model leaves out:
 /// a `Scan` (what LSTM and RNN become) costs its body once per iteration, a `GruSeq` (what a
