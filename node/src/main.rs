@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, Bytes, B256, I256};
+use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, Bytes, B256, I256, U256};
 use alloy_sol_types::{SolCall, SolInterface};
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -46,7 +46,7 @@ enum Command {
 struct VerifyInferenceArgs {
     /// The inference id (decimal or 0x hex), as `infer` returned it.
     id: alloy_primitives::U256,
-    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc: String,
     /// The attester the signature must recover to (default: the node's).
     #[arg(long, value_name = "ADDRESS")]
@@ -140,18 +140,18 @@ enum ModelCommand {
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
     },
     /// List a node's models.
     List {
-        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
     },
     /// Show one model; `--out FILE` saves its ONNX bytes.
     Show {
         id: B256,
-        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -168,11 +168,22 @@ struct InferArgs {
     /// Decimals of the outputs.
     #[arg(short, long, default_value_t = 6)]
     decimals: u8,
-    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc: String,
     /// Print the outputs as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `println!` that ends the program quietly (exit 0) once stdout is closed, as `| head` does,
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
 }
 
 fn main() -> ExitCode {
@@ -262,7 +273,7 @@ fn run_node(args: NodeArgs) -> Result<()> {
         print_banner(&config, &handle);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
-                println!("\nShutting down");
+                out!("\nShutting down");
                 handle.stop().await;
             }
         }
@@ -272,69 +283,69 @@ fn run_node(args: NodeArgs) -> Result<()> {
 
 fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
     let node = &handle.node;
-    println!(
+    out!(
         "\n  verinfer {}  —  verifiable ONNX inference devnet\n",
         env!("CARGO_PKG_VERSION")
     );
-    println!("Available Accounts\n==================");
+    out!("Available Accounts\n==================");
     for (i, s) in node.signers.iter().enumerate() {
-        println!(
+        out!(
             "({i}) {} ({} ETH)",
             s.address(),
             format_ether(config.balance)
         );
     }
-    println!("\nPrivate Keys\n==================");
+    out!("\nPrivate Keys\n==================");
     for (i, s) in node.signers.iter().enumerate() {
-        println!("({i}) 0x{}", hex::encode(s.to_bytes()));
+        out!("({i}) 0x{}", hex::encode(s.to_bytes()));
     }
-    println!("\nWallet\n==================");
-    println!("Mnemonic:          {}", config.mnemonic);
-    println!("Derivation path:   m/44'/60'/0'/0/");
-    println!("\nAttester\n==================");
-    println!("Address:           {}", node.attester);
+    out!("\nWallet\n==================");
+    out!("Mnemonic:          {}", config.mnemonic);
+    out!("Derivation path:   m/44'/60'/0'/0/");
+    out!("\nAttester\n==================");
+    out!("Address:           {}", node.attester);
     match config.attester_key {
-        Some(_) => println!("Key:               from --attester-key"),
-        None => println!(
+        Some(_) => out!("Key:               from --attester-key"),
+        None => out!(
             "Key:               {} (derived from the mnemonic; --attester-key sets another)",
             default_attester_key(&config.mnemonic)
         ),
     }
-    println!("\nModels\n==================");
+    out!("\nModels\n==================");
     let models = node.models.list();
     if models.is_empty() {
-        println!("none (add with --models DIR, `verinfer model add`, or verinfer_uploadModel)");
+        out!("none (add with --models DIR, `verinfer model add`, or verinfer_uploadModel)");
     }
     for info in &models {
         print_model(info);
     }
     for r in &handle.rejected {
-        println!("refused  {}", r.reason);
+        out!("refused  {}", r.reason);
     }
     let chain = node.chain();
-    println!("\nChain ID:          {}", chain.config().chain_id);
-    println!("Base fee:          {}", chain.next_base_fee());
-    println!("Gas limit:         {}", config.gas_limit);
-    println!("Precompile:        {ADDRESS}");
-    println!(
+    out!("\nChain ID:          {}", chain.config().chain_id);
+    out!("Base fee:          {}", chain.next_base_fee());
+    out!("Gas limit:         {}", config.gas_limit);
+    out!("Precompile:        {ADDRESS}");
+    out!(
         "Tract kernels:     {}",
         verinfer_precompile::engine::active_isa()
     );
     match &config.data_dir {
-        Some(dir) => println!("Data dir:          {}", dir.display()),
-        None => println!("Data dir:          none (--ephemeral: memory only)"),
+        Some(dir) => out!("Data dir:          {}", dir.display()),
+        None => out!("Data dir:          none (--ephemeral: memory only)"),
     }
     let head = chain.head().header.number;
     if head > 0 {
-        println!("Head:              block {head} (resumed)");
+        out!("Head:              block {head} (resumed)");
     }
     let mining = match (config.mining, config.block_time) {
         (false, _) => "manual (evm_mine)".to_string(),
         (true, Some(t)) => format!("every {}s", t.as_secs_f64()),
         (true, None) => "automine".to_string(),
     };
-    println!("Mining:            {mining}");
-    println!("\nListening on {}", handle.addr);
+    out!("Mining:            {mining}");
+    out!("\nListening on {}", handle.addr);
 }
 
 /// Admit every model under `paths`; returns whether all were accepted.
@@ -354,7 +365,7 @@ fn check(paths: &[PathBuf]) -> Result<bool> {
                 Ok(info) => print_model(&info),
                 Err(e) => {
                     all_ok = false;
-                    println!("refused  {e}");
+                    out!("refused  {e}");
                 }
             }
         }
@@ -370,7 +381,7 @@ fn print_model(info: &ModelInfo) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!(
+    out!(
         "admitted {}  in [{}]  out [{}]  infer gas {}  predict gas {}",
         info.id,
         specs(&info.inputs),
@@ -405,14 +416,14 @@ fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         eprintln!("uploading {} ({} bytes)", file.display(), bytes.len());
         match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes)])) {
-            Ok(model) => println!(
+            Ok(model) => out!(
                 "added    {}  {}",
                 model["id"].as_str().unwrap_or("?"),
                 file.display()
             ),
             Err(ClientError::Rpc { message, .. }) => {
                 all_ok = false;
-                println!("refused  {}: {message}", file.display());
+                out!("refused  {}: {message}", file.display());
             }
             Err(e) => return Err(e.into()),
         }
@@ -423,10 +434,10 @@ fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
 fn list_models(rpc: &str) -> Result<()> {
     let models: Vec<Value> = Client::new(rpc)?.call("verinfer_listModels", json!([]))?;
     if models.is_empty() {
-        println!("no models");
+        out!("no models");
     }
     for m in models {
-        println!(
+        out!(
             "{}  {} bytes  in {}  out {}  infer gas {}  runs {}",
             m["id"].as_str().unwrap_or("?"),
             m["size"],
@@ -445,7 +456,7 @@ fn show_model(rpc: &str, id: B256, out: Option<&Path>) -> Result<()> {
         bail!("the node has no model {id}");
     }
     let bytes = model.get_mut("bytes").map(Value::take);
-    println!("{}", serde_json::to_string_pretty(&model)?);
+    out!("{}", serde_json::to_string_pretty(&model)?);
     if let (Some(path), Some(bytes)) = (out, bytes) {
         let bytes: Bytes = serde_json::from_value(bytes).context("model bytes")?;
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -454,32 +465,65 @@ fn show_model(rpc: &str, id: B256, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Parse "1.5,-2,0.25" into fixed-point integers with the fewest decimals that are exact.
+/// Parse "1.5,-2,0.25,3e-4" into fixed-point integers with the fewest decimals that are exact.
 fn parse_values(text: &str) -> Result<(Vec<I256>, u8)> {
-    let parts: Vec<&str> = text
+    let parts = text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .collect();
-    let decimals = parts
-        .iter()
-        .map(|p| p.split_once('.').map_or(0, |(_, f)| f.len()))
-        .max()
-        .unwrap_or(0);
-    if decimals > 38 {
-        bail!("at most 38 decimals");
-    }
+        .map(|p| parse_decimal(p).with_context(|| format!("{p:?} is not a decimal number")))
+        .collect::<Result<Vec<_>>>()?;
+    let decimals = parts.iter().map(|(_, d)| *d).max().unwrap_or(0);
+    let Ok(decimals @ 0..=38) = u8::try_from(decimals) else {
+        bail!("at most 38 decimals ({decimals} needed)");
+    };
     let values = parts
         .iter()
-        .map(|p| {
-            let (int, frac) = p.split_once('.').unwrap_or((p, ""));
-            let digits = format!("{int}{frac:0<decimals$}");
+        .map(|(digits, d)| {
+            let scale = I256::try_from(10u64)?
+                .checked_pow(U256::from(u32::from(decimals) - d))
+                .context("value too large")?;
             digits
-                .parse::<I256>()
-                .with_context(|| format!("{p:?} is not a decimal number"))
+                .checked_mul(scale)
+                .context("value too large for int256")
         })
         .collect::<Result<_>>()?;
-    Ok((values, decimals as u8))
+    Ok((values, decimals))
+}
+
+/// One decimal (`-12.5`, `1e40`, `2.5E-3`) as (digits, decimals): value = digits / 10^decimals.
+fn parse_decimal(text: &str) -> Result<(I256, u32)> {
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().context("bad exponent")?),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.strip_prefix('+').unwrap_or(int);
+    let unsigned = int.strip_prefix('-').unwrap_or(int);
+    if unsigned.is_empty() && frac.is_empty()
+        || !unsigned
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        bail!("expected digits, an optional fraction and an optional exponent");
+    }
+    let digits: I256 = format!("{int}{frac}")
+        .parse()
+        .context("value too large for int256")?;
+    let decimals = frac.len() as i64 - exponent as i64;
+    if decimals >= 0 {
+        return Ok((digits, u32::try_from(decimals)?));
+    }
+    let scale = I256::try_from(10u64)?
+        .checked_pow(U256::from(-decimals as u64))
+        .context("value too large for int256")?;
+    Ok((
+        digits
+            .checked_mul(scale)
+            .context("value too large for int256")?,
+        0,
+    ))
 }
 
 fn infer(args: &InferArgs) -> Result<()> {
@@ -534,7 +578,7 @@ fn infer(args: &InferArgs) -> Result<()> {
             .iter()
             .map(|t| json!({"shape": t.shape, "values": t.values.iter().map(|v| format_fixed(*v, t.decimals)).collect::<Vec<_>>()}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        out!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for (i, t) in outputs.iter().enumerate() {
             let values: Vec<String> = t
@@ -542,23 +586,56 @@ fn infer(args: &InferArgs) -> Result<()> {
                 .iter()
                 .map(|v| format_fixed(*v, t.decimals))
                 .collect();
-            println!("output {i} {:?}: [{}]", t.shape, values.join(", "));
+            out!("output {i} {:?}: [{}]", t.shape, values.join(", "));
         }
     }
     Ok(())
 }
 
+/// A precompile error by name with its fields, as a Solidity developer reads it.
 fn describe_error(error: &IInference::IInferenceErrors) -> String {
     use IInference::IInferenceErrors as E;
     match error {
-        E::UnknownModel(_) => "UnknownModel: the node has no such model".into(),
+        E::UnknownSelector(e) => {
+            format!("UnknownSelector({}): not a precompile function", e.selector)
+        }
+        E::MalformedCalldata(e) => format!("MalformedCalldata: {}", e.reason),
+        E::UnknownModel(e) => format!("UnknownModel({}): the node has no such model", e.modelId),
+        E::WrongInputCount(e) => {
+            format!(
+                "WrongInputCount: the model takes {} inputs, {} given",
+                e.expected, e.got
+            )
+        }
         E::ShapeMismatch(e) => format!(
             "ShapeMismatch: input {} expects shape {:?}, got {:?}",
             e.input, e.expected, e.got
         ),
-        E::WrongInputCount(_) => "WrongInputCount".into(),
-        E::ValueOutOfRange(e) => format!("ValueOutOfRange: input {} index {}", e.input, e.index),
-        other => format!("{other:?}"),
+        E::ValueCountMismatch(e) => format!(
+            "ValueCountMismatch: input {} has {} values, its shape needs {}",
+            e.input, e.got, e.expected
+        ),
+        E::TooManyElements(e) => {
+            format!("TooManyElements: {} values, at most {}", e.got, e.limit)
+        }
+        E::DecimalsTooLarge(e) => {
+            format!(
+                "DecimalsTooLarge: {} decimals, at most {}",
+                e.decimals, e.limit
+            )
+        }
+        E::ValueOutOfRange(e) => format!(
+            "ValueOutOfRange: input {} value {} does not fit the model's element type",
+            e.input, e.index
+        ),
+        E::NonFiniteOutput(e) => format!(
+            "NonFiniteOutput: output {} value {} is NaN or infinite",
+            e.output, e.index
+        ),
+        E::InferenceFailed(e) => format!("InferenceFailed: {}", e.reason),
+        E::NotDirectCall(_) => "NotDirectCall: infer needs a direct CALL".into(),
+        E::ValueNotAccepted(_) => "ValueNotAccepted: the precompile takes no ether".into(),
+        E::UnknownInference(e) => format!("UnknownInference({}): no such record", e.id),
     }
 }
 
@@ -590,11 +667,11 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
     })?;
     bar.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(report.mismatches.is_empty());
     }
     let secs = report.elapsed.as_secs_f64();
-    println!(
+    out!(
         "replayed {} blocks, {} transactions, {} inferences over {} models in {:.2} s ({:.0} blocks/s)",
         report.blocks,
         report.transactions,
@@ -603,18 +680,18 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
         secs,
         report.blocks as f64 / secs.max(1e-9)
     );
-    println!("attester   {}", report.attester);
-    println!("state root {}", report.state_root);
+    out!("attester   {}", report.attester);
+    out!("state root {}", report.state_root);
     if report.mismatches.is_empty() {
-        println!("OK: every block, receipt, inference and attestation checks out");
+        out!("OK: every block, receipt, inference and attestation checks out");
         return Ok(true);
     }
-    println!("MISMATCH ({}):", report.mismatches.len());
+    out!("MISMATCH ({}):", report.mismatches.len());
     for m in &report.mismatches {
-        println!("  {m}");
+        out!("  {m}");
     }
     if !args.keep_going {
-        println!("(stopped at the first; --keep-going lists them all)");
+        out!("(stopped at the first; --keep-going lists them all)");
     }
     Ok(false)
 }
@@ -623,39 +700,69 @@ fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
     let client = Client::new(&args.rpc)?;
     let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&proof)?);
+        out!("{}", serde_json::to_string_pretty(&proof)?);
         return Ok(proof.verified());
     }
-    println!("inference {} on chain {}", proof.id, proof.chain_id);
-    println!(
+    out!("inference {} on chain {}", proof.id, proof.chain_id);
+    out!(
         "  recorded by   {} in block {}, caller {}",
-        proof.transaction_hash, proof.block_number, proof.caller
+        proof.transaction_hash,
+        proof.block_number,
+        proof.caller
     );
-    println!(
+    out!(
         "  model         {} ({} bytes)",
-        proof.model_id, proof.model_size
+        proof.model_id,
+        proof.model_size
     );
     for (i, t) in proof.inputs.iter().enumerate() {
-        println!("  input {i}       shape {:?} {}", t.shape, format_tensor(t));
+        out!("  input {i}       shape {:?} {}", t.shape, format_tensor(t));
     }
     for (i, t) in proof.outputs.iter().enumerate() {
-        println!("  output {i}      shape {:?} {}", t.shape, format_tensor(t));
+        out!("  output {i}      shape {:?} {}", t.shape, format_tensor(t));
     }
-    println!("  input hash    {}", proof.input_hash);
-    println!("  output hash   {}", proof.output_hash);
-    println!("  digest        {} (EIP-712)", proof.digest);
-    println!("  attester      {}", proof.attester);
+    out!("  input hash    {}", proof.input_hash);
+    out!("  output hash   {}", proof.output_hash);
+    out!("  digest        {} (EIP-712)", proof.digest);
+    out!("  attester      {}", proof.attester);
     for check in &proof.checks {
         if check.passed {
-            println!("  ok    {}", check.what);
+            out!("  ok    {}", check.what);
         } else {
-            println!("  FAIL  {}: {}", check.what, check.detail);
+            out!("  FAIL  {}: {}", check.what, check.detail);
         }
     }
     if proof.verified() {
-        println!("VERIFIED");
+        out!("VERIFIED");
     } else {
-        println!("NOT VERIFIED");
+        out!("NOT VERIFIED");
     }
     Ok(proof.verified())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> (Vec<String>, u8) {
+        let (values, decimals) = parse_values(text).unwrap();
+        (values.iter().map(|v| v.to_string()).collect(), decimals)
+    }
+
+    #[test]
+    fn decimals_and_exponents() {
+        assert_eq!(
+            parsed("1.5,-2,0.25"),
+            (vec!["150".into(), "-200".into(), "25".into()], 2)
+        );
+        assert_eq!(
+            parsed("1e3,2.5E-2,+4"),
+            (vec!["1000000".into(), "25".into(), "4000".into()], 3)
+        );
+        assert_eq!(parsed("1e40").0, vec![format!("1{}", "0".repeat(40))]);
+        assert_eq!(parsed("-0.5"), (vec!["-5".into()], 1));
+        for bad in ["a", "1.2.3", "1e", "--1", ".", "1e-39", "1e80"] {
+            assert!(parse_values(bad).is_err(), "{bad} parsed");
+        }
+    }
 }

@@ -66,3 +66,31 @@ fn bad_usage_and_missing_files_are_clear_errors() {
     assert!(out.contains("reading /nonexistent/model.onnx"), "{out}");
     assert_eq!(verinfer(&["--help"]).0, 0);
 }
+
+/// A reader that closes early (`| head`) ends the output quietly instead of a panic (exit 101).
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::process::Stdio;
+    // Enough lines to overflow a pipe buffer: the same directory many times over.
+    let args: Vec<&str> = std::iter::once("model")
+        .chain(std::iter::once("check"))
+        .chain(std::iter::repeat_n(MODELS, 400))
+        .collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verinfer"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

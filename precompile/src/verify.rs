@@ -74,7 +74,10 @@ pub enum Finding {
     #[error("inference {id}: re-execution failed: {reason}")]
     ReExecutionFailed { id: U256, reason: String },
     /// The signature does not recover to the attester.
-    #[error("inference {id}: signature recovers to {recovered:?}, attester is {attester}")]
+    #[error(
+        "inference {id}: signature recovers to {}, attester is {attester}",
+        recovered.map_or_else(|| "no address (invalid signature)".to_string(), |a| a.to_string())
+    )]
     BadSignature {
         id: U256,
         recovered: Option<Address>,

@@ -70,7 +70,26 @@ fn add_list_show_and_infer_against_a_running_node() {
     assert!(out.contains("output 0 [1, 1]: [5.250]"), "{out}");
     let (code, out) = verinfer(&["infer", &id, "--input", "0.1,0.2", "--rpc", &url]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("ValueCountMismatch"), "{out}");
+    assert!(
+        out.contains("ValueCountMismatch: input 0 has 2 values, its shape needs 4"),
+        "{out}"
+    );
+    assert!(!out.contains('{'), "no Rust Debug text: {out}");
+    // Exponent notation, and ETH_RPC_URL in place of --rpc (foundry's convention).
+    let out = Command::new(verinfer_bin())
+        .args([
+            "infer",
+            &id,
+            "--input",
+            "1e0,2,0.3e1,400e-2",
+            "--decimals",
+            "3",
+        ])
+        .env("ETH_RPC_URL", &url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("output 0 [1, 1]: [5.250]"), "{text}");
     let (code, out) = verinfer(&[
         "infer",
         &format!("0x{}", "00".repeat(32)),
