@@ -346,23 +346,26 @@ impl TreeEnsemble {
         (out, label)
     }
 
-    /// Order nodes for walking, check links, depth and cycles.
+    /// Check links, depth and cycles; record each tree's deepest path for pricing. Depths are
+    /// memoized per node, so a tree whose branches share subtrees (a DAG) costs its node count,
+    /// not its path count.
     fn validate(&mut self) -> TractResult<()> {
+        const UNSEEN: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let n = self.nodes.len();
+        let mut state = vec![UNSEEN; n];
+        let mut depth = vec![0usize; n];
         self.depths = Vec::with_capacity(self.roots.len());
         for &root in &self.roots {
-            ensure!(root < self.nodes.len(), "tree root {root} does not exist");
-            // Depth-first with an explicit stack; a path longer than MAX_DEPTH is refused,
-            // which also refuses cycles.
-            let mut deepest = 0;
-            let mut stack = vec![(root, 0usize)];
-            while let Some((id, depth)) = stack.pop() {
-                ensure!(
-                    depth <= MAX_DEPTH,
-                    "a tree is deeper than {MAX_DEPTH} (or cyclic)"
-                );
+            ensure!(root < n, "tree root {root} does not exist");
+            let mut stack = vec![(root, false)];
+            while let Some((id, expanded)) = stack.pop() {
+                if state[id] == DONE {
+                    continue;
+                }
                 let node = &self.nodes[id];
                 if node.rule == Rule::Leaf {
-                    deepest = deepest.max(depth);
                     for (target, _) in &node.weights {
                         ensure!(
                             *target < self.targets,
@@ -370,16 +373,33 @@ impl TreeEnsemble {
                             self.targets
                         );
                     }
+                    state[id] = DONE;
                     continue;
                 }
+                let children = [node.if_true, node.if_false];
                 ensure!(
-                    node.if_true < self.nodes.len() && node.if_false < self.nodes.len(),
+                    children.iter().all(|c| *c < n),
                     "node {id} points outside the tree"
                 );
-                stack.push((node.if_true, depth + 1));
-                stack.push((node.if_false, depth + 1));
+                if expanded {
+                    depth[id] = 1 + depth[children[0]].max(depth[children[1]]);
+                    ensure!(depth[id] <= MAX_DEPTH, "a tree is deeper than {MAX_DEPTH}");
+                    state[id] = DONE;
+                    continue;
+                }
+                state[id] = ON_PATH;
+                stack.push((id, true));
+                for child in children {
+                    ensure!(
+                        state[child] != ON_PATH,
+                        "a tree has a cycle through node {child}"
+                    );
+                    if state[child] == UNSEEN {
+                        stack.push((child, false));
+                    }
+                }
             }
-            self.depths.push(deepest);
+            self.depths.push(depth[root]);
         }
         if let Some(classes) = &self.classes {
             ensure!(
@@ -739,6 +759,38 @@ mod tests {
             ..Default::default()
         };
         let e = ensemble_v5_kernel(&node).unwrap_err().to_string();
-        assert!(e.contains("deeper than"), "{e}");
+        assert!(e.contains("cycle"), "{e}");
+    }
+
+    /// 200 branch nodes, each with both children on the next: 2^200 paths, 201 nodes. Admission
+    /// must see the depth (200) without walking every path.
+    #[test]
+    fn shared_subtrees_are_measured_in_linear_time() {
+        let n = 200i64;
+        let ids: Vec<i64> = (1..=n).collect();
+        let node = NodeProto {
+            op_type: "TreeEnsemble".into(),
+            attribute: vec![
+                ints("tree_roots", &[0]),
+                ints("nodes_modes", &vec![0; n as usize]),
+                ints("nodes_featureids", &vec![0; n as usize]),
+                float_tensor("nodes_splits", &vec![1.0; n as usize]),
+                ints("nodes_truenodeids", &ids),
+                ints("nodes_falsenodeids", &ids),
+                ints(
+                    "nodes_trueleafs",
+                    &(0..n).map(|i| i64::from(i == n - 1)).collect::<Vec<_>>(),
+                ),
+                ints(
+                    "nodes_falseleafs",
+                    &(0..n).map(|i| i64::from(i == n - 1)).collect::<Vec<_>>(),
+                ),
+                ints("leaf_targetids", &[0; 201]),
+                float_tensor("leaf_weights", &[1.0; 201]),
+            ],
+            ..Default::default()
+        };
+        let tree = ensemble_v5_kernel(&node).unwrap();
+        assert_eq!(tree.depths, vec![200]);
     }
 }
