@@ -55,8 +55,31 @@ impl Op for MlOp {
     op_as_typed_op!();
 }
 
+/// Most elements a kernel may produce in one output (admission's tensor cap). tract evaluates
+/// ops on constant inputs while it types a model, before admission sees any fact: a hostile
+/// model must not make a kernel allocate first and be refused after.
+pub const MAX_OUTPUT_ELEMENTS: u64 = 32 << 20;
+
 impl EvalOp for MlOp {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let facts: TVec<TypedFact> = inputs
+            .iter()
+            .map(|t| TypedFact::shape_and_dt_of(t))
+            .collect();
+        let refs: TVec<&TypedFact> = facts.iter().collect();
+        for fact in self.kernel.output_facts(&refs)? {
+            let elements = fact.shape.iter().try_fold(1u64, |acc, d| {
+                d.to_i64()
+                    .ok()
+                    .and_then(|d| u64::try_from(d).ok())
+                    .and_then(|d| acc.checked_mul(d))
+            });
+            ensure!(
+                elements.is_some_and(|e| e <= MAX_OUTPUT_ELEMENTS),
+                "{} would produce more than {MAX_OUTPUT_ELEMENTS} elements",
+                self.kernel.name()
+            );
+        }
         let mut outputs = self.kernel.eval(inputs)?;
         outputs.truncate(self.outputs);
         Ok(outputs)
@@ -181,4 +204,39 @@ pub fn tensor<T: Datum>(shape: &[usize], values: Vec<T>) -> TractResult<TValue> 
 /// pricing).
 pub fn row_count(n: &TDim) -> u64 {
     n.to_i64().map_or(1, |n| n.max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel that would allocate its whole (huge) output.
+    #[derive(Debug)]
+    struct Huge;
+
+    impl Kernel for Huge {
+        fn name(&self) -> &'static str {
+            "Huge"
+        }
+        fn output_facts(&self, _: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+            Ok(tvec!(f32::fact([1usize << 20, 1 << 20])))
+        }
+        fn eval(&self, _: TVec<TValue>) -> TractResult<TVec<TValue>> {
+            panic!("allocated before the guard");
+        }
+        fn cost(&self, _: &[&TypedFact]) -> TractResult<u64> {
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn oversized_outputs_are_refused_before_the_kernel_runs() {
+        let op = MlOp {
+            kernel: Arc::new(Huge),
+            outputs: 1,
+        };
+        let input = tensor(&[1], vec![1.0f32]).unwrap();
+        let e = EvalOp::eval(&op, &EvalContext::out_of_plan(), tvec!(input)).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
+    }
 }
