@@ -159,11 +159,27 @@ fn run(
     let sink = sink.map(Sink::new).transpose()?;
     let stop = |report: &Report| !options.keep_going && !report.mismatches.is_empty();
 
-    let attester = match (options.attester, source.attester()?) {
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => first_attester(source, head)?.unwrap_or_default(),
+    let chain_attester = match source.attester()? {
+        Some(a) => Some(a),
+        None => first_attester(source, head)?,
     };
+    let attester = options.attester.or(chain_attester).unwrap_or_default();
     report.attester = attester;
+    if let (Some(asked), Some(recorded)) = (options.attester, chain_attester) {
+        if asked != recorded {
+            // Every signature, and every record's attester slot, would differ from here on:
+            // one clear finding instead of a mismatch at each later block.
+            report.mismatches.push(Mismatch {
+                block: None,
+                transaction: None,
+                inference: None,
+                what: format!(
+                    "attester: this chain's inferences are attested by {recorded}, not {asked}"
+                ),
+            });
+            return Ok(report);
+        }
+    }
     let store = Arc::new(ModelStore::default());
     let verifier = Arc::new(Verifier::new(attester));
     let precompile = Arc::new(InferencePrecompile::new(

@@ -247,6 +247,22 @@ async fn every_kind_of_tampering_is_reported_where_it_happened() {
     assert_eq!((b, t, i), (block.into(), tx.clone(), id.clone()));
     assert!(what.starts_with("signature recovers to"), "{what}");
 
+    // Asking for the wrong attester: one finding, not a mismatch at every later block.
+    let dir = built.dir.path().to_str().unwrap();
+    let wrong = "0x0000000000000000000000000000000000000001";
+    let (code, report) = verify(
+        &["--data-dir", dir, "--attester", wrong, "--keep-going"],
+        &[],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let mismatches = report["mismatches"].as_array().unwrap();
+    assert_eq!(mismatches.len(), 1, "{report:#}");
+    let what = mismatches[0]["what"].as_str().unwrap();
+    assert!(
+        what.starts_with("attester: this chain's inferences are attested by 0x"),
+        "{what}"
+    );
+
     // A model file: other bytes served under the same id.
     let copy = tampered(&built, |dir, _| {
         let path = dir
