@@ -102,13 +102,18 @@ impl Clock {
         now.saturating_add_signed(self.offset)
     }
 
-    fn next(&mut self, parent: u64) -> u64 {
-        match self.next_timestamp.take() {
-            Some(ts) => ts.max(parent + 1),
-            None => self.now().max(parent + 1),
-        }
+    /// The next block's timestamp: the one asked for, else the clock's, and always after the
+    /// parent's; `None` once the parent is at [`MAX_TIMESTAMP`].
+    fn next(&mut self, parent: u64) -> Option<u64> {
+        let earliest = parent.checked_add(1).filter(|t| *t <= MAX_TIMESTAMP)?;
+        let wanted = self.next_timestamp.take().unwrap_or_else(|| self.now());
+        Some(wanted.clamp(earliest, MAX_TIMESTAMP))
     }
 }
+
+/// Latest block timestamp the chain accepts (`i64::MAX` seconds): timestamps stay strictly
+/// increasing and clock arithmetic cannot overflow.
+pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 
 /// A call to simulate (`eth_call`, `eth_estimateGas`).
 #[derive(Clone, Debug, Default)]
@@ -387,9 +392,19 @@ impl Chain {
         let number = parent.number + 1;
         let base_fee = next_base_fee(&parent);
         if let Some(ts) = timestamp {
+            if ts > MAX_TIMESTAMP {
+                return Err(ChainError::Invalid(format!(
+                    "timestamp {ts} is past the latest allowed, {MAX_TIMESTAMP}"
+                )));
+            }
             self.clock.next_timestamp = Some(ts);
         }
-        let timestamp = self.clock.next(parent.timestamp);
+        let timestamp = self.clock.next(parent.timestamp).ok_or_else(|| {
+            ChainError::Invalid(format!(
+                "the head's timestamp is {}, the latest allowed: no block can follow it",
+                parent.timestamp
+            ))
+        })?;
         let prevrandao = keccak256(self.head.hash);
         let env = self.evm_env(number, timestamp, base_fee, prevrandao);
         let ready = self.pool.ready(base_fee, |a| {
@@ -782,13 +797,24 @@ impl Chain {
 
     /// Fix the next block's timestamp.
     pub fn set_next_timestamp(&mut self, timestamp: u64) -> Result<(), ChainError> {
+        self.check_timestamp(timestamp)?;
+        self.clock.next_timestamp = Some(timestamp);
+        Ok(())
+    }
+
+    /// A timestamp asked for the next block: after the head's, at most [`MAX_TIMESTAMP`].
+    fn check_timestamp(&self, timestamp: u64) -> Result<(), ChainError> {
         if timestamp <= self.head.header.timestamp {
             return Err(ChainError::Invalid(format!(
                 "timestamp {timestamp} is not after the head's {}",
                 self.head.header.timestamp
             )));
         }
-        self.clock.next_timestamp = Some(timestamp);
+        if timestamp > MAX_TIMESTAMP {
+            return Err(ChainError::Invalid(format!(
+                "timestamp {timestamp} is past the latest allowed, {MAX_TIMESTAMP}"
+            )));
+        }
         Ok(())
     }
 }

@@ -194,6 +194,7 @@ fn run(
     world.apply(&allocation);
     let mut hashes = vec![genesis.block.hash];
     check_header(&genesis.block, None, &mut report);
+    let mut parent_timestamp = genesis.block.header.timestamp;
     let root = world.root();
     if root != genesis.block.header.state_root {
         report.mismatches.push(Mismatch {
@@ -225,7 +226,12 @@ fn run(
             what,
         };
         let clean = report.mismatches.len();
-        check_header(block, hashes.last().copied(), &mut report);
+        check_header(
+            block,
+            hashes.last().map(|h| (*h, parent_timestamp)),
+            &mut report,
+        );
+        parent_timestamp = block.header.timestamp;
         let mut edits_undo = Undo::default();
         for (k, edit) in replayed.edits.iter().enumerate() {
             let diff = StateDiff::from(edit);
@@ -552,7 +558,9 @@ impl<'a> Sink<'a> {
 }
 
 /// The block hash is the header's, and the parent hash links to the previous block.
-fn check_header(block: &StoredBlock, parent: Option<B256>, report: &mut Report) {
+/// The header hashes to the recorded hash, links to its parent (hash, timestamp) and comes
+/// strictly after it in time.
+fn check_header(block: &StoredBlock, parent: Option<(B256, u64)>, report: &mut Report) {
     let number = block.header.number;
     let hash = block.header.hash_slow();
     if hash != block.hash {
@@ -566,7 +574,18 @@ fn check_header(block: &StoredBlock, parent: Option<B256>, report: &mut Report) 
             ),
         });
     }
-    if let Some(parent) = parent {
+    if let Some((parent, parent_timestamp)) = parent {
+        if block.header.timestamp <= parent_timestamp {
+            report.mismatches.push(Mismatch {
+                block: Some(number),
+                transaction: None,
+                inference: None,
+                what: format!(
+                    "timestamp {} is not after the parent's {parent_timestamp}",
+                    block.header.timestamp
+                ),
+            });
+        }
         if block.header.parent_hash != parent {
             report.mismatches.push(Mismatch {
                 block: Some(number),

@@ -806,3 +806,48 @@ async fn malformed_requests_get_json_rpc_errors_and_the_node_keeps_serving() {
     assert_eq!(p.get_balance(BOB).await.unwrap(), U256::from(40));
     node.stop().await;
 }
+
+/// Timestamps stay strictly increasing and bounded: a timestamp past `i64::MAX` is refused, a
+/// head at the bound refuses a child instead of wrapping around to an older one, and `evm_mine`
+/// refuses an unbounded block count (it used to mine forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_and_mined_blocks_are_bounded() {
+    let node = spawn(|_| {}).await;
+    let p = provider(&node.http_url(), 0);
+    let err = p
+        .raw_request::<_, Value>("evm_mine".into(), json!([{"blocks": "0xffffffffffffffff"}]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+    let err = p
+        .raw_request::<_, Value>(
+            "evm_setNextBlockTimestamp".into(),
+            json!(["0xffffffffffffffff"]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("latest allowed"), "{err}");
+
+    let max = i64::MAX as u64;
+    let _: Value = raw(&p, "evm_setNextBlockTimestamp", json!([max])).await;
+    let _: String = raw(&p, "evm_mine", json!([])).await;
+    let head = p
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.header.timestamp, max);
+    let err = p
+        .raw_request::<_, Value>("evm_mine".into(), json!([]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no block can follow"), "{err}");
+    assert_eq!(
+        p.get_block_number().await.unwrap(),
+        head.header.number,
+        "no block older than its parent"
+    );
+    // The node keeps answering.
+    p.get_balance(BOB).await.unwrap();
+    node.stop().await;
+}

@@ -52,6 +52,9 @@ enum MineParams {
     },
 }
 
+/// Most blocks one `evm_mine` / `anvil_mine` call may mine.
+const MAX_BLOCKS_PER_CALL: u64 = 1_000_000;
+
 fn mine_blocks(
     node: &Node,
     blocks: u64,
@@ -72,10 +75,14 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let (timestamp, blocks) = match params {
             None => (None, 1),
             Some(MineParams::Timestamp(t)) => (Some(t.to()), 1),
-            Some(MineParams::Options { timestamp, blocks }) => {
-                (timestamp.map(|t| t.to()), blocks.map_or(1, |b| b.to()))
-            }
+            Some(MineParams::Options { timestamp, blocks }) => (
+                timestamp.map(|t| t.saturating_to()),
+                blocks.map_or(1, |b| b.saturating_to()),
+            ),
         };
+        if blocks > MAX_BLOCKS_PER_CALL {
+            return Err(invalid_params("at most 1000000 blocks per call"));
+        }
         mine_blocks(&n, blocks, None, timestamp)?;
         Ok("0x0".into())
     })?;
@@ -84,7 +91,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let blocks: Option<U256> = seq.optional_next()?;
         let interval: Option<U256> = seq.optional_next()?;
         let blocks: u64 = blocks.map_or(1, |b| b.saturating_to());
-        if blocks > 1_000_000 {
+        if blocks > MAX_BLOCKS_PER_CALL {
             return Err(invalid_params("at most 1000000 blocks per call"));
         }
         mine_blocks(&n, blocks, interval.map(|i| i.saturating_to()), None)
