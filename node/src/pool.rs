@@ -4,11 +4,16 @@
 //! account's current nonce. Blocks take ready transactions, the highest tip first, each
 //! sender's in nonce order. A transaction with the same sender and nonce as a pooled one
 //! replaces it only when both its fee cap and its tip are at least 10% higher.
+//!
+//! The pool is bounded: at most [`MAX_PER_SENDER`] transactions a sender and
+//! [`MAX_POOL_BYTES`] of encoded transactions in all; a nonce of 2^64 − 1 is refused (EIP-2681:
+//! no account can reach it).
 
 use std::collections::{BTreeMap, HashMap};
 
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256};
 
 /// A validated, signature-recovered transaction.
@@ -18,13 +23,22 @@ pub struct PoolTransaction {
     pub tx: Recovered<TxEnvelope>,
     /// Arrival order, to break ties between equal tips.
     pub seq: u64,
+    /// Encoded size in bytes.
+    pub size: usize,
 }
+
+/// Most transactions one sender may have in the pool.
+pub const MAX_PER_SENDER: usize = 4096;
+
+/// Most bytes of encoded transactions the pool holds.
+pub const MAX_POOL_BYTES: usize = 128 << 20;
 
 impl PoolTransaction {
     /// Wrap a recovered transaction.
     pub fn new(tx: Recovered<TxEnvelope>, seq: u64) -> Self {
         Self {
             hash: *tx.inner().tx_hash(),
+            size: tx.inner().encode_2718_len(),
             tx,
             seq,
         }
@@ -56,6 +70,12 @@ pub enum PoolError {
     ReplacementUnderpriced,
     #[error("already known")]
     AlreadyKnown,
+    #[error("nonce 2^64-1 is out of range (EIP-2681)")]
+    NonceMax,
+    #[error("sender has {MAX_PER_SENDER} transactions in the pool already")]
+    SenderFull,
+    #[error("the pool is full ({MAX_POOL_BYTES} bytes of transactions)")]
+    Full,
 }
 
 /// Pending transactions.
@@ -63,6 +83,8 @@ pub enum PoolError {
 pub struct Pool {
     by_sender: HashMap<Address, BTreeMap<u64, PoolTransaction>>,
     by_hash: HashMap<B256, (Address, u64)>,
+    /// Encoded bytes of every pooled transaction.
+    bytes: usize,
 }
 
 impl Pool {
@@ -71,7 +93,17 @@ impl Pool {
         if self.by_hash.contains_key(&tx.hash) {
             return Err(PoolError::AlreadyKnown);
         }
+        if tx.nonce() == u64::MAX {
+            return Err(PoolError::NonceMax);
+        }
         let queue = self.by_sender.entry(tx.sender()).or_default();
+        let old_size = queue.get(&tx.nonce()).map_or(0, |old| old.size);
+        if old_size == 0 && queue.len() >= MAX_PER_SENDER {
+            return Err(PoolError::SenderFull);
+        }
+        if self.bytes - old_size + tx.size > MAX_POOL_BYTES {
+            return Err(PoolError::Full);
+        }
         let mut replaced = None;
         if let Some(old) = queue.get(&tx.nonce()) {
             let bumped = |old: u128, new: u128| new >= old + old / 10 && new > old;
@@ -91,6 +123,7 @@ impl Pool {
             replaced = Some(old.hash);
             self.by_hash.remove(&old.hash);
         }
+        self.bytes = self.bytes - old_size + tx.size;
         self.by_hash.insert(tx.hash, (tx.sender(), tx.nonce()));
         queue.insert(tx.nonce(), tx);
         Ok(replaced)
@@ -156,6 +189,9 @@ impl Pool {
         let (sender, nonce) = self.by_hash.remove(hash)?;
         let queue = self.by_sender.get_mut(&sender)?;
         let tx = queue.remove(&nonce);
+        if let Some(tx) = &tx {
+            self.bytes -= tx.size;
+        }
         if queue.is_empty() {
             self.by_sender.remove(&sender);
         }
@@ -178,5 +214,83 @@ impl Pool {
         for hash in stale {
             self.remove(&hash);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxLegacy};
+    use alloy_primitives::{Signature, U256};
+
+    fn tx(sender: u8, nonce: u64, gas_price: u128, input: usize) -> PoolTransaction {
+        let tx = TxLegacy {
+            nonce,
+            gas_price,
+            gas_limit: 21_000,
+            value: U256::from(sender), // distinct hashes for distinct senders
+            input: vec![1u8; input].into(),
+            ..Default::default()
+        };
+        let signed = tx.into_signed(Signature::new(U256::from(1), U256::from(1), false));
+        let recovered =
+            Recovered::new_unchecked(TxEnvelope::Legacy(signed), Address::repeat_byte(sender));
+        PoolTransaction::new(recovered, nonce)
+    }
+
+    #[test]
+    fn replacement_needs_a_ten_percent_bump_and_keeps_the_byte_count() {
+        let mut pool = Pool::default();
+        let first = tx(1, 0, 100, 10);
+        let first_hash = first.hash;
+        pool.add(first).unwrap();
+        assert_eq!(
+            pool.add(tx(1, 0, 105, 10)),
+            Err(PoolError::ReplacementUnderpriced)
+        );
+        let bigger = tx(1, 0, 110, 1000);
+        let size = bigger.size;
+        assert_eq!(pool.add(bigger), Ok(Some(first_hash)));
+        assert_eq!((pool.len(), pool.bytes), (1, size));
+    }
+
+    #[test]
+    fn nonce_max_is_refused() {
+        assert_eq!(
+            Pool::default().add(tx(1, u64::MAX, 1, 0)),
+            Err(PoolError::NonceMax)
+        );
+    }
+
+    #[test]
+    fn a_sender_and_the_pool_are_bounded() {
+        let mut pool = Pool::default();
+        for nonce in 0..MAX_PER_SENDER as u64 {
+            pool.add(tx(2, nonce, 1, 0)).unwrap();
+        }
+        assert_eq!(
+            pool.add(tx(2, MAX_PER_SENDER as u64, 1, 0)),
+            Err(PoolError::SenderFull)
+        );
+        pool.add(tx(3, 0, 1, 0)).unwrap(); // another sender still gets in
+
+        // 1.5 MB future-nonce transactions from one account: refused once the bytes run out.
+        let mut pool = Pool::default();
+        let mut accepted = 0;
+        for nonce in 1..300 {
+            match pool.add(tx(4, nonce, 1, 1_500_000)) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    assert_eq!(e, PoolError::Full);
+                    break;
+                }
+            }
+        }
+        assert_eq!(accepted, MAX_POOL_BYTES / tx(4, 1, 1, 1_500_000).size);
+        assert!(pool.bytes <= MAX_POOL_BYTES);
+        // Removing frees the bytes.
+        let hash = pool.by_sender[&Address::repeat_byte(4)][&1].hash;
+        pool.remove(&hash);
+        pool.add(tx(4, 1000, 1, 1_000_000)).unwrap();
     }
 }
