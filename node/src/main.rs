@@ -414,7 +414,8 @@ fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
     let mut all_ok = true;
     for file in onnx_files(paths)? {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        eprintln!("uploading {} ({} bytes)", file.display(), bytes.len());
+        let size = bytes.len();
+        eprintln!("uploading {} ({size} bytes)", file.display());
         match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes)])) {
             Ok(model) => out!(
                 "added    {}  {}",
@@ -425,11 +426,26 @@ fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
                 all_ok = false;
                 out!("refused  {}: {message}", file.display());
             }
+            // Hex doubles the bytes: past the node's body cap the server stops reading (413,
+            // or a broken pipe while the body is still being sent).
+            Err(ClientError::Http(413) | ClientError::Io(_)) if 2 * size > UPLOAD_HINT_BYTES => {
+                all_ok = false;
+                out!(
+                    "refused  {}: {size} bytes is over what one upload carries (the node's \
+                     --max-request-body, 32 MiB by default, holds models up to about 16 MiB as \
+                     hex); put the file in the node's --models folder (64 MiB cap) or raise \
+                     --max-request-body",
+                    file.display()
+                );
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Ok(all_ok)
 }
+
+/// The default request body cap: an upload of more than half of it (hex) may be cut off.
+const UPLOAD_HINT_BYTES: usize = 32 * 1024 * 1024;
 
 fn list_models(rpc: &str) -> Result<()> {
     let models: Vec<Value> = Client::new(rpc)?.call("verinfer_listModels", json!([]))?;

@@ -35,6 +35,17 @@ fn add_list_show_and_infer_against_a_running_node() {
         "{out}"
     );
 
+    // Over what one upload carries (hex doubles it past the 32 MiB body cap): a clear
+    // refusal with what to do, not "Broken pipe".
+    let big = dir.path().join("big.onnx");
+    std::fs::write(&big, vec![0u8; 20 << 20]).unwrap();
+    let (code, out) = verinfer(&["model", "add", big.to_str().unwrap(), "--rpc", &url]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("over what one upload carries") && out.contains("--models"),
+        "{out}"
+    );
+
     let (code, out) = verinfer(&["model", "list", "--rpc", &url]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&id), "{out}");
