@@ -115,6 +115,60 @@ impl Clock {
 /// increasing and clock arithmetic cannot overflow.
 pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 
+/// Largest init code of a contract creation (EIP-3860).
+const MAX_INITCODE_SIZE: usize = 49_152;
+
+/// What the EVM would refuse before executing a transaction, checked before it enters the pool
+/// (so a refused transaction gets its reason and mines no block): fee fields in order, init code
+/// size, and the intrinsic gas (calldata, access list, authorizations, EIP-7623 floor).
+fn check_intrinsic(tx: &TxEnvelope) -> Result<(), ChainError> {
+    use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
+    let invalid = |what: String| Err(ChainError::InvalidTransaction(what));
+    if let Some(tip) = tx.max_priority_fee_per_gas() {
+        if tip > tx.max_fee_per_gas() {
+            return invalid(format!(
+                "max priority fee per gas higher than max fee per gas: tip {tip}, max fee {}",
+                tx.max_fee_per_gas()
+            ));
+        }
+    }
+    let create = tx.kind().is_create();
+    if create && tx.input().len() > MAX_INITCODE_SIZE {
+        return invalid(format!(
+            "max initcode size exceeded: code size {}, limit {MAX_INITCODE_SIZE}",
+            tx.input().len()
+        ));
+    }
+    let (accounts, storages) = tx.access_list().map_or((0, 0), |list| {
+        (
+            list.len() as u64,
+            list.iter().map(|item| item.storage_keys.len() as u64).sum(),
+        )
+    });
+    let authorizations = tx.authorization_list().map_or(0, |a| a.len() as u64);
+    let spec = revm::context::CfgEnv::<revm::primitives::hardfork::SpecId>::default().spec;
+    let gas = calculate_initial_tx_gas(
+        spec,
+        tx.input(),
+        create,
+        accounts,
+        storages,
+        authorizations,
+        None,
+    );
+    let needed = gas
+        .initial_regular_gas
+        .saturating_add(gas.initial_state_gas)
+        .max(gas.floor_gas);
+    if tx.gas_limit() < needed {
+        return invalid(format!(
+            "intrinsic gas too low: have {}, want {needed}",
+            tx.gas_limit()
+        ));
+    }
+    Ok(())
+}
+
 /// A call to simulate (`eth_call`, `eth_estimateGas`).
 #[derive(Clone, Debug, Default)]
 pub struct CallRequest {
@@ -347,11 +401,7 @@ impl Chain {
                 self.config.gas_limit.min(TX_GAS_LIMIT_CAP)
             )));
         }
-        if inner.gas_limit() < 21_000 {
-            return Err(ChainError::InvalidTransaction(
-                "intrinsic gas too low".into(),
-            ));
-        }
+        check_intrinsic(inner)?;
         let base_fee = self.next_base_fee();
         if inner.max_fee_per_gas() < u128::from(base_fee) {
             return Err(ChainError::InvalidTransaction(format!(

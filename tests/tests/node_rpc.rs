@@ -851,3 +851,58 @@ async fn timestamps_and_mined_blocks_are_bounded() {
     p.get_balance(BOB).await.unwrap();
     node.stop().await;
 }
+
+/// What the EVM would refuse is refused on arrival, with its reason, and mines no block: a tip
+/// above the fee cap, init code over EIP-3860's limit, calldata whose intrinsic gas (EIP-7623
+/// floor included) is over the gas limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_the_evm_would_refuse_are_refused_on_arrival() {
+    let node = spawn(|_| {}).await;
+    let p = provider(&node.http_url(), 0);
+    let before = p.get_block_number().await.unwrap();
+    let fees = |tx: TransactionRequest, cap: u128, tip: u128| {
+        tx.with_max_fee_per_gas(cap)
+            .with_max_priority_fee_per_gas(tip)
+    };
+    let cases = [
+        (
+            fees(
+                TransactionRequest::default().with_to(BOB),
+                2_000_000_000,
+                3_000_000_000,
+            )
+            .with_gas_limit(21_000),
+            "max priority fee per gas higher than max fee per gas",
+        ),
+        (
+            fees(
+                TransactionRequest::default().with_deploy_code(vec![0x60u8; 50_000]),
+                2_000_000_000,
+                1,
+            )
+            .with_gas_limit(16_000_000),
+            "max initcode size exceeded",
+        ),
+        (
+            fees(
+                TransactionRequest::default()
+                    .with_to(BOB)
+                    .with_input(vec![1u8; 100_000]),
+                2_000_000_000,
+                1,
+            )
+            .with_gas_limit(100_000),
+            "intrinsic gas too low",
+        ),
+    ];
+    for (tx, reason) in cases {
+        let err = p.send_transaction(tx).await.unwrap_err().to_string();
+        assert!(err.contains(reason), "{reason}: {err}");
+    }
+    assert_eq!(
+        p.get_block_number().await.unwrap(),
+        before,
+        "no block was mined"
+    );
+    node.stop().await;
+}
