@@ -227,6 +227,37 @@ def hostile():
         helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
         helper.make_node("Add", ["x", "s"], ["y"]),
     ], inits=[init("shape", np.array([1_500_000_000], dtype=np.int64))])
+    # Sizes computed from constants, which tract would evaluate (and allocate) while typing the
+    # model: a shape product, a range limit, an expand target, an outer product.
+    ones = numpy_helper.from_array(np.array([1.0], dtype=np.float32))
+
+    def reduce_into_y(big):
+        return [helper.make_node("ReduceSum", [big], ["s"], keepdims=0),
+                helper.make_node("Add", ["x", "s"], ["y"])]
+    one("computed_shape_bomb", [
+        helper.make_node("Mul", ["a", "b"], ["shape"]),
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], value=ones),
+    ] + reduce_into_y("big"), inits=[init("a", np.array([1000], dtype=np.int64)),
+                                     init("b", np.array([1_000_000], dtype=np.int64))])
+    one("computed_range_bomb", [
+        helper.make_node("Mul", ["a", "b"], ["limit"]),
+        helper.make_node("Range", ["start", "limit", "delta"], ["big"]),
+    ] + reduce_into_y("big"), inits=[init("a", np.array(100_000.0, dtype=np.float32)),
+                                     init("b", np.array(100_000.0, dtype=np.float32)),
+                                     init("start", np.array(0.0, dtype=np.float32)),
+                                     init("delta", np.array(1.0, dtype=np.float32))])
+    one("computed_expand_bomb", [
+        helper.make_node("Mul", ["a", "b"], ["target"]),
+        helper.make_node("Expand", ["one", "target"], ["big"]),
+    ] + reduce_into_y("big"), inits=[init("a", np.array([100_000], dtype=np.int64)),
+                                     init("b", np.array([100_000], dtype=np.int64)),
+                                     init("one", np.array([1.0], dtype=np.float32))])
+    one("outer_product_bomb", [
+        helper.make_node("ConstantOfShape", ["col_shape"], ["col"], value=ones),
+        helper.make_node("ConstantOfShape", ["row_shape"], ["row"], value=ones),
+        helper.make_node("Mul", ["col", "row"], ["big"]),
+    ] + reduce_into_y("big"), inits=[init("col_shape", np.array([20_000, 1], dtype=np.int64)),
+                                     init("row_shape", np.array([1, 20_000], dtype=np.int64))])
     # Weights stored outside the model file.
     w = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "w")
     w.ClearField("raw_data")

@@ -145,7 +145,7 @@ pub fn admit(
         });
     }
     engine::pin_kernels();
-    let onnx = crate::ml::onnx();
+    let onnx = crate::onnx::parser();
     let mut proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
         .map_err(AdmissionError::Panicked)?
         .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;

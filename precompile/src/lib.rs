@@ -13,6 +13,8 @@
 //! - [`admission`]: the checks a model passes before it is accepted;
 //! - [`ops`]: which ONNX ops a model may use, and why not;
 //! - [`ml`]: the `ai.onnx.ml` ops (trees, linear models, SVMs, preprocessing) in scalar code;
+//! - [`size_guard`]: bounds on what tract may allocate while it types a model;
+//! - [`onnx`]: the parser with both registered;
 //! - [`engine`]: kernel pinning and panic-safe runs of an optimized plan;
 //! - [`store`]: admitted models by id, with a bounded cache of plans;
 //! - [`gas`]: the gas schedule;
@@ -29,9 +31,11 @@ pub mod fixed_point;
 pub mod gas;
 pub mod ml;
 pub mod model;
+pub mod onnx;
 pub mod ops;
 pub mod precompile;
 pub mod record;
+pub mod size_guard;
 pub mod store;
 pub mod verify;
 

@@ -259,3 +259,22 @@ fn small_integer_and_bool_types_cross_the_abi() {
         RunError::ValueOutOfRange { input: 2, index: 0 }
     );
 }
+
+/// Sizes computed from constants (a shape product, a range limit, an expand target, an outer
+/// product of two small constants) are refused while tract infers facts, before it evaluates the
+/// op: each of these used to allocate gigabytes first.
+#[test]
+fn computed_size_bombs_are_refused_before_tract_allocates() {
+    for (name, op) in [
+        ("computed_shape_bomb", "ConstantOfShape"),
+        ("computed_range_bomb", "Range"),
+        ("computed_expand_bomb", "Expand"),
+        ("outer_product_bomb", "Mul"),
+    ] {
+        let e = refusal(&format!("hostile/{name}.onnx")).to_string();
+        assert!(
+            e.contains(&format!("{op} would produce")) && e.contains("over the cap"),
+            "{name}: {e}"
+        );
+    }
+}

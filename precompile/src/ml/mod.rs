@@ -8,7 +8,7 @@
 //! kernels can make. Arithmetic follows onnxruntime's reference kernels step for step (same
 //! summation order, same `f32` rounding points), so results equal onnxruntime's.
 //!
-//! [`onnx`] is tract-onnx's parser with these ops registered in place of tract's own
+//! [`register`] puts these ops on tract-onnx's op register in place of tract's own
 //! (`TreeEnsembleClassifier`, `LinearClassifier`, `LinearRegressor` and `Normalizer` exist in
 //! tract 0.23, but with vectorised arithmetic and, for `Normalizer`, an approximate `rsqrt`).
 //! `CategoryMapper` (an exact lookup) stays tract's.
@@ -25,7 +25,6 @@ pub mod transform;
 pub mod tree;
 
 use tract_onnx::model::OnnxOpRegister;
-use tract_onnx::Onnx;
 
 /// The `ai.onnx.ml` ops this crate implements, by name.
 pub const OPS: &[&str] = &[
@@ -45,14 +44,8 @@ pub const OPS: &[&str] = &[
     "TreeEnsembleRegressor",
 ];
 
-/// tract-onnx's parser with the `ai.onnx.ml` kernels of this module registered.
-pub fn onnx() -> Onnx {
-    let mut onnx = tract_onnx::onnx();
-    register(&mut onnx.op_register);
-    onnx
-}
-
-fn register(reg: &mut OnnxOpRegister) {
+/// Register this module's kernels on a tract-onnx op register (see [`crate::onnx::parser`]).
+pub fn register(reg: &mut OnnxOpRegister) {
     tree::register(reg);
     linear::register(reg);
     svm::register(reg);
