@@ -288,6 +288,19 @@ def symbolic_batch():
     save(helper.make_model(g, opset_imports=OPSET), "real/symbolic_batch.onnx")
 
 
+def relu_chain(n=2000):
+    """A long chain of cheap ops: its time is tract's per-node dispatch, which gas must price."""
+    nodes = [helper.make_node("Relu", [f"t{i}" if i else "x"], [f"t{i + 1}" if i + 1 < n else "y"])
+             for i in range(n)]
+    g = helper.make_graph(
+        nodes, "relu_chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    os.makedirs(os.path.join(HERE, "stress"), exist_ok=True)
+    save(helper.make_model(g, opset_imports=OPSET), "stress/relu_chain.onnx")
+
+
 def credit():
     """A credit model for the lending example: 4 features → Gemm(4→8) → ReLU → Gemm(8→1) → Sigmoid.
 
@@ -348,5 +361,6 @@ if __name__ == "__main__":
     identity_f32()
     hostile()
     symbolic_batch()
+    relu_chain()
     credit()
     volatility()

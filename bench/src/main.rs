@@ -144,7 +144,7 @@ fn main() -> anyhow::Result<()> {
     let sizes = Sizes::new(args.full);
     let (store, models) = load_models(&bins.models)?;
     let mut cost_models = models.clone();
-    cost_models.extend(load_real_models(&store, &bins.models.join("real"))?);
+    cost_models.extend(load_in_process_models(&store, &bins.models)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -236,21 +236,23 @@ fn load_models(dir: &std::path::Path) -> anyhow::Result<(Arc<ModelStore>, Models
     Ok((store, out))
 }
 
-/// Real models (`models/real/`) measured in process: one per family the gas calibration must
-/// cover (tree ensembles, linear, SVM, recurrent). They stay out of the node workloads.
-const REAL_MODELS: &[&str] = &[
-    "xgb_regressor",
-    "random_forest_classifier",
-    "lgbm_classifier",
-    "logistic_regression",
-    "scaler_svc",
-    "lstm_forecaster",
-    "gru_forecaster",
-    "volatility_lgbm",
+/// Models measured in process only (paths under `models/`, without `.onnx`): one per family the
+/// gas calibration must cover (tree ensembles, linear, SVM, recurrent) and a 2 000-node chain of
+/// cheap ops (per-node dispatch). They stay out of the node workloads.
+const IN_PROCESS_MODELS: &[&str] = &[
+    "real/xgb_regressor",
+    "real/random_forest_classifier",
+    "real/lgbm_classifier",
+    "real/logistic_regression",
+    "real/scaler_svc",
+    "real/lstm_forecaster",
+    "real/gru_forecaster",
+    "real/volatility_lgbm",
+    "stress/relu_chain",
 ];
 
-fn load_real_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result<Models> {
-    REAL_MODELS
+fn load_in_process_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result<Models> {
+    IN_PROCESS_MODELS
         .iter()
         .map(|name| {
             let path = dir.join(format!("{name}.onnx"));
@@ -258,7 +260,8 @@ fn load_real_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result
                 .add_file(&path)
                 .with_context(|| format!("admitting {}", path.display()))?;
             let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
-            Ok((name.to_string(), info, inputs))
+            let short = name.rsplit('/').next().unwrap_or(name).to_string();
+            Ok((short, info, inputs))
         })
         .collect()
 }

@@ -278,3 +278,15 @@ fn computed_size_bombs_are_refused_before_tract_allocates() {
         );
     }
 }
+
+/// A chain of 2 000 cheap ops runs for tract's per-node dispatch, not for its arithmetic: each
+/// node of the plan is priced, so the chain is not nearly free.
+#[test]
+fn every_node_of_the_plan_is_priced() {
+    let store = ModelStore::default();
+    let chain = store.add_file(&model("stress/relu_chain.onnx")).unwrap();
+    // 2 000 nodes × 16 384 units ÷ 32 units a gas.
+    assert!(chain.predict_gas >= 1_024_000, "{}", chain.predict_gas);
+    let linear = store.add_file(&model("linear.onnx")).unwrap();
+    assert!(linear.predict_gas < chain.predict_gas / 100);
+}
