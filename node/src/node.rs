@@ -151,9 +151,11 @@ impl Node {
         self.mining.send_replace(mode);
     }
 
-    /// Mine one block and announce it.
+    /// Mine one block and announce it. The announcement goes out under the chain lock, so
+    /// subscribers see blocks in order even when several callers mine at once.
     pub fn mine(&self, timestamp: Option<u64>) -> Result<Arc<MinedBlock>, ChainError> {
-        let mined = Arc::new(self.chain().mine(timestamp)?);
+        let mut chain = self.chain();
+        let mined = Arc::new(chain.mine(timestamp)?);
         let _ = self.blocks.send(mined.clone());
         Ok(mined)
     }
@@ -468,14 +470,16 @@ impl Node {
             let mut chain = self.chain();
             let hash = chain.submit(tx)?;
             let mined = if self.mining() == MiningMode::Auto && chain.has_ready() {
-                Some(Arc::new(chain.mine(None)?))
+                let mined = Arc::new(chain.mine(None)?);
+                // Announced under the chain lock: concurrent senders' blocks go out in order.
+                let _ = self.blocks.send(mined.clone());
+                Some(mined)
             } else {
                 None
             };
             (hash, mined)
         };
         if let Some(mined) = mined {
-            let _ = self.blocks.send(mined.clone());
             if let Some((_, reason)) = mined.dropped.iter().find(|(h, _)| *h == hash) {
                 return Err(ChainError::InvalidTransaction(reason.clone()));
             }

@@ -906,3 +906,59 @@ async fn transactions_the_evm_would_refuse_are_refused_on_arrival() {
     );
     node.stop().await;
 }
+
+/// Blocks mined by concurrent senders reach `newHeads` subscribers in order: the announcement
+/// goes out under the chain lock (it used to be sent after, and heads could swap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_heads_arrive_in_order_under_concurrent_senders() {
+    let node = spawn(|_| {}).await;
+    let ws = ProviderBuilder::new()
+        .connect_ws(WsConnect::new(node.ws_url()))
+        .await
+        .unwrap();
+    let mut heads = ws.subscribe_blocks().await.unwrap();
+    let (senders, each) = (6usize, 60u64);
+    let total = senders as u64 * each;
+    // Read while the senders send: alloy's subscription buffer is small.
+    let reader = tokio::spawn(async move {
+        let mut numbers = Vec::new();
+        while (numbers.len() as u64) < total {
+            let head = tokio::time::timeout(Duration::from_secs(10), heads.recv())
+                .await
+                .expect("a head within 10 s")
+                .expect("no head lost");
+            numbers.push(head.number);
+        }
+        numbers
+    });
+    let tasks: Vec<_> = (0..senders)
+        .map(|account| {
+            let p = provider(&node.http_url(), account + 1);
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    p.send_transaction(
+                        TransactionRequest::default()
+                            .with_to(BOB)
+                            .with_value(U256::from(1)),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let numbers = reader.await.unwrap();
+    for pair in numbers.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "heads out of order: {} after {}",
+            pair[1],
+            pair[0]
+        );
+    }
+    node.stop().await;
+}
