@@ -936,13 +936,14 @@ async fn new_heads_arrive_in_order_under_concurrent_senders() {
             let p = provider(&node.http_url(), account + 1);
             tokio::spawn(async move {
                 for _ in 0..each {
-                    p.send_transaction(
-                        TransactionRequest::default()
-                            .with_to(BOB)
-                            .with_value(U256::from(1)),
-                    )
-                    .await
-                    .unwrap();
+                    let _pending = p
+                        .send_transaction(
+                            TransactionRequest::default()
+                                .with_to(BOB)
+                                .with_value(U256::from(1)),
+                        )
+                        .await
+                        .unwrap();
                 }
             })
         })
