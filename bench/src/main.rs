@@ -223,17 +223,25 @@ fn load_models(dir: &std::path::Path) -> anyhow::Result<(Arc<ModelStore>, Models
         if path.extension().is_none_or(|e| e != "onnx") {
             continue;
         }
-        let info = store
-            .add_file(&path)
-            .with_context(|| format!("admitting {}", path.display()))?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
-        out.push((name, info, inputs));
+        out.push(admit(&store, &path)?);
     }
     Ok((store, out))
+}
+
+/// Admit one model file: its name (the file stem), metadata and a fixed input.
+fn admit(
+    store: &ModelStore,
+    path: &std::path::Path,
+) -> anyhow::Result<(String, ModelInfo, Vec<Tensor>)> {
+    let info = store
+        .add_file(path)
+        .with_context(|| format!("admitting {}", path.display()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
+    Ok((name, info, inputs))
 }
 
 /// Models measured in process only (paths under `models/`, without `.onnx`): one per family the
@@ -254,15 +262,7 @@ const IN_PROCESS_MODELS: &[&str] = &[
 fn load_in_process_models(store: &ModelStore, dir: &std::path::Path) -> anyhow::Result<Models> {
     IN_PROCESS_MODELS
         .iter()
-        .map(|name| {
-            let path = dir.join(format!("{name}.onnx"));
-            let info = store
-                .add_file(&path)
-                .with_context(|| format!("admitting {}", path.display()))?;
-            let inputs = verinfer_tests::workload::inputs_for(&info.inputs, 7);
-            let short = name.rsplit('/').next().unwrap_or(name).to_string();
-            Ok((short, info, inputs))
-        })
+        .map(|name| admit(store, &dir.join(format!("{name}.onnx"))))
         .collect()
 }
 

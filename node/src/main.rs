@@ -495,14 +495,7 @@ fn parse_values(text: &str) -> Result<(Vec<I256>, u8)> {
     };
     let values = parts
         .iter()
-        .map(|(digits, d)| {
-            let scale = I256::try_from(10u64)?
-                .checked_pow(U256::from(u32::from(decimals) - d))
-                .context("value too large")?;
-            digits
-                .checked_mul(scale)
-                .context("value too large for int256")
-        })
+        .map(|(digits, d)| scale_up(*digits, u32::from(decimals) - d))
         .collect::<Result<_>>()?;
     Ok((values, decimals))
 }
@@ -531,15 +524,15 @@ fn parse_decimal(text: &str) -> Result<(I256, u32)> {
     if decimals >= 0 {
         return Ok((digits, u32::try_from(decimals)?));
     }
-    let scale = I256::try_from(10u64)?
-        .checked_pow(U256::from(-decimals as u64))
-        .context("value too large for int256")?;
-    Ok((
-        digits
-            .checked_mul(scale)
-            .context("value too large for int256")?,
-        0,
-    ))
+    Ok((scale_up(digits, u32::try_from(-decimals)?)?, 0))
+}
+
+/// `value × 10^places`, refused past int256.
+fn scale_up(value: I256, places: u32) -> Result<I256> {
+    I256::try_from(10u64)?
+        .checked_pow(U256::from(places))
+        .and_then(|scale| value.checked_mul(scale))
+        .context("value too large for int256")
 }
 
 fn infer(args: &InferArgs) -> Result<()> {

@@ -346,10 +346,10 @@ fn check_dropout(
     node: &NodeProto,
     constants: &HashMap<&str, &TensorProto>,
 ) -> Option<AdmissionError> {
-    let training = node.input.get(2).filter(|n| !n.is_empty())?;
     if node.op_type != "Dropout" {
         return None;
     }
+    let training = node.input.get(2).filter(|n| !n.is_empty())?;
     let off = constants
         .get(training.as_str())
         .and_then(|t| bool_values(t))

@@ -134,17 +134,8 @@ impl InferenceOp for Guarded {
             check(&self.kind, elements)?;
         }
         let (inputs, outputs, observed) = self.inner.infer_facts(inputs, outputs, observed)?;
-        for output in &outputs {
-            if let Some(shape) = output.shape.concretize() {
-                let elements = shape.iter().try_fold(1u64, |acc, d| {
-                    let d = u64::try_from(d.to_i64().ok()?).ok()?;
-                    acc.checked_mul(d)
-                });
-                // A symbolic dimension is left to admission's fact checks.
-                if shape.iter().all(|d| d.to_i64().is_ok()) {
-                    check(&self.kind, elements.unwrap_or(u64::MAX))?;
-                }
-            }
+        for shape in outputs.iter().filter_map(|o| o.shape.concretize()) {
+            check_shape(&self.kind, &shape)?;
         }
         Ok((inputs, outputs, observed))
     }
@@ -186,6 +177,22 @@ impl InferenceOp for Guarded {
     ) -> TractResult<TVec<OutletId>> {
         self.inner.to_typed(source, node, target, mapping)
     }
+}
+
+/// A shape of at most [`MAX_ELEMENTS`] elements; a symbolic dimension is left to admission's
+/// fact checks.
+pub fn check_shape(op: &str, dims: &[TDim]) -> TractResult<()> {
+    let Some(dims) = dims
+        .iter()
+        .map(|d| d.to_i64().ok())
+        .collect::<Option<Vec<i64>>>()
+    else {
+        return Ok(());
+    };
+    let elements = dims.iter().try_fold(1u64, |acc, d| {
+        u64::try_from(*d).ok().and_then(|d| acc.checked_mul(d))
+    });
+    check(op, elements.unwrap_or(u64::MAX))
 }
 
 fn check(op: &str, elements: u64) -> TractResult<()> {

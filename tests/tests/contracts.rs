@@ -342,6 +342,54 @@ async fn credit_lending_sets_the_collateral_factor_from_the_model() {
     devnet.stop().await;
 }
 
+/// `updateFee(returns)` on the pool (returns in percent, four decimals): the emitted volatility
+/// is the model file's output on the same input, and the record checks out. Returns the event
+/// and that volatility.
+async fn update_fee<P: alloy::providers::Provider>(
+    devnet: &Devnet,
+    probe: Address,
+    pool: &VolatilityFeePool::VolatilityFeePoolInstance<P>,
+    model: B256,
+    model_file: &str,
+    returns: &[f64],
+) -> (alloy::primitives::Log<VolatilityFeePool::FeeUpdated>, I256) {
+    let values = fixed(returns, 4);
+    let input = Tensor {
+        shape: vec![1, 16],
+        values: values.clone(),
+        decimals: 4,
+    };
+    let expected = run_model(model_file, std::slice::from_ref(&input), 4).unwrap();
+    let receipt = pool
+        .updateFee(values)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let updated = receipt
+        .decoded_log::<VolatilityFeePool::FeeUpdated>()
+        .unwrap();
+    let vol = expected[0].values[0];
+    assert_eq!(updated.volatility, vol);
+    check_record(
+        devnet,
+        probe,
+        Expected {
+            id: updated.inferenceId,
+            model,
+            inputs: &[input],
+            outputs: &expected,
+            caller: *pool.address(),
+        },
+        &receipt,
+    )
+    .await;
+    (updated, vol)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volatility_pool_fee_follows_the_model() {
     let devnet = Devnet::start().await.unwrap();
@@ -359,27 +407,15 @@ async fn volatility_pool_fee_follows_the_model() {
     let returns: Vec<f64> = (0..16)
         .map(|i| if i % 2 == 0 { 4.5 } else { -3.25 })
         .collect();
-    let values = fixed(&returns, 4);
-    let input = Tensor {
-        shape: vec![1, 16],
-        values: values.clone(),
-        decimals: 4,
-    };
-    let expected = run_model("models/volatility.onnx", std::slice::from_ref(&input), 4).unwrap();
-    let receipt = pool
-        .updateFee(values)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status());
-    let updated = receipt
-        .decoded_log::<VolatilityFeePool::FeeUpdated>()
-        .unwrap();
-    let vol = expected[0].values[0];
-    assert_eq!(updated.volatility, vol);
+    let (updated, vol) = update_fee(
+        &devnet,
+        probe,
+        &pool,
+        model,
+        "models/volatility.onnx",
+        &returns,
+    )
+    .await;
     // sqrt((4.5² + 3.25²) / 2) = 3.92508...%
     assert!((vol.as_i64() - 39251).abs() <= 1, "volatility {vol}");
     let fee = pool.feeFor(vol).call().await.unwrap();
@@ -387,20 +423,6 @@ async fn volatility_pool_fee_follows_the_model() {
     assert_eq!(fee, U256::from(5 + 39)); // floor + 10 bps per percent
     assert_eq!(pool.feeBps().call().await.unwrap(), fee);
     assert!(pool.quote(U256::from(1000)).call().await.unwrap() < calm_quote);
-
-    check_record(
-        &devnet,
-        probe,
-        Expected {
-            id: updated.inferenceId,
-            model,
-            inputs: &[input],
-            outputs: &expected,
-            caller: address,
-        },
-        &receipt,
-    )
-    .await;
     let proof = pool.proof().call().await.unwrap();
     assert_eq!(
         (proof.inferenceId, proof.valid),
@@ -440,46 +462,20 @@ async fn volatility_pool_runs_on_a_lightgbm_model() {
                 }
             })
             .collect();
-        let values = fixed(&returns, 4);
-        let input = Tensor {
-            shape: vec![1, 16],
-            values: values.clone(),
-            decimals: 4,
-        };
-        let expected = run_model(
-            "models/real/volatility_lgbm.onnx",
-            std::slice::from_ref(&input),
-            4,
-        )
-        .unwrap();
-        let receipt = pool
-            .updateFee(values)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status());
-        let updated = receipt
-            .decoded_log::<VolatilityFeePool::FeeUpdated>()
-            .unwrap();
-        let vol = expected[0].values[0];
-        assert_eq!(updated.volatility, vol, "calm: {calm}");
-        assert_eq!(updated.feeBps, pool.feeFor(vol).call().await.unwrap());
-        check_record(
+        let (updated, vol) = update_fee(
             &devnet,
             probe,
-            Expected {
-                id: updated.inferenceId,
-                model,
-                inputs: &[input],
-                outputs: &expected,
-                caller: address,
-            },
-            &receipt,
+            &pool,
+            model,
+            "models/real/volatility_lgbm.onnx",
+            &returns,
         )
         .await;
+        assert_eq!(
+            updated.feeBps,
+            pool.feeFor(vol).call().await.unwrap(),
+            "calm: {calm}"
+        );
         fees.push(updated.feeBps);
     }
     // The model learned that a stormy window is more volatile than a calm one.

@@ -18,17 +18,6 @@ use verinfer_tests::harness::Devnet;
 use verinfer_tests::node::verinfer_bin;
 use verinfer_tests::workload::infer_calldata;
 
-/// Tree ensembles: onnxruntime's f32 exactly, so the same fixed-point integers.
-const BIT_EXACT: &[&str] = &[
-    "random_forest_classifier",
-    "gradient_boosting_regressor",
-    "xgb_regressor",
-    "xgb_classifier",
-    "lgbm_regressor",
-    "lgbm_classifier",
-    "tree_ensemble_v5",
-    "volatility_lgbm",
-];
 const OUTPUT_DECIMALS: u8 = 9;
 /// Input rows per model sent through the node (of the 16 committed).
 const ROWS: usize = 3;
@@ -94,7 +83,8 @@ async fn real_models_predict_infer_and_replay() {
             .add_model(verinfer_tests::models().join(format!("real/{name}.onnx")))
             .await
             .unwrap_or_else(|e| panic!("{name}: upload refused: {e:#}"));
-        let exact = BIT_EXACT.contains(&name.as_str());
+        // Tree ensembles: onnxruntime's f32 exactly, so the same fixed-point integers.
+        let exact = case["bitExact"].as_bool().expect("bitExact flag");
         let rows = case["inputs"]
             .as_array()
             .unwrap()

@@ -9,7 +9,7 @@ use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::attr;
-use super::op::{fact_rows, row_count, rows, tensor, Kernel, MlOp};
+use super::op::{classifier_facts, classify, fact_rows, row_count, rows, tensor, Kernel, MlOp};
 use super::transform::{binary_pair, PostTransform, SecondClass};
 
 pub(super) fn register(reg: &mut OnnxOpRegister) {
@@ -187,25 +187,11 @@ impl Kernel for LinearClassifier {
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let n = self.linear.check_input(self.name(), inputs[0])?;
-        Ok(tvec!(
-            i64::fact([n.clone()]),
-            f32::fact([n, self.outputs_per_row().into()])
-        ))
+        Ok(classifier_facts(n, self.outputs_per_row()))
     }
 
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (n, c, x) = rows(&inputs[0])?;
-        let mut labels = Vec::with_capacity(n);
-        let mut out = Vec::with_capacity(n * self.outputs_per_row());
-        for r in 0..n {
-            let (label, scores) = self.row(&x[r * c..(r + 1) * c]);
-            labels.push(label);
-            out.extend(scores);
-        }
-        Ok(tvec!(
-            tensor(&[n], labels)?,
-            tensor(&[n, self.outputs_per_row()], out)?
-        ))
+        classify(&inputs[0], self.outputs_per_row(), |x| self.row(x))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<u64> {

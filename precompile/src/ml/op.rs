@@ -7,6 +7,8 @@ use std::sync::Arc;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use crate::size_guard;
+
 /// A scalar implementation of one ONNX-ML op, its parameters read from the node.
 pub trait Kernel: fmt::Debug + Send + Sync + 'static {
     /// The ONNX op name.
@@ -55,37 +57,33 @@ impl Op for MlOp {
     op_as_typed_op!();
 }
 
-/// Most elements a kernel may produce in one output (admission's tensor cap). tract evaluates
-/// ops on constant inputs while it types a model, before admission sees any fact: a hostile
-/// model must not make a kernel allocate first and be refused after.
-pub const MAX_OUTPUT_ELEMENTS: u64 = 32 << 20;
-
 impl EvalOp for MlOp {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let mut outputs = self.kernel.eval(inputs)?;
+        outputs.truncate(self.outputs);
+        Ok(outputs)
+    }
+
+    /// tract evaluates ops on constant inputs while it types a model, before admission sees any
+    /// fact: outside a plan, the output size is checked against the cap before the kernel runs,
+    /// so a hostile model cannot make a kernel allocate first and be refused after. (In a plan,
+    /// shapes are the admitted ones.)
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
         let facts: TVec<TypedFact> = inputs
             .iter()
             .map(|t| TypedFact::shape_and_dt_of(t))
             .collect();
         let refs: TVec<&TypedFact> = facts.iter().collect();
         for fact in self.kernel.output_facts(&refs)? {
-            let elements = fact.shape.iter().try_fold(1u64, |acc, d| {
-                d.to_i64()
-                    .ok()
-                    .and_then(|d| u64::try_from(d).ok())
-                    .and_then(|d| acc.checked_mul(d))
-            });
-            ensure!(
-                elements.is_some_and(|e| e <= MAX_OUTPUT_ELEMENTS),
-                "{} would produce more than {MAX_OUTPUT_ELEMENTS} elements",
-                self.kernel.name()
-            );
+            let dims: TVec<TDim> = fact.shape.iter().cloned().collect();
+            size_guard::check_shape(self.kernel.name(), &dims)?;
         }
-        let mut outputs = self.kernel.eval(inputs)?;
-        outputs.truncate(self.outputs);
-        Ok(outputs)
+        Ok(Some(EvalOp::eval(
+            self,
+            &EvalContext::out_of_plan(),
+            inputs,
+        )?))
     }
-
-    op_out_of_plan!();
 }
 
 impl TypedOp for MlOp {
@@ -200,6 +198,28 @@ pub fn tensor<T: Datum>(shape: &[usize], values: Vec<T>) -> TractResult<TValue> 
         .into_tvalue())
 }
 
+/// Facts of a classifier's outputs: labels `[n]` (int64) and `width` scores a row (f32).
+pub fn classifier_facts(n: TDim, width: usize) -> TVec<TypedFact> {
+    tvec!(i64::fact([n.clone()]), f32::fact([n, width.into()]))
+}
+
+/// A classifier's outputs: `row` maps each input row to its label and `width` scores.
+pub fn classify(
+    input: &TValue,
+    width: usize,
+    row: impl Fn(&[f32]) -> (i64, Vec<f32>),
+) -> TractResult<TVec<TValue>> {
+    let (n, c, x) = rows(input)?;
+    let mut labels = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n * width);
+    for r in 0..n {
+        let (label, row_scores) = row(&x[r * c..(r + 1) * c]);
+        labels.push(label);
+        scores.extend(row_scores);
+    }
+    Ok(tvec!(tensor(&[n], labels)?, tensor(&[n, width], scores)?))
+}
+
 /// Rows of a fact as a number for pricing (symbolic rows count as 1: shapes are fixed before
 /// pricing).
 pub fn row_count(n: &TDim) -> u64 {
@@ -236,7 +256,7 @@ mod tests {
             outputs: 1,
         };
         let input = tensor(&[1], vec![1.0f32]).unwrap();
-        let e = EvalOp::eval(&op, &EvalContext::out_of_plan(), tvec!(input)).unwrap_err();
-        assert!(e.to_string().contains("more than"), "{e}");
+        let e = op.eval_out_of_plan(tvec!(input)).unwrap_err();
+        assert!(e.to_string().contains("over the cap"), "{e}");
     }
 }

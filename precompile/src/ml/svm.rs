@@ -11,7 +11,7 @@ use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::attr;
-use super::op::{fact_rows, row_count, rows, tensor, Kernel, MlOp};
+use super::op::{classifier_facts, classify, fact_rows, row_count, rows, tensor, Kernel, MlOp};
 use super::transform::{binary_pair, exp, logistic, PostTransform, SecondClass};
 
 pub(super) fn register(reg: &mut OnnxOpRegister) {
@@ -258,7 +258,7 @@ impl SvmClassifier {
         // Two classes, no probabilities: one decision value, expanded as onnxruntime does.
         let s = decisions[0];
         let scores = match self.transform {
-            PostTransform::None => binary_pair(s, self.transform, SecondClass::MarginPositive),
+            PostTransform::None => binary_pair(s, self.transform, SecondClass::Margin),
             PostTransform::Probit => [super::transform::probit(s), 0.0],
             t => binary_pair(s, t, SecondClass::Complement),
         };
@@ -352,25 +352,11 @@ impl Kernel for SvmClassifier {
             "SVMClassifier expects {} features, input has {c}",
             self.features
         );
-        Ok(tvec!(
-            i64::fact([n.clone()]),
-            f32::fact([n, self.scores_per_row().into()])
-        ))
+        Ok(classifier_facts(n, self.scores_per_row()))
     }
 
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (n, c, x) = rows(&inputs[0])?;
-        let mut labels = Vec::with_capacity(n);
-        let mut out = Vec::with_capacity(n * self.scores_per_row());
-        for r in 0..n {
-            let (label, scores) = self.row(&x[r * c..(r + 1) * c]);
-            labels.push(label);
-            out.extend(scores);
-        }
-        Ok(tvec!(
-            tensor(&[n], labels)?,
-            tensor(&[n, self.scores_per_row()], out)?
-        ))
+        classify(&inputs[0], self.scores_per_row(), |x| self.row(x))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<u64> {

@@ -140,10 +140,8 @@ fn erf_inv(x: f32) -> f32 {
 pub enum SecondClass {
     /// Scores are probabilities: `[1 − s, s]`.
     Complement,
-    /// Scores are margins, positive class won.
-    MarginPositive,
-    /// Scores are margins, negative class won.
-    MarginNegative,
+    /// Scores are margins: `[−s, s]` (or the logistic of each, under LOGISTIC).
+    Margin,
 }
 
 /// Two class scores from one binary score `s`, after `transform`.
@@ -151,6 +149,6 @@ pub fn binary_pair(s: f32, transform: PostTransform, second: SecondClass) -> [f3
     match (second, transform) {
         (SecondClass::Complement, _) => [1.0 - s, s],
         (_, PostTransform::Logistic) => [logistic(-s), logistic(s)],
-        (SecondClass::MarginPositive | SecondClass::MarginNegative, _) => [-s, s],
+        (SecondClass::Margin, _) => [-s, s],
     }
 }

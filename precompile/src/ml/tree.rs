@@ -141,6 +141,17 @@ impl Aggregate {
         })
     }
 
+    /// Fold one tree's leaf weight into a score.
+    fn add(self, score: &mut Score, weight: f32) {
+        score.value = match self {
+            Aggregate::Sum | Aggregate::Average => score.value + weight,
+            Aggregate::Min if score.set && score.value <= weight => score.value,
+            Aggregate::Max if score.set && score.value >= weight => score.value,
+            Aggregate::Min | Aggregate::Max => weight,
+        };
+        score.set = true;
+    }
+
     fn from_code(code: i64) -> TractResult<Self> {
         Ok(match code {
             0 => Self::Average,
@@ -206,14 +217,7 @@ impl TreeEnsemble {
         let mut scores = vec![Score::default(); self.targets];
         for &root in &self.roots {
             for &(target, weight) in &self.leaf(root, x).weights {
-                let s = &mut scores[target];
-                s.value = match self.aggregate {
-                    Aggregate::Sum | Aggregate::Average => s.value + weight,
-                    Aggregate::Min if s.set && s.value <= weight => s.value,
-                    Aggregate::Max if s.set && s.value >= weight => s.value,
-                    Aggregate::Min | Aggregate::Max => weight,
-                };
-                s.set = true;
+                self.aggregate.add(&mut scores[target], weight);
             }
         }
         match &self.classes {
@@ -234,13 +238,7 @@ impl TreeEnsemble {
         let mut score = Score::default();
         for &root in &self.roots {
             let weight = self.leaf(root, x).weights.first().map_or(0.0, |w| w.1);
-            score.value = match self.aggregate {
-                Aggregate::Sum | Aggregate::Average => score.value + weight,
-                Aggregate::Min if score.set && score.value <= weight => score.value,
-                Aggregate::Max if score.set && score.value >= weight => score.value,
-                Aggregate::Min | Aggregate::Max => weight,
-            };
-            score.set = true;
+            self.aggregate.add(&mut score, weight);
         }
         let value = match self.aggregate {
             Aggregate::Sum => score.value + origin,
@@ -309,7 +307,7 @@ impl TreeEnsemble {
                 two = scores[1].set;
             }
             _ => {
-                second = Some(SecondClass::MarginNegative);
+                second = Some(SecondClass::Margin);
                 two = scores[1].set;
             }
         }
@@ -322,10 +320,8 @@ impl TreeEnsemble {
         };
         let label = if classes.binary {
             let (won, kind) = match (classes.weights_all_positive, positive) {
-                (true, p) if p > 0.5 => (true, SecondClass::Complement),
-                (true, _) => (false, SecondClass::Complement),
-                (false, p) if p > 0.0 => (true, SecondClass::MarginPositive),
-                (false, _) => (false, SecondClass::MarginNegative),
+                (true, p) => (p > 0.5, SecondClass::Complement),
+                (false, p) => (p > 0.0, SecondClass::Margin),
             };
             second = Some(kind);
             classes.labels[usize::from(won)]
