@@ -540,6 +540,10 @@ fn legacy(node: &NodeProto, classifier: bool) -> TractResult<TreeEnsemble> {
             "string class labels cannot cross the ABI"
         );
         let labels = attr::ints(node, "classlabels_int64s")?;
+        ensure!(
+            labels.len() >= 2,
+            "a tree classifier needs two or more class labels"
+        );
         let mut ids: Vec<i64> = w_ids.clone();
         ids.sort_unstable();
         ids.dedup();
@@ -734,6 +738,30 @@ mod tests {
         assert_eq!(tree.row(&[2.0, 9.0]).0, vec![30.0]);
         assert_eq!(tree.row(&[2.0, f32::NAN]).0, vec![20.0]);
         assert_eq!(tree.depths, vec![2]);
+    }
+
+    #[test]
+    fn a_classifier_needs_two_classes() {
+        let node = NodeProto {
+            op_type: "TreeEnsembleClassifier".into(),
+            attribute: vec![
+                ints("classlabels_int64s", &[7]),
+                ints("nodes_treeids", &[0]),
+                ints("nodes_nodeids", &[0]),
+                ints("nodes_featureids", &[0]),
+                float_tensor("nodes_values", &[0.0]),
+                AttributeProto {
+                    name: "nodes_modes".into(),
+                    strings: vec![b"LEAF".to_vec()],
+                    ..Default::default()
+                },
+                ints("nodes_truenodeids", &[0]),
+                ints("nodes_falsenodeids", &[0]),
+            ],
+            ..Default::default()
+        };
+        let e = legacy(&node, true).unwrap_err().to_string();
+        assert!(e.contains("two or more class labels"), "{e}");
     }
 
     #[test]
