@@ -98,6 +98,9 @@ interface IInference {
     error ValueNotAccepted();
     /// @notice No inference with this id has been recorded.
     error UnknownInference(uint256 id);
+    /// @notice Raised by the code at 0xA00 in an EVM without the precompile (forge without
+    /// `--ffi` or without `Verinfer.install()`, `cast run`, another node): `hint` says what to do.
+    error PrecompileUnavailable(string hint);
 
     /// @notice Run a model, record the result and its attestation in state, emit `InferenceRecorded`.
     /// @param modelId keccak256 of the model's ONNX bytes.

@@ -19,6 +19,7 @@ use alloy_evm::eth::EthEvmContext;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
 use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
+use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use revm::context_interface::result::ExecutionResult;
 use revm::database::DatabaseCommit;
@@ -281,10 +282,16 @@ impl Chain {
                 },
             );
         }
+        // The precompile account: nonce 1 so EIP-161 never deletes its storage, and the shim's
+        // code, which this node never runs but EVMs without the precompile do.
+        let shim = verinfer_precompile::shim::runtime_code();
+        let code_hash = keccak256(&shim);
+        diff.codes.insert(code_hash, Bytecode::new_raw(shim));
         diff.set_account(
             ADDRESS,
             AccountState {
                 nonce: GENESIS_NONCE,
+                code_hash,
                 ..Default::default()
             },
         );

@@ -5,6 +5,7 @@
 //! - [`node`]: configuration, start-up, the state RPC handlers share;
 //! - [`chain`]: head, mempool, block production, calls;
 //! - [`execute`]: running a block's transactions, for mining and for replay;
+//! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
 //! - [`pool`]: the mempool;
 //! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
 //! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
@@ -20,6 +21,7 @@
 pub mod chain;
 pub mod client;
 pub mod execute;
+pub mod ffi;
 pub mod filters;
 pub mod node;
 pub mod pool;

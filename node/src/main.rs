@@ -40,6 +40,23 @@ enum Command {
     /// Check one recorded inference: re-run its model on the transaction's inputs, check the
     /// hashes, the outputs and the attester's signature, and print the proof.
     VerifyInference(VerifyInferenceArgs),
+    /// Answer one call of the code at 0xA00 in an EVM without the precompile (forge's
+    /// vm.tryFfi, set up by contracts/test/Verinfer.sol): run the precompile on the request and
+    /// print the response, both ABI-encoded hex.
+    Ffi(FfiArgs),
+}
+
+#[derive(clap::Args)]
+struct FfiArgs {
+    /// Models: .onnx files or folders of them (repeatable).
+    #[arg(long = "models", value_name = "PATH", env = "VERINFER_MODELS", default_value = "models")]
+    models: Vec<PathBuf>,
+    /// The attester's private key [default: the node's default, derived from the dev mnemonic].
+    #[arg(long, value_name = "KEY", env = "VERINFER_ATTESTER_KEY")]
+    attester_key: Option<B256>,
+    /// abi.encode(FfiRequest) as 0x-hex, split over any number of arguments.
+    #[arg(required = true, value_name = "REQUEST")]
+    request: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -186,6 +203,14 @@ macro_rules! out {
     }};
 }
 
+fn ffi(args: &FfiArgs) -> Result<()> {
+    let key = args
+        .attester_key
+        .unwrap_or_else(|| default_attester_key(DEFAULT_MNEMONIC));
+    out!("{}", verinfer_node::ffi::answer(&args.request, &args.models, &key)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let version = format!(
         "{} (tract kernels: {})",
@@ -208,6 +233,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => infer(&args).map(|_| true),
         Command::Verify(args) => verify(&args),
         Command::VerifyInference(args) => verify_inference(&args),
+        Command::Ffi(args) => ffi(&args).map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -645,6 +671,7 @@ fn describe_error(error: &IInference::IInferenceErrors) -> String {
         E::NotDirectCall(_) => "NotDirectCall: infer needs a direct CALL".into(),
         E::ValueNotAccepted(_) => "ValueNotAccepted: the precompile takes no ether".into(),
         E::UnknownInference(e) => format!("UnknownInference({}): no such record", e.id),
+        E::PrecompileUnavailable(e) => format!("PrecompileUnavailable: {}", e.hint),
     }
 }
 

@@ -21,12 +21,15 @@
 //! - [`record`]: the storage layout of recorded inferences;
 //! - [`attestation`]: the EIP-712 digest and the attester's signature;
 //! - [`verify`]: witnesses and the replay (verify) mode;
+//! - [`env`]: what a call sees of the EVM (revm's, or one held in memory for `verinfer ffi`);
+//! - [`shim`]: the code at `0xA00` for EVMs without the precompile, and `verinfer ffi`'s protocol;
 //! - [`precompile`]: dispatch, gas charging and the `DynPrecompile`.
 
 pub mod abi;
 pub mod admission;
 pub mod attestation;
 pub mod engine;
+pub mod env;
 pub mod fixed_point;
 pub mod gas;
 pub mod ml;
@@ -35,6 +38,7 @@ pub mod onnx;
 pub mod ops;
 pub mod precompile;
 pub mod record;
+pub mod shim;
 pub mod size_guard;
 pub mod store;
 pub mod verify;
@@ -43,7 +47,8 @@ pub use abi::IInference;
 pub use admission::{AdmissionError, AdmissionLimits};
 pub use attestation::Attester;
 pub use model::{ElementType, ModelInfo, TensorSpec};
-pub use precompile::{InferencePrecompile, Mode};
+pub use env::{CallEnv, MemoryEnv};
+pub use precompile::{Exit, InferencePrecompile, Mode};
 pub use store::ModelStore;
 pub use verify::{Finding, Verifier, Witness};
 

@@ -12,6 +12,7 @@ use crate::abi::{
 };
 use crate::attestation::{self, Attester};
 use crate::engine::{self, Plan, RunError};
+use crate::env::CallEnv;
 use crate::model::TensorSpec;
 use crate::record::{self, COUNT_SLOT};
 use crate::store::{ModelStore, StoredModel};
@@ -35,10 +36,14 @@ pub struct InferencePrecompile {
     mode: Mode,
 }
 
-/// How a call ends, before it is turned into a `PrecompileOutput`.
-enum Exit {
+/// How a call ends: gas used and output, before it becomes a `PrecompileOutput`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Success: gas used and return data.
     Return(u64, Vec<u8>),
+    /// Revert: gas used and revert data (a custom error of `IInference`).
     Revert(u64, Vec<u8>),
+    /// Out of gas: all the call's gas is consumed.
     OutOfGas,
     /// The database failed: abort the transaction.
     Fatal(String),
@@ -101,8 +106,8 @@ impl InferencePrecompile {
 
     /// Execute one call.
     pub fn call(&self, mut input: PrecompileInput<'_>) -> PrecompileResult {
-        let (limit, reservoir) = (input.gas, input.reservoir);
-        Ok(match self.dispatch(&mut input) {
+        let (limit, reservoir, data) = (input.gas, input.reservoir, input.data);
+        Ok(match self.execute(data, &mut input) {
             Exit::Return(gas, out) if gas <= limit => {
                 PrecompileOutput::new(gas, out.into(), reservoir)
             }
@@ -116,8 +121,9 @@ impl InferencePrecompile {
         })
     }
 
-    fn dispatch(&self, input: &mut PrecompileInput<'_>) -> Exit {
-        let data = input.data;
+    /// Execute one call with calldata `data` in the context `env`. Gas in the result may exceed
+    /// `env.gas_limit()`: the caller turns that into out-of-gas.
+    pub fn execute(&self, data: &[u8], input: &mut impl CallEnv) -> Exit {
         let decode_gas = self.store.schedule().decode_gas(data.len());
         let revert = |data: Vec<u8>| Exit::Revert(decode_gas, data);
         let Some((selector, args)) = data.split_first_chunk::<4>() else {
@@ -127,7 +133,7 @@ impl InferencePrecompile {
                 })
             });
         };
-        if input.is_direct_call() && !input.value.is_zero() {
+        if input.is_direct_call() && !input.value().is_zero() {
             return revert(abi::revert_data(IInference::ValueNotAccepted {}));
         }
         let view_gas = self.store.schedule().view_base;
@@ -135,7 +141,7 @@ impl InferencePrecompile {
         match *selector {
             IInference::inferCall::SELECTOR => self.infer(input, args, decode_gas),
             IInference::predictCall::SELECTOR => match self
-                .prepare(args, decode_gas, input.gas, false)
+                .prepare(args, decode_gas, input.gas_limit(), false)
             {
                 Ok(p) => match p.run() {
                     Ok(outputs) => {
@@ -170,7 +176,7 @@ impl InferencePrecompile {
             ),
             IInference::inferenceCountCall::SELECTOR => {
                 let gas = decode_gas + view_gas + slot_gas;
-                if gas > input.gas {
+                if gas > input.gas_limit() {
                     return Exit::OutOfGas;
                 }
                 match sload(input, COUNT_SLOT) {
@@ -237,11 +243,11 @@ impl InferencePrecompile {
         })
     }
 
-    fn infer(&self, input: &mut PrecompileInput<'_>, args: &[u8], decode_gas: u64) -> Exit {
+    fn infer(&self, input: &mut impl CallEnv, args: &[u8], decode_gas: u64) -> Exit {
         if input.is_static_call() || !input.is_direct_call() {
             return Exit::Revert(decode_gas, abi::revert_data(IInference::NotDirectCall {}));
         }
-        let p = match self.prepare(args, decode_gas, input.gas, true) {
+        let p = match self.prepare(args, decode_gas, input.gas_limit(), true) {
             Ok(p) => p,
             Err(exit) => return exit,
         };
@@ -252,7 +258,7 @@ impl InferencePrecompile {
         let id = count + U256::from(1u8);
         let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
         let ran = p.run();
-        let chain_id = input.internals().chain_id();
+        let chain_id = input.chain_id();
         let (outputs, signature) = match &self.mode {
             Mode::Sign(attester) => {
                 let outputs = match ran {
@@ -283,22 +289,19 @@ impl InferencePrecompile {
             },
         };
         let output_hash = keccak256(outputs.abi_encode());
-        let caller = input.caller;
+        let caller = input.caller();
         let record = InferenceRecord {
             modelId: p.model_id,
             inputHash: input_hash,
             outputHash: output_hash,
             outputs,
             caller,
-            blockNumber: input.internals().block_number().saturating_to(),
+            blockNumber: input.block_number().saturating_to(),
             attester: self.attester(),
             signature,
         };
-        let internals = input.internals_mut();
-        let stored = record::write(id, &record, |slot, value| {
-            internals.sstore(ADDRESS, slot, value).map(drop)
-        })
-        .and_then(|()| internals.sstore(ADDRESS, COUNT_SLOT, id).map(drop));
+        let stored = record::write(id, &record, |slot, value| input.sstore(slot, value))
+            .and_then(|()| input.sstore(COUNT_SLOT, id));
         if let Err(e) = stored {
             return Exit::Fatal(format!("writing inference record: {e}"));
         }
@@ -309,7 +312,7 @@ impl InferencePrecompile {
             inputHash: input_hash,
             outputHash: output_hash,
         };
-        internals.log(Log {
+        input.log(Log {
             address: ADDRESS,
             data: event.encode_log_data(),
         });
@@ -320,13 +323,13 @@ impl InferencePrecompile {
         Exit::Return(p.gas, IInference::inferCall::abi_encode_returns(&ret))
     }
 
-    fn get_inference(&self, input: &mut PrecompileInput<'_>, args: &[u8], decode_gas: u64) -> Exit {
+    fn get_inference(&self, input: &mut impl CallEnv, args: &[u8], decode_gas: u64) -> Exit {
         let Ok(call) = IInference::getInferenceCall::abi_decode_raw(args) else {
             return Exit::Revert(decode_gas, malformed("getInference(uint256)"));
         };
         let schedule = self.store.schedule();
         // Charged per slot, before each slot is read.
-        let limit = input.gas;
+        let limit = input.gas_limit();
         let mut gas = decode_gas + schedule.view_base;
         let mut fatal = None;
         let read = record::read(call.id, |slot| {
@@ -334,14 +337,10 @@ impl InferencePrecompile {
             if gas > limit {
                 return Err(None);
             }
-            input
-                .internals_mut()
-                .sload(ADDRESS, slot)
-                .map(|s| s.data)
-                .map_err(|e| {
-                    fatal = Some(e.to_string());
-                    Some(())
-                })
+            input.sload(slot).map_err(|e| {
+                fatal = Some(e);
+                Some(())
+            })
         });
         match read {
             Ok(Some(record)) => Exit::Return(
@@ -485,11 +484,9 @@ fn malformed(signature: &str) -> Vec<u8> {
     .abi_encode()
 }
 
-fn sload(input: &mut PrecompileInput<'_>, slot: U256) -> Result<U256, Exit> {
+fn sload(input: &mut impl CallEnv, slot: U256) -> Result<U256, Exit> {
     input
-        .internals_mut()
-        .sload(ADDRESS, slot)
-        .map(|s| s.data)
+        .sload(slot)
         .map_err(|e| Exit::Fatal(format!("reading precompile storage: {e}")))
 }
 
