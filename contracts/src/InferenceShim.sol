@@ -26,6 +26,8 @@ contract InferenceShim {
     address internal constant CHEATCODES = 0x7109709ECfa91a80626fF3989D68f67F5b1DD12D;
     /// @dev Where the ffi command (program and leading arguments) is stored, as a string[].
     bytes32 internal constant COMMAND_SLOT = keccak256("verinfer.shim.command");
+    /// @dev The slot the static-context probe rewrites with its own value.
+    uint256 internal constant PROBE_SLOT = uint256(keccak256("verinfer.shim.probe"));
     /// @dev Request bytes per command-line argument (hex doubles it; Linux caps one argument
     /// at 128 KiB).
     uint256 internal constant CHUNK = 60_000;
@@ -80,12 +82,20 @@ contract InferenceShim {
         }
     }
 
-    /// @dev Writes a slot to itself: fails only in a static context. Called by the shim on itself.
-    function verinferShimStaticProbe() external {
+    /// @dev Writes `value` to `slot`; the shim calls it on itself with a slot's current value, so
+    /// it changes nothing and fails only in a static context. (Arguments, not constants: the
+    /// optimizer drops a store of a value it knows is already there.)
+    function verinferShimStaticProbe(uint256 slot, uint256 value) external {
         require(msg.sender == address(this));
         assembly {
-            sstore(0, sload(0))
+            sstore(slot, value)
         }
+    }
+
+    /// @dev Runs the ffi command for a copy of this code reached by DELEGATECALL or CALLCODE, which
+    /// has neither the command (it lives in 0xA00's storage) nor leave to use cheatcodes.
+    function verinferShimRelay(bytes calldata request) external returns (bytes memory) {
+        return _ffi(request);
     }
 
     fallback(bytes calldata data) external payable returns (bytes memory) {
@@ -113,7 +123,8 @@ contract InferenceShim {
             gasLimit: gasleft(),
             inferenceCount: _count()
         });
-        FfiResponse memory response = abi.decode(_ffi(abi.encode(request)), (FfiResponse));
+        bytes memory answer = direct ? _ffi(abi.encode(request)) : _relay(abi.encode(request));
+        FfiResponse memory response = abi.decode(answer, (FfiResponse));
         // Charge about what the precompile charges (the shim's own work counts toward it).
         while (start - gasleft() < response.gasUsed) {}
         bytes memory output = response.output;
@@ -202,6 +213,17 @@ contract InferenceShim {
         return abi.decode(ret, (string));
     }
 
+    /// @dev `_ffi` run by 0xA00 itself.
+    function _relay(bytes memory request) private view returns (bytes memory) {
+        (bool ok, bytes memory ret) = PRECOMPILE.staticcall(abi.encodeCall(this.verinferShimRelay, (request)));
+        if (!ok) {
+            assembly {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        return abi.decode(ret, (bytes));
+    }
+
     /// @dev Read record `id` back from storage, as the precompile's getInference does.
     function _record(uint256 id) private view returns (IInference.InferenceRecord memory r) {
         if (id == 0 || id > _count()) revert IInference.UnknownInference(id);
@@ -237,7 +259,9 @@ contract InferenceShim {
     }
 
     function _isStatic() private returns (bool) {
-        (bool ok,) = address(this).call(abi.encodeWithSelector(this.verinferShimStaticProbe.selector));
+        // A write in a static context halts and burns the gas it was given: give it little.
+        (bool ok,) =
+            address(this).call{gas: 10_000}(abi.encodeCall(this.verinferShimStaticProbe, (PROBE_SLOT, _load(PROBE_SLOT))));
         return !ok;
     }
 

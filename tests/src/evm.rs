@@ -82,6 +82,8 @@ pub struct TestEvm {
     pub precompile: Arc<InferencePrecompile>,
     /// Number of the block transactions run in.
     pub block: u64,
+    /// Install the precompile (false: an EVM without it, as forge or another node).
+    pub with_precompile: bool,
 }
 
 impl TestEvm {
@@ -101,6 +103,7 @@ impl TestEvm {
             db,
             precompile,
             block: 1,
+            with_precompile: true,
         }
     }
 
@@ -161,7 +164,9 @@ impl TestEvm {
             .build_fill();
         let env = self.env();
         let mut evm = EthEvmFactory::default().create_evm(&mut self.db, env);
-        self.precompile.install(evm.precompiles_mut());
+        if self.with_precompile {
+            self.precompile.install(evm.precompiles_mut());
+        }
         let outcome = match evm.transact(tx) {
             Ok(outcome) => outcome,
             Err(e) => panic!("transaction invalid: {e:?}"),
