@@ -34,9 +34,10 @@ contract InferenceShim {
     uint8 internal constant STATUS_RETURN = 0;
     uint8 internal constant STATUS_REVERT = 1;
 
-    string internal constant NO_CHEATCODES = "0xA00 is verinfer's inference precompile and this EVM does not have it. "
-        "Run the call on a verinfer node (cast send/call --rpc-url, debug_traceTransaction there), "
-        "or in forge with --ffi after Verinfer.install() (forge test) or Verinfer.attach() (fork tests, scripts).";
+    string internal constant NO_CHEATCODES =
+        "PrecompileUnavailable: this EVM has no inference precompile at 0xA00, so it cannot run models "
+        "(cast run, cast call --trace, forge script's simulation, other nodes). Trace on the verinfer node "
+        "instead (debug_traceTransaction); in forge use --ffi with Verinfer.install(), and forge script --skip-simulation.";
 
     struct FfiRequest {
         bytes data;
@@ -185,7 +186,7 @@ contract InferenceShim {
                 string.concat(
                     "vm.tryFfi failed: ",
                     _reason(ret),
-                    ". Enable ffi (--ffi or ffi = true) and call Verinfer.install() or Verinfer.attach()."
+                    ". Enable ffi (--ffi, or ffi = true in foundry.toml) and call Verinfer.install() in setUp or run()."
                 )
             );
         }
@@ -205,7 +206,7 @@ contract InferenceShim {
         if (!ok) {
             revert IInference.PrecompileUnavailable(
                 string.concat(
-                    "cheatcodes refused: ", _reason(ret), ". In fork tests and scripts call Verinfer.attach() first."
+                    "cheatcodes refused: ", _reason(ret), ". Call Verinfer.install() first (it allows 0xA00 cheatcodes)."
                 )
             );
         }

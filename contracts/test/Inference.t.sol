@@ -92,6 +92,29 @@ contract InferenceTest {
         assertEq(outputHash, r.outputHash, "log outputHash");
     }
 
+    /// Every record already in state reads back whole and verifies: on a fork of a node
+    /// (`--fork-url`) these are the node's own records, so the storage layout, the signatures
+    /// and, for the credit model on the good borrower, the outputs agree with `verinfer ffi`'s.
+    /// Without a node, a record made here.
+    function testRecordsInStateVerify() public {
+        uint256 count = PRECOMPILE.inferenceCount();
+        if (count == 0) {
+            probe.infer(CREDIT, Inference.one(goodBorrower()), 4);
+            count = 1;
+        }
+        bytes32 goodInput = Inference.inputHash(CREDIT, Inference.one(goodBorrower()));
+        for (uint256 id = 1; id <= count; id++) {
+            IInference.InferenceRecord memory r = PRECOMPILE.getInference(id);
+            assertTrue(Inference.verify(id, r), "the record's attestation verifies");
+            assertEq(r.outputHash, Inference.outputHash(r.outputs), "outputs match their hash");
+            if (r.modelId == CREDIT && r.inputHash == goodInput) {
+                IInference.Tensor[] memory again =
+                    PRECOMPILE.predict(CREDIT, Inference.one(goodBorrower()), r.outputs[0].decimals);
+                assertEq(keccak256(abi.encode(again)), keccak256(abi.encode(r.outputs)), "recorded = re-run");
+            }
+        }
+    }
+
     function testTheDefaultAttesterIsTheNodes() public view {
         assertEq(PRECOMPILE.attester(), DEV_ATTESTER, "attester");
     }

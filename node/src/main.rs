@@ -49,7 +49,12 @@ enum Command {
 #[derive(clap::Args)]
 struct FfiArgs {
     /// Models: .onnx files or folders of them (repeatable).
-    #[arg(long = "models", value_name = "PATH", env = "VERINFER_MODELS", default_value = "models")]
+    #[arg(
+        long = "models",
+        value_name = "PATH",
+        env = "VERINFER_MODELS",
+        default_value = "models"
+    )]
     models: Vec<PathBuf>,
     /// The attester's private key [default: the node's default, derived from the dev mnemonic].
     #[arg(long, value_name = "KEY", env = "VERINFER_ATTESTER_KEY")]
@@ -207,7 +212,10 @@ fn ffi(args: &FfiArgs) -> Result<()> {
     let key = args
         .attester_key
         .unwrap_or_else(|| default_attester_key(DEFAULT_MNEMONIC));
-    out!("{}", verinfer_node::ffi::answer(&args.request, &args.models, &key)?);
+    out!(
+        "{}",
+        verinfer_node::ffi::answer(&args.request, &args.models, &key)?
+    );
     Ok(())
 }
 

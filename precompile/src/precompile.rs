@@ -140,17 +140,18 @@ impl InferencePrecompile {
         let slot_gas = self.store.schedule().per_slot_read;
         match *selector {
             IInference::inferCall::SELECTOR => self.infer(input, args, decode_gas),
-            IInference::predictCall::SELECTOR => match self
-                .prepare(args, decode_gas, input.gas_limit(), false)
-            {
-                Ok(p) => match p.run() {
-                    Ok(outputs) => {
-                        Exit::Return(p.gas, IInference::predictCall::abi_encode_returns(&outputs))
-                    }
-                    Err(e) => Exit::Revert(p.gas, run_error(e)),
-                },
-                Err(exit) => exit,
-            },
+            IInference::predictCall::SELECTOR => {
+                match self.prepare(args, decode_gas, input.gas_limit(), false) {
+                    Ok(p) => match p.run() {
+                        Ok(outputs) => Exit::Return(
+                            p.gas,
+                            IInference::predictCall::abi_encode_returns(&outputs),
+                        ),
+                        Err(e) => Exit::Revert(p.gas, run_error(e)),
+                    },
+                    Err(exit) => exit,
+                }
+            }
             IInference::getInferenceCall::SELECTOR => self.get_inference(input, args, decode_gas),
             IInference::modelInfoCall::SELECTOR => {
                 let Ok(call) = IInference::modelInfoCall::abi_decode_raw(args) else {

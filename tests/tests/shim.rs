@@ -16,7 +16,9 @@ use revm::context::result::ExecutionResult;
 use revm::state::AccountInfo;
 use verinfer_precompile::shim::{self, FfiRequest, STATUS_RETURN, STATUS_REVERT};
 use verinfer_precompile::IInference::{self, IInferenceErrors};
-use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore, ADDRESS, GENESIS_NONCE};
+use verinfer_precompile::{
+    Attester, InferencePrecompile, Mode, ModelStore, ADDRESS, GENESIS_NONCE,
+};
 use verinfer_tests::evm::{TestEvm, CHAIN_ID};
 use verinfer_tests::harness::{solc_path, Devnet};
 use verinfer_tests::{models, tensor};
@@ -60,8 +62,11 @@ fn committed_code_is_the_compiled_source() {
         .as_str()
         .unwrap_or_else(|| panic!("solc failed: {}", json["errors"]));
     if std::env::var_os("VERINFER_UPDATE_SHIM").is_some() {
-        std::fs::write(root.join("contracts/shim/InferenceShim.hex"), format!("{compiled}\n"))
-            .unwrap();
+        std::fs::write(
+            root.join("contracts/shim/InferenceShim.hex"),
+            format!("{compiled}\n"),
+        )
+        .unwrap();
         return;
     }
     assert_eq!(
@@ -76,7 +81,11 @@ async fn the_node_puts_the_shim_at_0xa00_in_genesis() {
     let devnet = Devnet::start().await.unwrap();
     let code = devnet.provider().get_code_at(ADDRESS).await.unwrap();
     assert_eq!(code, shim::runtime_code());
-    assert!(code.len() > 1000, "the shim is real code: {} bytes", code.len());
+    assert!(
+        code.len() > 1000,
+        "the shim is real code: {} bytes",
+        code.len()
+    );
     devnet.stop().await;
 }
 
@@ -126,19 +135,17 @@ fn the_ffi_answer_is_what_the_precompile_does_in_revm() {
         let response = shim::decode_response(&answer).unwrap();
         assert_eq!(response.status, STATUS_RETURN);
         assert_eq!(response.output, *output.data(), "return data");
-        assert!(response.slots.len() > 9, "a record and the count are written");
+        assert!(
+            response.slots.len() > 9,
+            "a record and the count are written"
+        );
         for (slot, value) in response.slots.iter().zip(&response.values) {
             assert_eq!(evm.precompile_slot(*slot), *value, "slot {slot}");
         }
         assert_eq!(logs.len(), 1);
         assert_eq!(response.topics, logs[0].data.topics(), "log topics");
         assert_eq!(response.logData, logs[0].data.data, "log data");
-        let info = precompile
-            .store()
-            .list()
-            .into_iter()
-            .next()
-            .unwrap();
+        let info = precompile.store().list().into_iter().next().unwrap();
         let decode_gas = precompile.store().schedule().decode_gas(infer_call().len());
         assert_eq!(response.gasUsed, U256::from(info.infer_gas + decode_gas));
     }
@@ -149,9 +156,8 @@ fn the_ffi_answer_is_what_the_precompile_does_in_revm() {
 #[test]
 fn the_ffi_answer_follows_the_call_context() {
     let precompile = precompile();
-    let answer = |r: FfiRequest| {
-        shim::decode_response(&shim::answer(&precompile, &r).unwrap()).unwrap()
-    };
+    let answer =
+        |r: FfiRequest| shim::decode_response(&shim::answer(&precompile, &r).unwrap()).unwrap();
     let not_direct = IInferenceErrors::NotDirectCall(IInference::NotDirectCall {}).abi_encode();
     for (is_static, direct) in [(true, true), (false, false)] {
         let r = answer(FfiRequest {
@@ -159,7 +165,10 @@ fn the_ffi_answer_follows_the_call_context() {
             direct,
             ..request(infer_call(), 0)
         });
-        assert_eq!((r.status, r.output.to_vec()), (STATUS_REVERT, not_direct.clone()));
+        assert_eq!(
+            (r.status, r.output.to_vec()),
+            (STATUS_REVERT, not_direct.clone())
+        );
         assert!(r.slots.is_empty() && r.topics.is_empty());
     }
     let r = answer(FfiRequest {
