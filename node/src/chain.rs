@@ -95,20 +95,33 @@ struct Clock {
 }
 
 impl Clock {
-    fn now(&self) -> u64 {
-        let now = SystemTime::now()
+    fn wall() -> u64 {
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
-            .unwrap_or_default();
-        now.saturating_add_signed(self.offset)
+            .unwrap_or_default()
+    }
+
+    fn now(&self) -> u64 {
+        Self::wall().saturating_add_signed(self.offset)
     }
 
     /// The next block's timestamp: the one asked for, else the clock's, and always after the
-    /// parent's; `None` once the parent is at [`MAX_TIMESTAMP`].
+    /// parent's; `None` once the parent is at [`MAX_TIMESTAMP`]. As anvil does, the clock then
+    /// runs on from the block's time (a chain mined faster than a block a second, or set ahead,
+    /// does not drift from its clock), so `evm_increaseTime(s)` moves the next block exactly `s`
+    /// past the head when mined within the same second.
     fn next(&mut self, parent: u64) -> Option<u64> {
         let earliest = parent.checked_add(1).filter(|t| *t <= MAX_TIMESTAMP)?;
         let wanted = self.next_timestamp.take().unwrap_or_else(|| self.now());
-        Some(wanted.clamp(earliest, MAX_TIMESTAMP))
+        let timestamp = wanted.clamp(earliest, MAX_TIMESTAMP);
+        let wall = Self::wall();
+        self.offset = if timestamp >= wall {
+            i64::try_from(timestamp - wall).unwrap_or(i64::MAX)
+        } else {
+            i64::try_from(wall - timestamp).map_or(i64::MIN, |d| -d)
+        };
+        Some(timestamp)
     }
 }
 

@@ -15,10 +15,12 @@ use crate::storage::StoredBlock;
 pub const MAX_LOG_RANGE: u64 = 100_000;
 
 /// A polling filter.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum PollFilter {
     /// New block hashes after `next - 1`.
     Blocks { next: u64 },
+    /// Hashes of transactions pooled since the last poll.
+    PendingTransactions(tokio::sync::broadcast::Receiver<B256>),
     /// Matching logs of blocks from `next` on.
     Logs { filter: Box<Filter>, next: u64 },
 }

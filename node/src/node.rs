@@ -130,6 +130,9 @@ pub struct Node {
     pub model_dir: Option<PathBuf>,
     /// Every mined block, for subscriptions.
     pub blocks: broadcast::Sender<Arc<MinedBlock>>,
+    /// The hash of every transaction accepted into the pool, for pending-transaction
+    /// subscriptions and filters.
+    pub pending_transactions: broadcast::Sender<B256>,
     pub filters: Mutex<Filters>,
     mining: watch::Sender<MiningMode>,
 }
@@ -397,6 +400,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     };
     let (mining, mut mining_rx) = watch::channel(mode);
     let (blocks, _) = broadcast::channel(1024);
+    let (pending_transactions, _) = broadcast::channel(4096);
     let node = Arc::new(Node {
         chain: Mutex::new(chain),
         config: config.clone(),
@@ -405,6 +409,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         attester: attester_address,
         model_dir,
         blocks,
+        pending_transactions,
         filters: Mutex::new(Filters::default()),
         mining,
     });
@@ -469,6 +474,7 @@ impl Node {
         let (hash, mined) = {
             let mut chain = self.chain();
             let hash = chain.submit(tx)?;
+            let _ = self.pending_transactions.send(hash);
             let mined = if self.mining() == MiningMode::Auto && chain.has_ready() {
                 let mined = Arc::new(chain.mine(None)?);
                 // Announced under the chain lock: concurrent senders' blocks go out in order.

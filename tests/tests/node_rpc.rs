@@ -559,9 +559,30 @@ async fn snapshot_revert_and_dev_methods() {
         .unwrap()
         .unwrap();
     assert_eq!(head.header.timestamp, target);
+    // A chain mined faster than a block a second runs ahead of the wall clock; the clock runs
+    // on from the head (as anvil's does), so evm_increaseTime moves the next block exactly.
+    p.anvil_mine(Some(20), None).await.unwrap();
+    let ahead = p
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
     let offset: i64 = raw(&p, "evm_increaseTime", json!([3600])).await;
-    assert_eq!(offset, 3600);
+    assert!(
+        offset >= 3600 + 1000,
+        "the offset includes the earlier jump: {offset}"
+    );
     let _: String = raw(&p, "evm_mine", json!([])).await;
+    let later = p
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let moved = later.header.timestamp - ahead.header.timestamp;
+    assert!(
+        (3600..=3602).contains(&moved),
+        "evm_increaseTime(3600) moved the chain {moved} s"
+    );
 
     // Manual mining: transactions wait in the pool until evm_mine.
     let _: bool = raw(&p, "evm_setAutomine", json!([false])).await;

@@ -28,9 +28,16 @@ use crate::node::Node;
 /// The priority fee `eth_maxPriorityFeePerGas` suggests and `eth_sendTransaction` uses.
 pub const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
 
+/// What `web3_clientVersion` answers. Development tools recognise a local devnet by this
+/// string's start (hardhat-network-helpers accepts `anvil`, `hardhatnetwork` or `zksync`), and
+/// verinfer answers anvil's `anvil_*`/`evm_*` methods, so it reads as anvil's, with verinfer and
+/// its version in brackets.
+pub const CLIENT_VERSION: &str =
+    concat!("anvil/v1.7.1 (verinfer/v", env!("CARGO_PKG_VERSION"), ")");
+
 pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("web3_clientVersion", |_, _, _| -> RpcResult<_> {
-        Ok(format!("verinfer/v{}", env!("CARGO_PKG_VERSION")))
+        Ok(CLIENT_VERSION.to_string())
     })?;
     m.register_method("web3_sha3", |p, _, _| -> RpcResult<B256> {
         let data: Bytes = p.one()?;
@@ -283,11 +290,12 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     })?;
     m.register_method(
         "eth_newPendingTransactionFilter",
-        |_, _, _| -> RpcResult<U256> {
-            Err(rpc_error(
-                -32601,
-                "pending transaction filters are not supported",
-            ))
+        |_, n, _| -> RpcResult<U256> {
+            let receiver = n.pending_transactions.subscribe();
+            Ok(n.filters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .install(PollFilter::PendingTransactions(receiver)))
         },
     )?;
     m.register_method(
@@ -304,6 +312,18 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                 PollFilter::Blocks { next } => {
                     let hashes = (*next..=head).filter_map(|b| chain.block_hash(b)).collect();
                     *next = head + 1;
+                    Ok(FilterChanges::Hashes(hashes))
+                }
+                PollFilter::PendingTransactions(receiver) => {
+                    use tokio::sync::broadcast::error::TryRecvError;
+                    let mut hashes = Vec::new();
+                    loop {
+                        match receiver.try_recv() {
+                            Ok(hash) => hashes.push(hash),
+                            Err(TryRecvError::Lagged(_)) => continue,
+                            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                        }
+                    }
                     Ok(FilterChanges::Hashes(hashes))
                 }
                 PollFilter::Logs { filter, next } => {
@@ -325,8 +345,8 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             .get_mut(&id)
         {
             Some(PollFilter::Logs { filter, .. }) => filter.clone(),
-            Some(PollFilter::Blocks { .. }) => {
-                return Err(invalid_params("filter is a block filter, not a log filter"))
+            Some(PollFilter::Blocks { .. } | PollFilter::PendingTransactions(_)) => {
+                return Err(invalid_params("filter is not a log filter"))
             }
             None => return Err(rpc_error(SERVER_ERROR, "filter not found")),
         };

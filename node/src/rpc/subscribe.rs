@@ -1,4 +1,5 @@
-//! `eth_subscribe` / `eth_unsubscribe` over WebSocket: `newHeads` and `logs`.
+//! `eth_subscribe` / `eth_unsubscribe` over WebSocket: `newHeads`, `logs` and
+//! `newPendingTransactions`.
 
 use alloy_rpc_types_eth::{Filter, Log};
 use jsonrpsee::core::SubscriptionResult;
@@ -53,6 +54,24 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                     return Ok(());
                 }
             };
+            if kind == "newPendingTransactions" {
+                let mut pooled = node.pending_transactions.subscribe();
+                let sink = pending.accept().await?;
+                loop {
+                    let hash = tokio::select! {
+                        _ = sink.closed() => return Ok(()),
+                        received = pooled.recv() => match received {
+                            Ok(hash) => hash,
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => return Ok(()),
+                        },
+                    };
+                    let Some(msg) = message(&hash) else { continue };
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
             let filter: Option<Filter> = match kind.as_str() {
                 "newHeads" => None,
                 "logs" => match seq.optional_next::<Filter>() {
@@ -65,7 +84,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                 other => {
                     pending
                         .reject(invalid_params(format!(
-                            "unsupported subscription {other:?}: use newHeads or logs"
+                            "unsupported subscription {other:?}: use newHeads, logs or newPendingTransactions"
                         )))
                         .await;
                     return Ok(());
