@@ -210,6 +210,30 @@ pub struct Chain {
     pending_edits: Vec<StoredDiff>,
     /// Senders allowed without a signature (`anvil_impersonateAccount`).
     pub impersonated: HashSet<Address>,
+    /// What the next blocks are built with (`anvil_setCoinbase`, `anvil_setBlockGasLimit`,
+    /// `anvil_setNextBlockBaseFeePerGas`). Headers record them, so replays follow.
+    pub block_params: BlockParams,
+}
+
+/// Parameters of the blocks to come that dev methods may change.
+#[derive(Clone, Debug)]
+pub struct BlockParams {
+    /// Fee recipient.
+    pub coinbase: Address,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Base fee of the next block only, instead of EIP-1559's.
+    pub next_base_fee: Option<u64>,
+}
+
+impl BlockParams {
+    fn new(config: &ChainConfig) -> Self {
+        Self {
+            coinbase: Address::ZERO,
+            gas_limit: config.gas_limit,
+            next_base_fee: None,
+        }
+    }
 }
 
 fn next_base_fee(parent: &Header) -> u64 {
@@ -245,12 +269,8 @@ impl Chain {
                 (storage.load_state()?, head, storage.block_hashes()?)
             }
             None => {
-                let (world, genesis) = Self::genesis(&config);
+                let (world, genesis, diff) = Self::genesis(&config);
                 storage.set_meta("chain_id", &config.chain_id.to_be_bytes())?;
-                let mut diff = StateDiff::default();
-                for (address, state, _) in world.accounts() {
-                    diff.set_account(*address, state);
-                }
                 storage.set_genesis(&StoredDiff::from(&diff))?;
                 storage.write_block(&BlockWrite {
                     block: &genesis,
@@ -266,6 +286,7 @@ impl Chain {
         };
         let pending_undo = storage.pending_undo()?;
         let pending_edits = storage.pending_edits()?;
+        let block_params = BlockParams::new(&config);
         Ok(Self {
             config,
             pending_undo,
@@ -281,10 +302,12 @@ impl Chain {
             snapshots: BTreeMap::new(),
             next_snapshot: 1,
             impersonated: HashSet::new(),
+            block_params,
         })
     }
 
-    fn genesis(config: &ChainConfig) -> (WorldState, StoredBlock) {
+    /// The genesis state, block and allocation (accounts and code).
+    fn genesis(config: &ChainConfig) -> (WorldState, StoredBlock, StateDiff) {
         let mut diff = StateDiff::default();
         for (address, balance) in &config.genesis_accounts {
             diff.set_account(
@@ -332,7 +355,7 @@ impl Chain {
             header,
             transactions: Vec::new(),
         };
-        (world, block)
+        (world, block, diff)
     }
 
     /// The chain parameters.
@@ -362,7 +385,9 @@ impl Chain {
 
     /// The base fee the next block will have.
     pub fn next_base_fee(&self) -> u64 {
-        next_base_fee(&self.head.header)
+        self.block_params
+            .next_base_fee
+            .unwrap_or_else(|| next_base_fee(&self.head.header))
     }
 
     /// The hash of block `number`, if it exists.
@@ -384,9 +409,10 @@ impl Chain {
             self.config.chain_id,
             number,
             timestamp,
-            self.config.gas_limit,
+            self.block_params.gas_limit,
             base_fee,
             prevrandao,
+            self.block_params.coinbase,
         )
     }
 
@@ -414,11 +440,11 @@ impl Chain {
                 inner.nonce()
             )));
         }
-        if inner.gas_limit() > self.config.gas_limit.min(TX_GAS_LIMIT_CAP) {
+        if inner.gas_limit() > self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP) {
             return Err(ChainError::InvalidTransaction(format!(
                 "exceeds block gas limit: gas {} above the cap {}",
                 inner.gas_limit(),
-                self.config.gas_limit.min(TX_GAS_LIMIT_CAP)
+                self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP)
             )));
         }
         check_intrinsic(inner)?;
@@ -460,7 +486,8 @@ impl Chain {
     pub fn mine(&mut self, timestamp: Option<u64>) -> Result<MinedBlock, ChainError> {
         let parent = self.head.header.clone();
         let number = parent.number + 1;
-        let base_fee = next_base_fee(&parent);
+        let base_fee = self.next_base_fee();
+        self.block_params.next_base_fee = None;
         if let Some(ts) = timestamp {
             if ts > MAX_TIMESTAMP {
                 return Err(ChainError::Invalid(format!(
@@ -532,14 +559,14 @@ impl Chain {
         let header = Header {
             parent_hash: self.head.hash,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: Address::ZERO,
+            beneficiary: self.block_params.coinbase,
             state_root: world.root(),
             transactions_root: calculate_transaction_root(&txs),
             receipts_root: calculate_receipt_root(&envelopes),
             logs_bloom: logs_bloom(receipts.iter().flat_map(|r| r.logs.iter())),
             difficulty: U256::ZERO,
             number,
-            gas_limit: self.config.gas_limit,
+            gas_limit: self.block_params.gas_limit,
             gas_used: cumulative,
             timestamp,
             mix_hash: prevrandao,
@@ -673,7 +700,7 @@ impl Chain {
         self.precompile.install(evm.precompiles_mut());
         let mut tx = request.tx.clone();
         if !request.gas_given {
-            tx.gas_limit = self.config.gas_limit.min(TX_GAS_LIMIT_CAP);
+            tx.gas_limit = self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP);
         }
         tx.nonce = world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
         tx.chain_id = Some(self.config.chain_id);
@@ -702,13 +729,7 @@ impl Chain {
             .storage
             .block(number)?
             .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
-        let header = &block.header;
-        let env = self.evm_env(
-            number,
-            header.timestamp,
-            header.base_fee_per_gas.unwrap_or_default(),
-            header.mix_hash,
-        );
+        let env = execute::header_env(self.config.chain_id, &block.header);
         let world = self.state_at(number - 1)?;
         let hashes = &self.hashes;
         let lookup = |n: u64| {
@@ -757,7 +778,7 @@ impl Chain {
         let cap = if request.gas_given {
             request.tx.gas_limit
         } else {
-            self.config.gas_limit.min(TX_GAS_LIMIT_CAP)
+            self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP)
         };
         let run = |gas: u64| {
             let mut req = request.clone();
@@ -852,6 +873,42 @@ impl Chain {
         self.pool
             .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
         Ok(true)
+    }
+
+    /// Take a transaction out of the pool (`anvil_dropTransaction`); its hash if it was there.
+    pub fn drop_transaction(&mut self, hash: &B256) -> Option<B256> {
+        self.pool.remove(hash).map(|tx| tx.hash)
+    }
+
+    /// The account nonce of `address` at the head.
+    pub fn nonce(&self, address: &Address) -> u64 {
+        self.world.account(address).map_or(0, |a| a.nonce)
+    }
+
+    /// Back to genesis (`anvil_reset`): every block, pooled transaction and snapshot is dropped,
+    /// and the block parameters and clock are the start's again.
+    pub fn reset(&mut self) -> Result<(), ChainError> {
+        let genesis = self
+            .storage
+            .genesis()?
+            .ok_or_else(|| ChainError::Invalid("this chain does not record its genesis".into()))?;
+        let mut world = WorldState::default();
+        world.apply(&StateDiff::from(&genesis));
+        self.storage.rewind(0, &world, &Undo::default(), &[])?;
+        self.world = world;
+        self.pending_undo = Undo::default();
+        self.pending_edits.clear();
+        self.clock = Clock::default();
+        self.hashes.truncate(1);
+        self.head = self
+            .storage
+            .block(0)?
+            .ok_or_else(|| ChainError::UnknownBlock("0".into()))?;
+        self.pool = Pool::default();
+        self.snapshots.clear();
+        self.impersonated.clear();
+        self.block_params = BlockParams::new(&self.config);
+        Ok(())
     }
 
     /// Replace the whole state (`anvil_loadState`), keeping the blocks.

@@ -73,12 +73,13 @@ pub fn evm_env(
     gas_limit: u64,
     base_fee: u64,
     prevrandao: B256,
+    beneficiary: Address,
 ) -> EvmEnv {
     let mut cfg = CfgEnv::default();
     cfg.chain_id = chain_id;
     let block = BlockEnv {
         number: U256::from(number),
-        beneficiary: Address::ZERO,
+        beneficiary,
         timestamp: U256::from(timestamp),
         gas_limit,
         basefee: base_fee,
@@ -105,6 +106,7 @@ pub fn header_env(chain_id: u64, header: &Header) -> EvmEnv {
         header.gas_limit,
         header.base_fee_per_gas.unwrap_or_default(),
         header.mix_hash,
+        header.beneficiary,
     )
 }
 

@@ -134,6 +134,8 @@ pub struct Node {
     /// subscriptions and filters.
     pub pending_transactions: broadcast::Sender<B256>,
     pub filters: Mutex<Filters>,
+    /// Identifies this run of the node (`anvil_metadata`).
+    pub instance_id: B256,
     mining: watch::Sender<MiningMode>,
 }
 
@@ -411,6 +413,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         blocks,
         pending_transactions,
         filters: Mutex::new(Filters::default()),
+        instance_id: keccak256(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+                .to_be_bytes(),
+        ),
         mining,
     });
 

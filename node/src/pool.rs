@@ -78,6 +78,15 @@ pub enum PoolError {
     Full,
 }
 
+/// The pool's transactions by status, sender and nonce.
+#[derive(Debug, Default)]
+pub struct PoolContent<'a> {
+    /// Ready to be mined, in nonce order.
+    pub pending: BTreeMap<Address, BTreeMap<u64, &'a PoolTransaction>>,
+    /// Behind a nonce gap.
+    pub queued: BTreeMap<Address, BTreeMap<u64, &'a PoolTransaction>>,
+}
+
 /// Pending transactions.
 #[derive(Debug, Default)]
 pub struct Pool {
@@ -182,6 +191,25 @@ impl Pool {
             }
         }
         out
+    }
+
+    /// Every pooled transaction by sender and nonce, split as geth's `txpool_*` does: `pending`
+    /// continue their sender's nonce sequence from the account nonce, `queued` wait behind a gap.
+    pub fn by_status(&self, nonce_of: impl Fn(&Address) -> u64) -> PoolContent<'_> {
+        let mut content = PoolContent::default();
+        for (sender, queue) in &self.by_sender {
+            let mut expected = nonce_of(sender);
+            for (nonce, tx) in queue {
+                let list = if *nonce == expected {
+                    expected += 1;
+                    &mut content.pending
+                } else {
+                    &mut content.queued
+                };
+                list.entry(*sender).or_default().insert(*nonce, tx);
+            }
+        }
+        content
     }
 
     /// Remove a transaction (mined or dropped).

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH};
+use alloy_rpc_types_eth::{EIP1186AccountProofResponse, EIP1186StorageProof};
+use alloy_trie::proof::ProofRetainer;
+use alloy_trie::{HashBuilder, Nibbles, TrieAccount, EMPTY_ROOT_HASH};
 use revm::database::{DBErrorMarker, Database, DatabaseCommit, DatabaseRef};
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode, EvmState};
@@ -292,6 +294,68 @@ impl WorldState {
         self.account_trie.root()
     }
 
+    /// An EIP-1186 proof of `address` and its `slots` against [`Self::root`]: every trie node
+    /// from the root to each key, rebuilt from the leaves (a devnet holds few enough).
+    pub fn proof(&mut self, address: Address, slots: &[U256]) -> EIP1186AccountProofResponse {
+        let mut leaves: Vec<(B256, Vec<u8>)> = Vec::with_capacity(self.accounts.len());
+        for (a, account) in &mut self.accounts {
+            let trie_account = TrieAccount {
+                nonce: account.state.nonce,
+                balance: account.state.balance,
+                storage_root: account.storage_trie.root(),
+                code_hash: account.state.code_hash,
+            };
+            leaves.push((keccak256(a), alloy_rlp::encode(trie_account)));
+        }
+        let account_proof = trie_proofs(leaves, &[keccak256(address)]).remove(0);
+        let account = self.accounts.get_mut(&address);
+        let (state, storage_hash, storage_proof) = match account {
+            None => (
+                AccountState::default(),
+                EMPTY_ROOT_HASH,
+                vec![Vec::new(); slots.len()],
+            ),
+            Some(account) => {
+                let leaves = account
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| {
+                        (
+                            keccak256(slot.to_be_bytes::<32>()),
+                            alloy_rlp::encode_fixed_size(value).to_vec(),
+                        )
+                    })
+                    .collect();
+                let keys: Vec<B256> = slots
+                    .iter()
+                    .map(|s| keccak256(s.to_be_bytes::<32>()))
+                    .collect();
+                (
+                    account.state,
+                    account.storage_trie.root(),
+                    trie_proofs(leaves, &keys),
+                )
+            }
+        };
+        EIP1186AccountProofResponse {
+            address,
+            balance: state.balance,
+            code_hash: state.code_hash,
+            nonce: state.nonce,
+            storage_hash,
+            account_proof,
+            storage_proof: slots
+                .iter()
+                .zip(storage_proof)
+                .map(|(slot, proof)| EIP1186StorageProof {
+                    key: B256::from(*slot).into(),
+                    value: self.storage(&address, slot),
+                    proof,
+                })
+                .collect(),
+        }
+    }
+
     /// An account's storage root.
     pub fn storage_root(&mut self, address: &Address) -> B256 {
         self.accounts
@@ -299,6 +363,29 @@ impl WorldState {
             .map(|a| a.storage_trie.root())
             .unwrap_or(EMPTY_ROOT_HASH)
     }
+}
+
+/// The proof nodes of each of `keys` in the trie of `leaves` (hashed key, encoded value).
+fn trie_proofs(mut leaves: Vec<(B256, Vec<u8>)>, keys: &[B256]) -> Vec<Vec<Bytes>> {
+    leaves.sort_unstable_by_key(|(key, _)| *key);
+    let targets: Vec<Nibbles> = keys.iter().map(Nibbles::unpack).collect();
+    let mut builder =
+        HashBuilder::default().with_proof_retainer(ProofRetainer::new(targets.clone()));
+    for (key, value) in &leaves {
+        builder.add_leaf(Nibbles::unpack(key), value);
+    }
+    builder.root();
+    let nodes = builder.take_proof_nodes();
+    targets
+        .iter()
+        .map(|t| {
+            nodes
+                .matching_nodes_sorted(t)
+                .into_iter()
+                .map(|(_, node)| node)
+                .collect()
+        })
+        .collect()
 }
 
 fn write_storage(account: &mut Account, writes: &HashMap<U256, U256>) {

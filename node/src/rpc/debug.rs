@@ -1,8 +1,9 @@
-//! `debug_traceTransaction` and `debug_traceCall`: geth's callTracer and default struct logger,
-//! from revm-inspectors.
+//! `debug_traceTransaction`, `debug_traceCall` and `debug_traceBlockByNumber`/`ByHash`:
+//! geth's callTracer and default struct logger, from revm-inspectors.
 
 use alloy_primitives::B256;
-use alloy_rpc_types_eth::{BlockId, TransactionRequest};
+use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, TransactionRequest};
+use alloy_rpc_types_trace::common::TraceResult;
 use alloy_rpc_types_trace::geth::{
     GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingCallOptions,
     GethDebugTracingOptions, GethTrace,
@@ -11,7 +12,7 @@ use jsonrpsee::RpcModule;
 use revm::context_interface::result::ExecutionResult;
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 
-use super::convert::{call_request, overrides, state_block};
+use super::convert::{block_by_id, call_request, overrides, state_block};
 use super::{invalid_params, RpcResult};
 use crate::chain::ChainError;
 use crate::node::Node;
@@ -53,6 +54,34 @@ fn trace(
     }
 }
 
+/// Every transaction of a block traced in order, as geth's `debug_traceBlock*` answers.
+fn trace_block(
+    node: &Node,
+    id: BlockId,
+    opts: GethDebugTracingOptions,
+) -> RpcResult<Vec<TraceResult<GethTrace, String>>> {
+    let chain = node.chain();
+    let block =
+        block_by_id(&chain, id)?.ok_or_else(|| invalid_params(format!("block {id} not found")))?;
+    let mut out = Vec::with_capacity(block.transactions.len());
+    for hash in &block.transactions {
+        let traced = trace(opts.clone(), |inspector| {
+            chain.replay_transaction(hash, inspector)
+        });
+        out.push(match traced {
+            Ok(result) => TraceResult::Success {
+                result,
+                tx_hash: Some(*hash),
+            },
+            Err(e) => TraceResult::Error {
+                error: e.message().to_string(),
+                tx_hash: Some(*hash),
+            },
+        });
+    }
+    Ok(out)
+}
+
 pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method(
         "debug_traceTransaction",
@@ -64,6 +93,24 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             trace(opts.unwrap_or_default(), |inspector| {
                 chain.replay_transaction(&hash, inspector)
             })
+        },
+    )?;
+    m.register_blocking_method(
+        "debug_traceBlockByNumber",
+        |p, n, _| -> RpcResult<Vec<TraceResult<GethTrace, String>>> {
+            let mut seq = p.sequence();
+            let tag: BlockNumberOrTag = seq.next()?;
+            let opts: Option<GethDebugTracingOptions> = seq.optional_next()?;
+            trace_block(&n, BlockId::Number(tag), opts.unwrap_or_default())
+        },
+    )?;
+    m.register_blocking_method(
+        "debug_traceBlockByHash",
+        |p, n, _| -> RpcResult<Vec<TraceResult<GethTrace, String>>> {
+            let mut seq = p.sequence();
+            let hash: B256 = seq.next()?;
+            let opts: Option<GethDebugTracingOptions> = seq.optional_next()?;
+            trace_block(&n, BlockId::from(hash), opts.unwrap_or_default())
         },
     )?;
     m.register_blocking_method("debug_traceCall", |p, n, _| -> RpcResult<GethTrace> {

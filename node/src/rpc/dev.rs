@@ -104,7 +104,8 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let id: U256 = p.one()?;
         Ok(n.chain().revert(id.saturating_to())?)
     })?;
-    m.register_method("evm_setAutomine", |p, n, _| -> RpcResult<bool> {
+    // anvil answers null.
+    m.register_method("evm_setAutomine", |p, n, _| -> RpcResult<()> {
         let on: bool = p.one()?;
         n.set_mining(if on {
             MiningMode::Auto
@@ -117,7 +118,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                 n.mine(None)?;
             }
         }
-        Ok(true)
+        Ok(())
     })?;
     m.register_alias("anvil_setAutomine", "evm_setAutomine")?;
     m.register_method("anvil_getAutomine", |_, n, _| -> RpcResult<_> {
@@ -254,5 +255,96 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         Ok(true)
     })?;
     m.register_alias("hardhat_loadState", "anvil_loadState")?;
+    m.register_alias("anvil_snapshot", "evm_snapshot")?;
+    m.register_alias("anvil_revert", "evm_revert")?;
+    m.register_method("anvil_reset", |p, n, _| -> RpcResult<()> {
+        let forking: Option<serde_json::Value> = p.sequence().optional_next()?;
+        if forking.is_some_and(|f| !f.is_null() && f.get("forking").is_some()) {
+            return Err(invalid_params("verinfer cannot fork another chain: call anvil_reset with no arguments to go back to genesis"));
+        }
+        Ok(n.chain().reset()?)
+    })?;
+    m.register_alias("hardhat_reset", "anvil_reset")?;
+    m.register_method(
+        "anvil_dropTransaction",
+        |p, n, _| -> RpcResult<Option<B256>> {
+            let hash: B256 = p.one()?;
+            Ok(n.chain().drop_transaction(&hash))
+        },
+    )?;
+    m.register_alias("hardhat_dropTransaction", "anvil_dropTransaction")?;
+    m.register_method("anvil_setCoinbase", |p, n, _| -> RpcResult<()> {
+        let coinbase: Address = p.one()?;
+        n.chain().block_params.coinbase = coinbase;
+        Ok(())
+    })?;
+    m.register_alias("hardhat_setCoinbase", "anvil_setCoinbase")?;
+    m.register_method(
+        "anvil_setNextBlockBaseFeePerGas",
+        |p, n, _| -> RpcResult<()> {
+            let fee: U256 = p.one()?;
+            let fee =
+                u64::try_from(fee).map_err(|_| invalid_params("base fee does not fit 64 bits"))?;
+            n.chain().block_params.next_base_fee = Some(fee);
+            Ok(())
+        },
+    )?;
+    m.register_alias(
+        "hardhat_setNextBlockBaseFeePerGas",
+        "anvil_setNextBlockBaseFeePerGas",
+    )?;
+    m.register_method("anvil_setBlockGasLimit", |p, n, _| -> RpcResult<bool> {
+        let limit: U256 = p.one()?;
+        let limit = u64::try_from(limit)
+            .ok()
+            .filter(|l| *l >= MIN_GAS_LIMIT)
+            .ok_or_else(|| {
+                invalid_params(format!(
+                    "gas limit must be between {MIN_GAS_LIMIT} and 2^64 - 1"
+                ))
+            })?;
+        n.chain().block_params.gas_limit = limit;
+        Ok(true)
+    })?;
+    m.register_method("anvil_nodeInfo", |_, n, _| -> RpcResult<serde_json::Value> {
+        let chain = n.chain();
+        let head = &chain.head().header;
+        Ok(serde_json::json!({
+            "currentBlockNumber": U64::from(head.number),
+            "currentBlockTimestamp": head.timestamp,
+            "currentBlockHash": chain.head().hash,
+            "hardFork": format!("{:?}", revm::primitives::hardfork::SpecId::default()),
+            "transactionOrder": "fees",
+            "environment": {
+                "baseFee": U256::from(chain.next_base_fee()),
+                "chainId": n.config.chain_id,
+                "gasLimit": U256::from(chain.block_params.gas_limit),
+                "gasPrice": U256::from(u128::from(chain.next_base_fee()) + super::eth::DEFAULT_PRIORITY_FEE),
+            },
+            "forkConfig": {"forkUrl": null, "forkBlockNumber": null, "forkRetryBackoff": null},
+        }))
+    })?;
+    m.register_method(
+        "anvil_metadata",
+        |_, n, _| -> RpcResult<serde_json::Value> {
+            let chain = n.chain();
+            let head = chain.head();
+            Ok(serde_json::json!({
+                "clientVersion": super::eth::CLIENT_VERSION,
+                "clientSemver": env!("CARGO_PKG_VERSION"),
+                "clientCommitSha": option_env!("VERINFER_GIT_SHA"),
+                "chainId": n.config.chain_id,
+                "instanceId": n.instance_id,
+                "latestBlockNumber": head.header.number,
+                "latestBlockHash": head.hash,
+                "forkedNetwork": null,
+                "snapshots": {},
+            }))
+        },
+    )?;
+    m.register_alias("hardhat_metadata", "anvil_metadata")?;
     Ok(())
 }
+
+/// Lowest block gas limit `anvil_setBlockGasLimit` accepts: one plain transfer.
+const MIN_GAS_LIMIT: u64 = 21_000;

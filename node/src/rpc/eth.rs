@@ -7,14 +7,15 @@ use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{keccak256, Address, Bytes, Signature, TxKind, B256, U256, U64};
 use alloy_rpc_types_eth::state::StateOverride;
 use alloy_rpc_types_eth::{
-    BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterChanges, SyncStatus, TransactionReceipt,
-    TransactionRequest,
+    AccessListResult, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterChanges, SyncStatus,
+    Transaction, TransactionReceipt, TransactionRequest,
 };
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use revm::context_interface::result::ExecutionResult;
+use revm_inspectors::access_list::AccessListInspector;
 
 use super::convert::{
     block_by_id, call_request, overrides, pending_transaction, resolve_tag, rpc_block, rpc_receipt,
@@ -191,21 +192,59 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             if let Some(tx) = chain.pool().get(&hash) {
                 return Ok(Some(pending_transaction(&tx.tx)));
             }
-            let Some(stored) = chain
-                .storage()
-                .transaction(&hash)
-                .map_err(ChainError::from)?
-            else {
-                return Ok(None);
-            };
-            let block = chain
-                .storage()
-                .block(stored.block_number)
-                .map_err(ChainError::from)?;
-            let (base_fee, timestamp) = block
-                .map(|b| (b.header.base_fee_per_gas, b.header.timestamp))
-                .unwrap_or_default();
-            Ok(Some(rpc_transaction(&stored, base_fee, timestamp)?))
+            Ok(mined_transaction(&chain, &hash)?)
+        },
+    )?;
+    m.register_method(
+        "eth_getTransactionByBlockNumberAndIndex",
+        |p, n, _| -> RpcResult<Option<_>> {
+            let (tag, index): (BlockNumberOrTag, U64) = p.parse()?;
+            transaction_at(&n.chain(), BlockId::Number(tag), index)
+        },
+    )?;
+    m.register_method(
+        "eth_getTransactionByBlockHashAndIndex",
+        |p, n, _| -> RpcResult<Option<_>> {
+            let (hash, index): (B256, U64) = p.parse()?;
+            transaction_at(&n.chain(), BlockId::from(hash), index)
+        },
+    )?;
+    m.register_method("eth_getProof", |p, n, _| -> RpcResult<_> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let slots: Vec<U256> = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let chain = n.chain();
+        let mut world = chain.state_at(state_block(&chain, block)?)?.into_owned();
+        Ok(world.proof(address, &slots))
+    })?;
+    m.register_blocking_method(
+        "eth_createAccessList",
+        |p, n, _| -> RpcResult<AccessListResult> {
+            let mut seq = p.sequence();
+            let req: TransactionRequest = seq.next()?;
+            let block: Option<BlockId> = seq.optional_next()?;
+            let chain = n.chain();
+            let at = state_block(&chain, block)?;
+            let mut request = call_request(&req);
+            let mut inspector = AccessListInspector::new(request.tx.access_list.clone());
+            chain.call_inspected(&request, Default::default(), at, &mut inspector)?;
+            let access_list = inspector.into_access_list();
+            // Gas used with the list in place, as anvil and geth report it.
+            request.tx.access_list = access_list.clone();
+            if request.tx.tx_type == 0 {
+                request.tx.tx_type = 1;
+            }
+            let result = chain.call(&request, Default::default(), at)?;
+            Ok(AccessListResult {
+                access_list,
+                gas_used: U256::from(result.tx_gas_used()),
+                error: match &result {
+                    ExecutionResult::Success { .. } => None,
+                    ExecutionResult::Revert { .. } => Some("execution reverted".into()),
+                    ExecutionResult::Halt { reason, .. } => Some(format!("{reason:?}")),
+                },
+            })
         },
     )?;
     m.register_method(
@@ -360,6 +399,32 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             .remove(&id))
     })?;
     Ok(())
+}
+
+/// A mined transaction by hash, as the RPC shows it.
+fn mined_transaction(chain: &Chain, hash: &B256) -> Result<Option<Transaction>, ChainError> {
+    let Some(stored) = chain.storage().transaction(hash)? else {
+        return Ok(None);
+    };
+    let block = chain.storage().block(stored.block_number)?;
+    let (base_fee, timestamp) = block
+        .map(|b| (b.header.base_fee_per_gas, b.header.timestamp))
+        .unwrap_or_default();
+    Ok(Some(rpc_transaction(&stored, base_fee, timestamp)?))
+}
+
+/// Transaction `index` of a block.
+fn transaction_at(chain: &Chain, id: BlockId, index: U64) -> RpcResult<Option<Transaction>> {
+    let Some(block) = block_by_id(chain, id)? else {
+        return Ok(None);
+    };
+    match usize::try_from(index)
+        .ok()
+        .and_then(|i| block.transactions.get(i))
+    {
+        Some(hash) => Ok(mined_transaction(chain, hash)?),
+        None => Ok(None),
+    }
 }
 
 fn address_and_block(p: &Params<'_>) -> RpcResult<(Address, Option<BlockId>)> {

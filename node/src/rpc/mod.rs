@@ -5,6 +5,7 @@ mod debug;
 mod dev;
 mod eth;
 pub(crate) mod subscribe;
+mod txpool;
 mod verinfer;
 
 use std::sync::Arc;
@@ -70,6 +71,7 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
     dev::register(&mut module)?;
     debug::register(&mut module)?;
     subscribe::register(&mut module)?;
+    txpool::register(&mut module)?;
     verinfer::register(&mut module)?;
     Ok(module)
 }
