@@ -76,6 +76,10 @@ struct VerifyInferenceArgs {
     /// Print the proof report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also prove the record's storage slots against the latest block's state root
+    /// (eth_getProof), so the record is shown to be in the chain's committed state.
+    #[arg(long)]
+    proof: bool,
 }
 
 #[derive(clap::Args)]
@@ -742,7 +746,7 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
 
 fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
     let client = Client::new(&args.rpc)?;
-    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester)?;
+    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester, args.proof)?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&proof)?);
         return Ok(proof.verified());
@@ -769,6 +773,15 @@ fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
     out!("  output hash   {}", proof.output_hash);
     out!("  digest        {} (EIP-712)", proof.digest);
     out!("  attester      {}", proof.attester);
+    if let Some(state) = &proof.state_proof {
+        out!(
+            "  state root    {} of block {} ({}), {} slots proven",
+            state.state_root,
+            state.block_number,
+            state.block_hash,
+            state.slots
+        );
+    }
     for check in &proof.checks {
         if check.passed {
             out!("  ok    {}", check.what);

@@ -8,12 +8,14 @@
 //! checked.
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_rpc_types_eth::EIP1186AccountProofResponse;
 use alloy_sol_types::{SolCall, SolValue};
+use alloy_trie::{proof::verify_proof, Nibbles, TrieAccount};
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 use verinfer_precompile::abi::{IInference, InferenceRecord, Tensor};
-use verinfer_precompile::{attestation, engine, ModelStore, ADDRESS};
+use verinfer_precompile::{attestation, engine, record, ModelStore, ADDRESS};
 
 use crate::client::Client;
 use crate::tensor::tensors_json;
@@ -56,7 +58,20 @@ pub struct InferenceProof {
     /// The attester the signature must recover to.
     pub attester: Address,
     pub recovered: Option<Address>,
+    /// With `--proof`: the block whose state root the record's storage was proven against.
+    pub state_proof: Option<StateProof>,
     pub checks: Vec<Check>,
+}
+
+/// A Merkle proof (`eth_getProof`) of a record's storage slots against a block's state root.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateProof {
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub state_root: B256,
+    /// The slots proven: the inference count and every slot of the record.
+    pub slots: usize,
 }
 
 impl InferenceProof {
@@ -74,6 +89,7 @@ pub fn check_inference(
     client: &Client,
     id: U256,
     attester: Option<Address>,
+    with_state_proof: bool,
 ) -> anyhow::Result<InferenceProof> {
     let chain_id: alloy_primitives::U64 = client.call("eth_chainId", json!([]))?;
     let chain_id = chain_id.to::<u64>();
@@ -165,6 +181,17 @@ pub fn check_inference(
         record.attester == attester,
         format!("it names {}", record.attester),
     );
+    let state_proof = if with_state_proof {
+        let (proof, result) = prove_record(client, id, &record)?;
+        check(
+            "eth_getProof proves the record's storage against the block's state root",
+            result.is_ok(),
+            result.err().unwrap_or_default(),
+        );
+        Some(proof)
+    } else {
+        None
+    };
 
     Ok(InferenceProof {
         id,
@@ -184,8 +211,96 @@ pub fn check_inference(
         signature: record.signature,
         attester,
         recovered,
+        state_proof,
         checks,
     })
+}
+
+/// Prove, with `eth_getProof` at the latest block, that the precompile account's storage holds
+/// record `id` exactly as `record` reads (every slot [`record::write`] writes, and an inference
+/// count of at least `id`), under that block's state root.
+fn prove_record(
+    client: &Client,
+    id: U256,
+    record: &InferenceRecord,
+) -> anyhow::Result<(StateProof, Result<(), String>)> {
+    let head: Value = client.call("eth_getBlockByNumber", json!(["latest", false]))?;
+    let field = |name: &str| serde_json::from_value::<B256>(head[name].clone());
+    let (block_hash, state_root) = (field("hash")?, field("stateRoot")?);
+    let block_number: alloy_primitives::U64 = serde_json::from_value(head["number"].clone())?;
+    let mut expected = Vec::new();
+    record::write(id, record, |slot, value| {
+        expected.push((slot, value));
+        Ok::<(), ()>(())
+    })
+    .map_err(|()| anyhow!("laying out record {id}"))?;
+    let slots: Vec<B256> = std::iter::once(record::COUNT_SLOT)
+        .chain(expected.iter().map(|(slot, _)| *slot))
+        .map(B256::from)
+        .collect();
+    let proof: EIP1186AccountProofResponse = client
+        .call("eth_getProof", json!([ADDRESS, slots, head["number"]]))
+        .context("eth_getProof of the precompile account")?;
+    let summary = StateProof {
+        block_number: block_number.to(),
+        block_hash,
+        state_root,
+        slots: slots.len(),
+    };
+    Ok((
+        summary,
+        verify_record_proof(&proof, state_root, id, &expected),
+    ))
+}
+
+/// Check an account proof of the precompile and its storage proofs against `state_root`.
+fn verify_record_proof(
+    proof: &EIP1186AccountProofResponse,
+    state_root: B256,
+    id: U256,
+    expected: &[(U256, U256)],
+) -> Result<(), String> {
+    let account = TrieAccount {
+        nonce: proof.nonce,
+        balance: proof.balance,
+        storage_root: proof.storage_hash,
+        code_hash: proof.code_hash,
+    };
+    verify_proof(
+        state_root,
+        Nibbles::unpack(keccak256(ADDRESS)),
+        Some(alloy_rlp::encode(account)),
+        &proof.account_proof,
+    )
+    .map_err(|e| format!("the account proof of {ADDRESS} does not verify: {e}"))?;
+    let count = proof
+        .storage_proof
+        .first()
+        .ok_or("the node returned no storage proofs")?;
+    if count.value < id {
+        return Err(format!(
+            "the proven inference count {} is below {id}",
+            count.value
+        ));
+    }
+    let all = std::iter::once((record::COUNT_SLOT, count.value)).chain(expected.iter().copied());
+    for ((slot, value), proven) in all.zip(&proof.storage_proof) {
+        if proven.key.as_b256() != B256::from(slot) || proven.value != value {
+            return Err(format!(
+                "slot {slot}: the record reads {value}, the proof shows {}",
+                proven.value
+            ));
+        }
+        let leaf = (!value.is_zero()).then(|| alloy_rlp::encode(value));
+        verify_proof(
+            proof.storage_hash,
+            Nibbles::unpack(keccak256(B256::from(slot))),
+            leaf,
+            &proven.proof,
+        )
+        .map_err(|e| format!("the proof of slot {slot} does not verify: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The record as the precompile's `getInference` returns it.

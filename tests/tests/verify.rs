@@ -505,3 +505,60 @@ async fn a_second_node_replays_another_and_serves_the_same_chain() {
         "{err}"
     );
 }
+
+/// `verify-inference --proof`: the record's storage slots are proven with `eth_getProof`
+/// against the head's state root; a dev edit of a record slot that no other check covers
+/// (caller and block), not yet in any block, breaks the proof and only the proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_inference_proves_the_record_against_the_state_root() {
+    let (built, devnet) = build_chain(1).await;
+    let id = U256::from(built.work.inferences - 1);
+    let args = |id: U256| {
+        [
+            "verify-inference",
+            &id.to_string(),
+            "--rpc",
+            &devnet.url(),
+            "--json",
+            "--proof",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+    };
+    let (code, out) = run_verinfer(args(id)).await;
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(code, 0, "{report:#}");
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 8);
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report:#}");
+    assert_eq!(
+        report["stateProof"]["stateRoot"],
+        Value::String(built.state_root.to_string())
+    );
+    assert!(report["stateProof"]["slots"].as_u64().unwrap() >= 11);
+
+    // Another caller, the same block (the block leads to the transaction).
+    let slot = record::base_slot(id) + U256::from(3);
+    let p = devnet.provider();
+    let word = p.get_storage_at(ADDRESS, slot).await.unwrap() ^ U256::from(0xff);
+    let _: Value = p
+        .raw_request(
+            "anvil_setStorageAt".into(),
+            (ADDRESS, slot, B256::from(word)),
+        )
+        .await
+        .unwrap();
+    let (code, out) = run_verinfer(args(id)).await;
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(code, 1, "{report:#}");
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert!(failed[0]["what"].as_str().unwrap().contains("eth_getProof"));
+    devnet.stop().await;
+}
