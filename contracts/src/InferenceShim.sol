@@ -233,7 +233,10 @@ contract InferenceShim {
         r.inputHash = bytes32(_load(base + 1));
         r.outputHash = bytes32(_load(base + 2));
         uint256 callerAndBlock = _load(base + 3);
+        // The slot packs the caller in the low 160 bits and the block number in the next 64.
+        // forge-lint: disable-next-line(unsafe-typecast)
         r.caller = address(uint160(callerAndBlock));
+        // forge-lint: disable-next-line(unsafe-typecast)
         r.blockNumber = uint64(callerAndBlock >> 160);
         r.attester = address(uint160(_load(base + 4)));
         r.signature = abi.encodePacked(_load(base + 5), _load(base + 6), uint8(_load(base + 7)));
@@ -295,6 +298,8 @@ contract InferenceShim {
 
     /// @dev The message of an Error(string) revert, or a placeholder.
     function _reason(bytes memory ret) private pure returns (string memory) {
+        // The first four bytes: the selector of Error(string).
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (ret.length < 68 || bytes4(ret) != 0x08c379a0) return "(no reason given)";
         bytes memory body = new bytes(ret.length - 4);
         for (uint256 i = 0; i < body.length; i++) {

@@ -27,6 +27,8 @@ interface TestVm {
 /// `Verinfer.install()` puts the shim at 0xA00 and each call runs the model through `verinfer ffi`.
 /// The expected numbers are the node's own outputs for the same calls (`verinfer infer`).
 /// Run: `forge test --ffi` in contracts/ (see the README for VERINFER_BIN / VERINFER_MODELS).
+// Tests take selectors (bytes4 of revert data) and bytes of feature lists on purpose.
+// forge-lint: disable-start(unsafe-typecast)
 contract InferenceTest {
     TestVm internal constant VM = TestVm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
     IInference internal constant PRECOMPILE = Inference.PRECOMPILE;
@@ -341,3 +343,4 @@ contract InferenceTest {
         return string(out);
     }
 }
+// forge-lint: disable-end(unsafe-typecast)
