@@ -775,6 +775,22 @@ impl Chain {
         overrides: StateDiff,
         at: u64,
     ) -> Result<u64, ChainError> {
+        // Like geth: a transfer the sender cannot pay is refused, not estimated.
+        if !request.tx.value.is_zero() {
+            let caller = request.tx.caller;
+            let balance = match overrides.accounts.get(&caller).and_then(|c| c.state) {
+                Some(state) => state.balance,
+                None => self
+                    .state_at(at)?
+                    .account(&caller)
+                    .map_or(U256::ZERO, |a| a.balance),
+            };
+            if balance < request.tx.value {
+                return Err(ChainError::InvalidTransaction(
+                    "insufficient funds for transfer".into(),
+                ));
+            }
+        }
         let cap = if request.gas_given {
             request.tx.gas_limit
         } else {

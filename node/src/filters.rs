@@ -11,8 +11,9 @@ use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
 use crate::chain::{Chain, ChainError};
 use crate::storage::StoredBlock;
 
-/// Most blocks one `eth_getLogs` call may scan.
-pub const MAX_LOG_RANGE: u64 = 100_000;
+/// Default of the most blocks one `eth_getLogs` call (or one filter poll) may scan
+/// (`--max-log-range`).
+pub const DEFAULT_MAX_LOG_RANGE: u64 = 100_000;
 
 /// A polling filter.
 #[derive(Debug)]
@@ -84,20 +85,22 @@ pub fn block_logs(
     Ok(out)
 }
 
-/// Logs matching `filter` in blocks `from..=to` (clamped to the head).
+/// Logs matching `filter` in blocks `from..=to` (clamped to the head), at most `max_range`
+/// blocks.
 pub fn logs_in_range(
     chain: &Chain,
     filter: &Filter,
     from: u64,
     to: u64,
+    max_range: u64,
 ) -> Result<Vec<Log>, ChainError> {
     let to = to.min(chain.head().header.number);
     if from > to {
         return Ok(Vec::new());
     }
-    if to - from >= MAX_LOG_RANGE {
+    if to - from >= max_range {
         return Err(ChainError::Invalid(format!(
-            "block range too large: {} blocks, at most {MAX_LOG_RANGE}",
+            "block range too large: {} blocks, at most {max_range}",
             to - from + 1
         )));
     }
@@ -111,7 +114,7 @@ pub fn logs_in_range(
 }
 
 /// Logs matching `filter`, with its block range or block hash resolved against the chain.
-pub fn logs(chain: &Chain, filter: &Filter) -> Result<Vec<Log>, ChainError> {
+pub fn logs(chain: &Chain, filter: &Filter, max_range: u64) -> Result<Vec<Log>, ChainError> {
     let head = chain.head().header.number;
     match &filter.block_option {
         FilterBlockOption::AtBlockHash(hash) => {
@@ -127,7 +130,13 @@ pub fn logs(chain: &Chain, filter: &Filter) -> Result<Vec<Log>, ChainError> {
                 Some(BlockNumberOrTag::Earliest) => 0,
                 _ => head,
             };
-            logs_in_range(chain, filter, resolve(from_block), resolve(to_block))
+            logs_in_range(
+                chain,
+                filter,
+                resolve(from_block),
+                resolve(to_block),
+                max_range,
+            )
         }
     }
 }

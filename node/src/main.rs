@@ -147,6 +147,10 @@ struct NodeArgs {
     /// Largest JSON-RPC request body, in bytes.
     #[arg(long, default_value_t = 32 * 1024 * 1024)]
     max_request_body: u32,
+    /// Most blocks one eth_getLogs call or filter poll may scan; a filter left further behind
+    /// is reset to the head with an error saying so.
+    #[arg(long, default_value_t = verinfer_node::filters::DEFAULT_MAX_LOG_RANGE)]
+    max_log_range: u64,
     /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
     /// it from genesis, verifying every block, then serve it. Needs an empty data directory
     /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
@@ -303,6 +307,7 @@ fn run_node(args: NodeArgs) -> Result<()> {
         attester_key: args.attester_key,
         gas_limit: args.gas_limit,
         max_request_body: args.max_request_body,
+        max_log_range: args.max_log_range,
         replay_from: args.replay_from,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

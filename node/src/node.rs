@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub gas_limit: u64,
     /// Largest JSON-RPC request body, in bytes.
     pub max_request_body: u32,
+    /// Most blocks one log query or filter poll scans; a filter further behind is reset.
+    pub max_log_range: u64,
     /// Start from another node's chain: replay it from genesis, verifying every block, into
     /// this node's (empty) database, then serve it. The chain id comes from the source.
     pub replay_from: Option<ReplayFrom>,
@@ -95,6 +97,7 @@ impl Default for NodeConfig {
             attester_key: None,
             gas_limit: 30_000_000,
             max_request_body: 32 * 1024 * 1024,
+            max_log_range: crate::filters::DEFAULT_MAX_LOG_RANGE,
             replay_from: None,
         }
     }
@@ -429,8 +432,12 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         .max_connections(1024)
         .set_id_provider(crate::rpc::subscribe::HexIdProvider::default())
         .build();
+    let http_guard = crate::rpc::http_guard::HttpGuardLayer {
+        max_body: config.max_request_body as usize,
+    };
     let server = Server::builder()
         .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(http_guard))
         .build(SocketAddr::new(config.host, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;

@@ -187,8 +187,16 @@ pub fn rpc_block(chain: &Chain, block: &StoredBlock, full: bool) -> Result<Block
     })
 }
 
-/// A call request as the EVM's transaction environment.
-pub fn call_request(req: &TransactionRequest) -> CallRequest {
+/// A call request as the EVM's transaction environment; fee fields out of order are refused
+/// with anvil's message.
+pub fn call_request(req: &TransactionRequest) -> RpcResult<CallRequest> {
+    if let (Some(max_fee), Some(tip)) = (req.max_fee_per_gas, req.max_priority_fee_per_gas) {
+        if tip > max_fee {
+            return Err(invalid_params(
+                "Invalid input: `max_priority_fee_per_gas` greater than `max_fee_per_gas`",
+            ));
+        }
+    }
     let mut tx = TxEnv {
         caller: req.from.unwrap_or(Address::ZERO),
         gas_limit: req.gas.unwrap_or(0),
@@ -202,15 +210,15 @@ pub fn call_request(req: &TransactionRequest) -> CallRequest {
     if let Some(max_fee) = req.max_fee_per_gas {
         tx.tx_type = 2;
         tx.gas_price = max_fee;
-        tx.gas_priority_fee = Some(req.max_priority_fee_per_gas.unwrap_or(0).min(max_fee));
+        tx.gas_priority_fee = Some(req.max_priority_fee_per_gas.unwrap_or(0));
     } else {
         tx.tx_type = if req.access_list.is_some() { 1 } else { 0 };
         tx.gas_price = req.gas_price.unwrap_or(0);
     }
-    CallRequest {
+    Ok(CallRequest {
         tx,
         gas_given: req.gas.is_some(),
-    }
+    })
 }
 
 /// State overrides as a diff over the head state.

@@ -122,8 +122,9 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let chain = n.chain();
         let at = state_block(&chain, block)?;
         let diff = overrides(&*chain.state_at(at)?, opts.state_overrides)?;
+        let request = call_request(&req)?;
         trace(opts.tracing_options, |inspector| {
-            chain.call_inspected(&call_request(&req), diff, at, inspector)
+            chain.call_inspected(&request, diff, at, inspector)
         })
     })?;
     Ok(())

@@ -127,7 +127,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             let chain = n.chain();
             let at = state_block(&chain, block)?;
             let diff = overrides(&*chain.state_at(at)?, state)?;
-            match chain.call(&call_request(&req), diff, at)? {
+            match chain.call(&call_request(&req)?, diff, at)? {
                 ExecutionResult::Success { output, .. } => Ok(output.into_data()),
                 ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
                 ExecutionResult::Halt { reason, .. } => {
@@ -142,7 +142,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         let at = state_block(&chain, block)?;
         let diff = overrides(&*chain.state_at(at)?, state)?;
         Ok(U64::from(chain.estimate_gas(
-            &call_request(&req),
+            &call_request(&req)?,
             diff,
             at,
         )?))
@@ -226,7 +226,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             let block: Option<BlockId> = seq.optional_next()?;
             let chain = n.chain();
             let at = state_block(&chain, block)?;
-            let mut request = call_request(&req);
+            let mut request = call_request(&req)?;
             let mut inspector = AccessListInspector::new(request.tx.access_list.clone());
             chain.call_inspected(&request, Default::default(), at, &mut inspector)?;
             let access_list = inspector.into_access_list();
@@ -303,7 +303,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     )?;
     m.register_method("eth_getLogs", |p, n, _| -> RpcResult<Vec<_>> {
         let filter: Filter = p.one()?;
-        Ok(filters::logs(&n.chain(), &filter)?)
+        Ok(filters::logs(&n.chain(), &filter, n.config.max_log_range)?)
     })?;
     m.register_method("eth_newFilter", |p, n, _| -> RpcResult<U256> {
         let filter: Filter = p.one()?;
@@ -366,8 +366,22 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                     Ok(FilterChanges::Hashes(hashes))
                 }
                 PollFilter::Logs { filter, next } => {
+                    // A filter left unpolled for more blocks than one query may scan starts
+                    // again at the head, and says so once (geth drops such filters).
+                    let max_range = n.config.max_log_range;
+                    if head >= *next && head - *next >= max_range {
+                        let behind = head - *next + 1;
+                        *next = head + 1;
+                        return Err(rpc_error(
+                            SERVER_ERROR,
+                            format!(
+                                "filter fell {behind} blocks behind (more than {max_range}); it now starts at block {}: read the blocks it missed with eth_getLogs",
+                                head + 1
+                            ),
+                        ));
+                    }
                     let to = filter.get_to_block().unwrap_or(head).min(head);
-                    let logs = filters::logs_in_range(&chain, filter, *next, to)?;
+                    let logs = filters::logs_in_range(&chain, filter, *next, to, max_range)?;
                     *next = head + 1;
                     Ok(FilterChanges::Logs(logs))
                 }
@@ -389,7 +403,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             }
             None => return Err(rpc_error(SERVER_ERROR, "filter not found")),
         };
-        Ok(filters::logs(&chain, &filter)?)
+        Ok(filters::logs(&chain, &filter, n.config.max_log_range)?)
     })?;
     m.register_method("eth_uninstallFilter", |p, n, _| -> RpcResult<bool> {
         let id: U256 = p.one()?;
@@ -506,7 +520,7 @@ fn sign_request(node: &Node, mut req: TransactionRequest) -> RpcResult<Recovered
     }
     if req.gas.is_none() {
         let head = chain.head().header.number;
-        let gas = chain.estimate_gas(&call_request(&req), Default::default(), head)?;
+        let gas = chain.estimate_gas(&call_request(&req)?, Default::default(), head)?;
         req.gas = Some(gas);
     }
     drop(chain);

@@ -4,6 +4,7 @@ mod convert;
 mod debug;
 mod dev;
 mod eth;
+pub mod http_guard;
 pub(crate) mod subscribe;
 mod txpool;
 mod verinfer;

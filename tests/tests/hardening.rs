@@ -1,0 +1,157 @@
+//! Regression tests of the hostile-load findings (issue "Hardening"): each asserts the bound or
+//! the answer, and that the node keeps answering `eth_blockNumber` meanwhile.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use verinfer_tests::node::{post, spawn};
+
+fn call(addr: SocketAddr, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (_, reply) = post(addr, &body.to_string()).expect("the node answers");
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{method}: {e}: {reply}"))
+}
+
+/// The node answers `eth_blockNumber` within a second.
+fn answers_quickly(addr: SocketAddr) {
+    let start = Instant::now();
+    let reply = call(addr, "eth_blockNumber", json!([]));
+    assert!(reply["result"].is_string(), "{reply}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "eth_blockNumber took {:?}",
+        start.elapsed()
+    );
+}
+
+/// F13: a log filter left more blocks behind than one query may scan is reset to the head with
+/// an error saying so, and works again on the next poll (it used to fail forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_log_filter_is_reset_with_a_clear_error() {
+    let node = spawn(|c| c.max_log_range = 100).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let id = call(addr, "eth_newFilter", json!([{}]))["result"].clone();
+        call(addr, "anvil_mine", json!(["0x65"]));
+        let reply = call(addr, "eth_getFilterChanges", json!([id]));
+        let message = reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            message.contains("fell 101 blocks behind") && message.contains("eth_getLogs"),
+            "{reply}"
+        );
+        let reply = call(addr, "eth_getFilterChanges", json!([id]));
+        assert_eq!(reply["result"], json!([]), "{reply}");
+        let reply = call(
+            addr,
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "latest"}]),
+        );
+        assert!(reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("block range too large"));
+        answers_quickly(addr);
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}
+
+/// A chunked request of `size` bytes; the HTTP status.
+fn post_chunked(addr: SocketAddr, size: usize) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 16 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        if write!(stream, "{:x}\r\n", chunk.len()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            break; // the server answered and closed early
+        }
+        sent += chunk.len();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// F14: protocol corners get the answers geth and anvil give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_corners_get_clear_answers() {
+    let node = spawn(|c| c.max_request_body = 64 * 1024).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        // An object id: "invalid request" with a null id (it was an empty body).
+        let body = r#"{"jsonrpc":"2.0","id":{"a":1},"method":"eth_blockNumber","params":[]}"#;
+        let (status, reply) = post(addr, body).unwrap();
+        let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+        assert_eq!(
+            (status, reply["error"]["code"].clone(), reply["id"].clone()),
+            (200, json!(-32600), Value::Null)
+        );
+
+        // eth_subscribe over HTTP: where to go instead (it was an internal error).
+        let reply = call(addr, "eth_subscribe", json!(["newHeads"]));
+        assert_eq!(reply["error"]["code"], json!(-32601), "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("WebSocket"),
+            "{reply}"
+        );
+
+        // A chunked body over the limit: 413 (it was a parse error or a 500).
+        assert_eq!(post_chunked(addr, 200 * 1024), 413);
+
+        // eth_estimateGas of a transfer the sender cannot pay (it was 21000).
+        let unfunded = json!({"from": "0x000000000000000000000000000000000000dEaD",
+                              "to": "0x000000000000000000000000000000000000bEEF", "value": "0x1"});
+        let reply = call(addr, "eth_estimateGas", json!([unfunded]));
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("insufficient funds"),
+            "{reply}"
+        );
+
+        // eth_call with a tip above the fee cap (it said "lack of funds (0)").
+        let inverted = json!({"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+                              "to": "0x000000000000000000000000000000000000bEEF",
+                              "maxFeePerGas": "0x1", "maxPriorityFeePerGas": "0x2"});
+        let reply = call(addr, "eth_call", json!([inverted]));
+        assert_eq!(reply["error"]["code"], json!(-32602), "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_priority_fee_per_gas"),
+            "{reply}"
+        );
+
+        answers_quickly(addr);
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}
