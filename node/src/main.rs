@@ -151,6 +151,13 @@ struct NodeArgs {
     /// is reset to the head with an error saying so.
     #[arg(long, default_value_t = verinfer_node::filters::DEFAULT_MAX_LOG_RANGE)]
     max_log_range: u64,
+    /// Most steps the default (struct logger) tracer records; a longer trace is refused unless
+    /// the request sets a `limit` (callTracer has no such bound).
+    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_TRACE_MAX_STEPS)]
+    trace_max_steps: u64,
+    /// Most debug_trace* calls running at once; more get an error asking to retry.
+    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_CONCURRENT_TRACES)]
+    max_concurrent_traces: usize,
     /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
     /// it from genesis, verifying every block, then serve it. Needs an empty data directory
     /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
@@ -308,6 +315,8 @@ fn run_node(args: NodeArgs) -> Result<()> {
         gas_limit: args.gas_limit,
         max_request_body: args.max_request_body,
         max_log_range: args.max_log_range,
+        trace_max_steps: args.trace_max_steps,
+        max_concurrent_traces: args.max_concurrent_traces.max(1),
         replay_from: args.replay_from,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     pub max_request_body: u32,
     /// Most blocks one log query or filter poll scans; a filter further behind is reset.
     pub max_log_range: u64,
+    /// Most steps the default (struct logger) tracer records.
+    pub trace_max_steps: u64,
+    /// Most `debug_trace*` calls running at once.
+    pub max_concurrent_traces: usize,
     /// Start from another node's chain: replay it from genesis, verifying every block, into
     /// this node's (empty) database, then serve it. The chain id comes from the source.
     pub replay_from: Option<ReplayFrom>,
@@ -98,10 +102,17 @@ impl Default for NodeConfig {
             gas_limit: 30_000_000,
             max_request_body: 32 * 1024 * 1024,
             max_log_range: crate::filters::DEFAULT_MAX_LOG_RANGE,
+            trace_max_steps: DEFAULT_TRACE_MAX_STEPS,
+            max_concurrent_traces: DEFAULT_MAX_CONCURRENT_TRACES,
             replay_from: None,
         }
     }
 }
+
+/// Default of `--trace-max-steps`: about 50 MB of struct-logger JSON at most.
+pub const DEFAULT_TRACE_MAX_STEPS: u64 = 100_000;
+/// Default of `--max-concurrent-traces`.
+pub const DEFAULT_MAX_CONCURRENT_TRACES: usize = 2;
 
 /// How blocks get mined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +150,8 @@ pub struct Node {
     pub filters: Mutex<Filters>,
     /// Identifies this run of the node (`anvil_metadata`).
     pub instance_id: B256,
+    /// `debug_trace*` calls running now.
+    pub traces: std::sync::atomic::AtomicUsize,
     mining: watch::Sender<MiningMode>,
 }
 
@@ -423,6 +436,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
                 .unwrap_or_default()
                 .to_be_bytes(),
         ),
+        traces: Default::default(),
         mining,
     });
 

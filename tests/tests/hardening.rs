@@ -155,3 +155,82 @@ async fn protocol_corners_get_clear_answers() {
     .unwrap();
     node.stop().await;
 }
+
+/// F4: the default struct logger records at most `--trace-max-steps` steps: a long trace is
+/// refused with what to do, `limit` gives the first steps, the callTracer is unbounded, and the
+/// node keeps answering; traces beyond `--max-concurrent-traces` are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_are_bounded() {
+    use alloy::network::TransactionBuilder;
+    use alloy::providers::Provider;
+    use alloy::rpc::types::TransactionRequest;
+
+    let node = spawn(|c| c.trace_max_steps = 1_000).await;
+    let p = verinfer_tests::node::provider(&node.http_url(), 0);
+    // Runtime `JUMPDEST PUSH1 0 JUMP`: loops until out of gas (three steps an iteration).
+    let runtime = [0x5b, 0x60, 0x00, 0x56];
+    let deployed = p
+        .send_transaction(
+            TransactionRequest::default().with_deploy_code(verinfer_tests::evm::deployer(&runtime)),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let looper = deployed.contract_address.unwrap();
+    let receipt = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(looper)
+                .with_gas_limit(1_000_000),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(!receipt.status(), "the loop runs out of gas");
+    let hash = receipt.transaction_hash;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let reply = call(addr, "debug_traceTransaction", json!([hash]));
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("more than 1000 steps") && message.contains("limit"),
+            "{reply}"
+        );
+        let reply = call(addr, "debug_traceTransaction", json!([hash, {"limit": 10}]));
+        assert_eq!(
+            reply["result"]["structLogs"].as_array().map(Vec::len),
+            Some(10),
+            "{reply}"
+        );
+        assert_eq!(reply["result"]["failed"], json!(true));
+        let reply = call(
+            addr,
+            "debug_traceTransaction",
+            json!([hash, {"tracer": "callTracer"}]),
+        );
+        assert_eq!(
+            reply["result"]["to"],
+            json!(looper.to_string().to_lowercase()),
+            "{reply}"
+        );
+        answers_quickly(addr);
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+
+    let node = spawn(|c| c.max_concurrent_traces = 0).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let reply = call(addr, "debug_traceCall", json!([{"to": looper}, "latest"]));
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--max-concurrent-traces"), "{reply}");
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}

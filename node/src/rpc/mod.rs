@@ -5,6 +5,7 @@ mod debug;
 mod dev;
 mod eth;
 pub mod http_guard;
+mod step_limit;
 pub(crate) mod subscribe;
 mod txpool;
 mod verinfer;
