@@ -234,3 +234,31 @@ async fn traces_are_bounded() {
     .unwrap();
     node.stop().await;
 }
+
+/// F7: 8 MB of code set with `anvil_setCode` costs the block that carries the edit, not every
+/// block after it: twenty more blocks are mined and the node keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_code_does_not_slow_later_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let node = spawn(move |c| c.data_dir = Some(path)).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let code = alloy_primitives::hex::encode_prefixed(vec![0x5b; 8 << 20]);
+        let target = "0x000000000000000000000000000000000000c0de";
+        let reply = call(addr, "anvil_setCode", json!([target, code]));
+        assert!(reply.get("error").is_none(), "{reply}");
+        call(addr, "evm_mine", json!([]));
+        let start = Instant::now();
+        for _ in 0..20 {
+            call(addr, "evm_mine", json!([]));
+        }
+        eprintln!("20 blocks after an 8 MB setCode: {:?}", start.elapsed());
+        answers_quickly(addr);
+        let reply = call(addr, "eth_getCode", json!([target, "latest"]));
+        assert_eq!(reply["result"].as_str().map(str::len), Some(2 + 2 * (8 << 20)));
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}
