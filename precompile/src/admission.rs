@@ -27,6 +27,9 @@ pub struct AdmissionLimits {
     pub max_tensor_elements: u64,
     /// Most elements a model may return over all its outputs (they are stored in state).
     pub max_output_elements: usize,
+    /// Most graph nodes, subgraphs included: checked on the protobuf before tract builds
+    /// anything (tract's typing and optimization grow faster than linearly with the node count).
+    pub max_nodes: usize,
 }
 
 impl Default for AdmissionLimits {
@@ -36,6 +39,7 @@ impl Default for AdmissionLimits {
             max_memory_bytes: 512 << 20,
             max_tensor_elements: 32 << 20,
             max_output_elements: 4096,
+            max_nodes: 10_000,
         }
     }
 }
@@ -46,6 +50,9 @@ pub enum AdmissionError {
     /// The file is over the size cap.
     #[error("model is {size} bytes, over the {limit}-byte cap")]
     TooLarge { size: usize, limit: usize },
+    /// The graph has more nodes than admission builds.
+    #[error("model has {nodes} nodes (subgraphs included), over the {limit}-node cap")]
+    TooManyNodes { nodes: usize, limit: usize },
     /// The bytes are not an ONNX protobuf with a graph.
     #[error("not a parsable ONNX model: {0}")]
     Unparsable(String),
@@ -284,6 +291,13 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
             });
         }
     }
+    let nodes = count_nodes(graph);
+    if nodes > limits.max_nodes {
+        return Err(AdmissionError::TooManyNodes {
+            nodes,
+            limit: limits.max_nodes,
+        });
+    }
     let mut problems = vec![];
     check_graph(graph, limits, &mut problems)?;
     problems.dedup();
@@ -292,6 +306,22 @@ fn check_proto(proto: &ModelProto, limits: &AdmissionLimits) -> Result<(), Admis
         1 => Err(problems.remove(0)),
         _ => Err(AdmissionError::Several(problems)),
     }
+}
+
+/// Nodes of a graph and of every subgraph in its attributes.
+fn count_nodes(graph: &pb::GraphProto) -> usize {
+    graph
+        .node
+        .iter()
+        .map(|node| {
+            1 + node
+                .attribute
+                .iter()
+                .flat_map(|a| a.g.iter().chain(&a.graphs))
+                .map(count_nodes)
+                .sum::<usize>()
+        })
+        .sum()
 }
 
 /// Check a graph's ops (collecting every op problem) and constants (stopping at the first,

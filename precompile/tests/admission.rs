@@ -290,3 +290,22 @@ fn every_node_of_the_plan_is_priced() {
     let linear = store.add_file(&model("linear.onnx")).unwrap();
     assert!(linear.predict_gas < chain.predict_gas / 100);
 }
+
+/// F2: the node count is checked on the protobuf, before tract types or optimizes anything
+/// (whose time grows faster than the node count), subgraphs included.
+#[test]
+fn too_many_nodes_are_refused_before_tract_builds() {
+    let bytes = std::fs::read(model("stress/relu_chain.onnx")).unwrap();
+    let limits = AdmissionLimits {
+        max_nodes: 1_000,
+        ..AdmissionLimits::default()
+    };
+    let store = ModelStore::new(limits, GasSchedule::default(), 1 << 30);
+    match store.add_bytes(&bytes) {
+        Err(AdmissionError::TooManyNodes { nodes, limit }) => {
+            assert_eq!((nodes, limit), (2_000, 1_000));
+        }
+        other => panic!("expected TooManyNodes, got {other:?}"),
+    }
+    assert!(AdmissionLimits::default().max_nodes >= 2_000);
+}

@@ -256,7 +256,10 @@ async fn large_code_does_not_slow_later_blocks() {
         eprintln!("20 blocks after an 8 MB setCode: {:?}", start.elapsed());
         answers_quickly(addr);
         let reply = call(addr, "eth_getCode", json!([target, "latest"]));
-        assert_eq!(reply["result"].as_str().map(str::len), Some(2 + 2 * (8 << 20)));
+        assert_eq!(
+            reply["result"].as_str().map(str::len),
+            Some(2 + 2 * (8 << 20))
+        );
     })
     .await
     .unwrap();
