@@ -237,6 +237,29 @@ impl Goals {
                 met: Some((0.5..=2.0).contains(&x)),
             });
         }
+        let by_cpu = |a: &&crate::inprocess::ModelCost, b: &&crate::inprocess::ModelCost| {
+            a.cpu_gas_per_second.total_cmp(&b.cpu_gas_per_second)
+        };
+        if let (Some(low), Some(high)) =
+            (r.costs.iter().min_by(by_cpu), r.costs.iter().max_by(by_cpu))
+        {
+            let (lo, hi) = (
+                low.cpu_gas_per_second / evm_median,
+                high.cpu_gas_per_second / evm_median,
+            );
+            goals.push(Goals {
+                goal: "gas calibration: every model's CPU gas/s (base + inputs + compute ÷ call \
+                       time) within 2× of the EVM median and of every other model's"
+                    .into(),
+                measured: format!(
+                    "{lo:.2}× ({}) to {hi:.2}× ({}): spread {:.2}×",
+                    low.name,
+                    high.name,
+                    hi / lo
+                ),
+                met: Some(lo >= 0.5 && hi <= 2.0 && hi / lo <= 2.0),
+            });
+        }
         if let Some(slowest) = r
             .costs
             .iter()

@@ -158,6 +158,10 @@ struct NodeArgs {
     /// Most debug_trace* calls running at once; more get an error asking to retry.
     #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_CONCURRENT_TRACES)]
     max_concurrent_traces: usize,
+    /// Most WebSocket connections open at once; HTTP keeps 1 024 connections of its own
+    /// however many WebSockets are open.
+    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_WS_CONNECTIONS)]
+    max_ws_connections: usize,
     /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
     /// it from genesis, verifying every block, then serve it. Needs an empty data directory
     /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
@@ -317,6 +321,7 @@ fn run_node(args: NodeArgs) -> Result<()> {
         max_log_range: args.max_log_range,
         trace_max_steps: args.trace_max_steps,
         max_concurrent_traces: args.max_concurrent_traces.max(1),
+        max_ws_connections: args.max_ws_connections,
         replay_from: args.replay_from,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

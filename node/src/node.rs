@@ -49,6 +49,8 @@ pub struct NodeConfig {
     pub trace_max_steps: u64,
     /// Most `debug_trace*` calls running at once.
     pub max_concurrent_traces: usize,
+    /// Most WebSocket connections open at once (HTTP keeps its own slots).
+    pub max_ws_connections: usize,
     /// Start from another node's chain: replay it from genesis, verifying every block, into
     /// this node's (empty) database, then serve it. The chain id comes from the source.
     pub replay_from: Option<ReplayFrom>,
@@ -104,6 +106,7 @@ impl Default for NodeConfig {
             max_log_range: crate::filters::DEFAULT_MAX_LOG_RANGE,
             trace_max_steps: DEFAULT_TRACE_MAX_STEPS,
             max_concurrent_traces: DEFAULT_MAX_CONCURRENT_TRACES,
+            max_ws_connections: DEFAULT_MAX_WS_CONNECTIONS,
             replay_from: None,
         }
     }
@@ -111,6 +114,10 @@ impl Default for NodeConfig {
 
 /// Default of `--trace-max-steps`: about 50 MB of struct-logger JSON at most.
 pub const DEFAULT_TRACE_MAX_STEPS: u64 = 100_000;
+/// Connections kept for HTTP on top of the WebSocket cap.
+pub const MAX_HTTP_CONNECTIONS: usize = 1024;
+/// Default of `--max-ws-connections`.
+pub const DEFAULT_MAX_WS_CONNECTIONS: usize = 1024;
 /// Default of `--max-concurrent-traces`.
 pub const DEFAULT_MAX_CONCURRENT_TRACES: usize = 2;
 
@@ -443,12 +450,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body)
         .max_response_body_size(u32::MAX)
-        .max_connections(1024)
+        // WebSockets have their own cap below this one (the HTTP guard), so HTTP keeps
+        // MAX_HTTP_CONNECTIONS slots however many WebSockets are open.
+        .max_connections((config.max_ws_connections + MAX_HTTP_CONNECTIONS) as u32)
         .set_id_provider(crate::rpc::subscribe::HexIdProvider::default())
         .build();
-    let http_guard = crate::rpc::http_guard::HttpGuardLayer {
-        max_body: config.max_request_body as usize,
-    };
+    let http_guard = crate::rpc::http_guard::HttpGuardLayer::new(
+        config.max_request_body as usize,
+        config.max_ws_connections,
+    );
     let server = Server::builder()
         .set_config(server_config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(http_guard))

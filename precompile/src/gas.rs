@@ -40,7 +40,7 @@ pub struct GasSchedule {
 impl Default for GasSchedule {
     fn default() -> Self {
         Self {
-            infer_base: 10_000,
+            infer_base: 40_000,
             predict_base: 2_000,
             per_input_element: 20,
             compute_units_per_gas: 32,

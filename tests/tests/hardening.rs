@@ -265,3 +265,68 @@ async fn large_code_does_not_slow_later_blocks() {
     .unwrap();
     node.stop().await;
 }
+
+/// A WebSocket handshake on a new connection; the HTTP status and the open stream.
+fn open_ws(addr: SocketAddr) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, stream)
+}
+
+/// F10: idle WebSockets are capped on their own, so HTTP keeps answering however many are
+/// open (every HTTP request used to get 429 once 1 024 WebSockets were open); a closed
+/// WebSocket frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_cannot_starve_http() {
+    let node = spawn(|c| c.max_ws_connections = 4).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let mut open: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let (status, stream) = open_ws(addr);
+                assert_eq!(status, 101);
+                stream
+            })
+            .collect();
+        let (status, _) = open_ws(addr);
+        assert_eq!(status, 429, "a fifth WebSocket is refused");
+        for _ in 0..8 {
+            answers_quickly(addr);
+        }
+        drop(open.pop());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, stream) = open_ws(addr);
+            if status == 101 {
+                open.push(stream);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a closed WebSocket never freed its slot"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}

@@ -7,10 +7,17 @@
 //! - `eth_subscribe` / `eth_unsubscribe` over HTTP get "method not found" with where to go
 //!   instead (they were an internal error).
 //!
-//! WebSocket upgrades and anything but POST pass straight through.
+//! - WebSocket connections are capped on their own (`--max-ws-connections`), below the server's
+//!   connection cap, so idle WebSockets cannot take every slot and starve HTTP (each used to
+//!   get 429 once 1 024 WebSockets were open). The permit rides in the upgrade request's
+//!   extensions, which jsonrpsee keeps for the WebSocket's lifetime.
+//!
+//! Other upgrades and anything but POST pass straight through.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt, Limited};
@@ -26,6 +33,21 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct HttpGuardLayer {
     /// Largest body accepted, in bytes.
     pub max_body: usize,
+    /// Most WebSocket connections open at once.
+    pub max_ws: usize,
+    /// WebSocket connections open now.
+    pub open_ws: Arc<AtomicUsize>,
+}
+
+impl HttpGuardLayer {
+    /// A guard with these bounds.
+    pub fn new(max_body: usize, max_ws: usize) -> Self {
+        Self {
+            max_body,
+            max_ws,
+            open_ws: Arc::default(),
+        }
+    }
 }
 
 impl<S> Layer<S> for HttpGuardLayer {
@@ -35,6 +57,8 @@ impl<S> Layer<S> for HttpGuardLayer {
         HttpGuard {
             inner,
             max_body: self.max_body,
+            max_ws: self.max_ws,
+            open_ws: Arc::clone(&self.open_ws),
         }
     }
 }
@@ -44,6 +68,23 @@ impl<S> Layer<S> for HttpGuardLayer {
 pub struct HttpGuard<S> {
     inner: S,
     max_body: usize,
+    max_ws: usize,
+    open_ws: Arc<AtomicUsize>,
+}
+
+/// One open WebSocket; the count goes down when the last clone is dropped (with the connection).
+#[derive(Clone, Debug)]
+struct WsPermit {
+    _slot: Arc<WsSlot>,
+}
+
+#[derive(Debug)]
+struct WsSlot(Arc<AtomicUsize>);
+
+impl Drop for WsSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The parts of a single JSON-RPC request the checks read (`params` is skipped, not copied).
@@ -110,9 +151,27 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: HttpRequest) -> Self::Future {
+    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
         let upgrade = request.headers().contains_key(http::header::UPGRADE);
-        if upgrade || request.method() != http::Method::POST {
+        if upgrade {
+            let open = self.open_ws.fetch_add(1, Ordering::SeqCst);
+            let permit = WsPermit {
+                _slot: Arc::new(WsSlot(Arc::clone(&self.open_ws))),
+            };
+            if open >= self.max_ws {
+                drop(permit);
+                let message = format!(
+                    "{} WebSocket connections are open, the node's --max-ws-connections: close one or use HTTP",
+                    self.max_ws
+                );
+                return Box::pin(async move {
+                    Ok(json_response(429, error(Value::Null, -32005, &message)))
+                });
+            }
+            request.extensions_mut().insert(permit);
+            return Box::pin(self.inner.call(request));
+        }
+        if request.method() != http::Method::POST {
             return Box::pin(self.inner.call(request));
         }
         // The service that was polled ready serves this request; a clone waits for the next.
