@@ -375,8 +375,10 @@ async fn filters_and_subscriptions_see_new_blocks_and_logs() {
         .unwrap();
     let mut heads = ws.subscribe_blocks().await.unwrap();
     let mut logs = ws.subscribe_logs(&Filter::new()).await.unwrap();
+    let mut pooled = ws.subscribe_pending_transactions().await.unwrap();
     let block_filter = p.new_block_filter().await.unwrap();
     let log_filter = p.new_filter(&Filter::new().from_block(0)).await.unwrap();
+    let pending_filter = p.new_pending_transactions_filter(false).await.unwrap();
 
     let deploy = TransactionRequest::default().with_deploy_code(verinfer_tests::evm::deployer(&[
         0x60, 0x2a, 0x5f, 0x52, 0x60, 0x07, 0x60, 0x20, 0x5f, 0xa1,
@@ -415,6 +417,23 @@ async fn filters_and_subscriptions_see_new_blocks_and_logs() {
         .unwrap();
     assert_eq!(log.address(), contract);
     assert_eq!(log.transaction_hash, Some(receipt.transaction_hash));
+
+    // newPendingTransactions and eth_newPendingTransactionFilter: both transactions, in order.
+    let deployed_tx = receipt.transaction_hash;
+    let first = tokio::time::timeout(Duration::from_secs(10), pooled.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), pooled.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second, deployed_tx);
+    assert_ne!(first, second);
+    let pending: Vec<B256> = p.get_filter_changes(pending_filter).await.unwrap();
+    assert_eq!(pending, vec![first, second]);
+    let none: Vec<B256> = p.get_filter_changes(pending_filter).await.unwrap();
+    assert!(none.is_empty());
 
     let hashes: Vec<B256> = p.get_filter_changes(block_filter).await.unwrap();
     assert_eq!(hashes.len(), 2);
