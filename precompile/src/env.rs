@@ -60,12 +60,19 @@ impl CallEnv for PrecompileInput<'_> {
         self.internals().block_number()
     }
     fn sload(&mut self, slot: U256) -> Result<U256, String> {
+        // Reached through the facade at 0xF4, 0xA00 may not be in the journal yet.
+        self.internals_mut()
+            .load_account(ADDRESS)
+            .map_err(|e| e.to_string())?;
         self.internals_mut()
             .sload(ADDRESS, slot)
             .map(|s| s.data)
             .map_err(|e| e.to_string())
     }
     fn sstore(&mut self, slot: U256, value: U256) -> Result<(), String> {
+        self.internals_mut()
+            .load_account(ADDRESS)
+            .map_err(|e| e.to_string())?;
         self.internals_mut()
             .sstore(ADDRESS, slot, value)
             .map(drop)

@@ -23,6 +23,7 @@
 //! - [`verify`]: witnesses and the replay (verify) mode;
 //! - [`env`]: what a call sees of the EVM (revm's, or one held in memory for `verinfer ffi`);
 //! - [`shim`]: the code at `0xA00` for EVMs without the precompile, and `verinfer ffi`'s protocol;
+//! - [`opengradient`]: OpenGradient's `runModelInference` at `0xF4`, on the same path;
 //! - [`precompile`]: dispatch, gas charging and the `DynPrecompile`.
 
 pub mod abi;
@@ -35,6 +36,7 @@ pub mod gas;
 pub mod ml;
 pub mod model;
 pub mod onnx;
+pub mod opengradient;
 pub mod ops;
 pub mod precompile;
 pub mod record;

@@ -98,27 +98,30 @@ impl InferencePrecompile {
         })
     }
 
-    /// Install this precompile at [`ADDRESS`] in a precompile map.
+    /// Install this precompile at [`ADDRESS`], and its OpenGradient facade at
+    /// [`crate::opengradient::OG_ADDRESS`], in a precompile map.
     pub fn install(self: &Arc<Self>, precompiles: &mut PrecompilesMap) {
         let precompile = self.dyn_precompile();
         precompiles.apply_precompile(&ADDRESS, move |_| Some(precompile));
+        let this = Arc::clone(self);
+        let facade = DynPrecompile::new_stateful(
+            PrecompileId::custom("verinfer-opengradient"),
+            move |mut input| {
+                let (limit, reservoir, data) = (input.gas, input.reservoir, input.data);
+                finish(
+                    this.execute_opengradient(data, &mut input),
+                    limit,
+                    reservoir,
+                )
+            },
+        );
+        precompiles.apply_precompile(&crate::opengradient::OG_ADDRESS, move |_| Some(facade));
     }
 
     /// Execute one call.
     pub fn call(&self, mut input: PrecompileInput<'_>) -> PrecompileResult {
         let (limit, reservoir, data) = (input.gas, input.reservoir, input.data);
-        Ok(match self.execute(data, &mut input) {
-            Exit::Return(gas, out) if gas <= limit => {
-                PrecompileOutput::new(gas, out.into(), reservoir)
-            }
-            Exit::Revert(gas, out) if gas <= limit => {
-                PrecompileOutput::revert(gas, out.into(), reservoir)
-            }
-            Exit::Return(..) | Exit::Revert(..) | Exit::OutOfGas => {
-                PrecompileOutput::halt(revm::precompile::PrecompileHalt::OutOfGas, reservoir)
-            }
-            Exit::Fatal(reason) => return Err(PrecompileError::Fatal(reason)),
-        })
+        finish(self.execute(data, &mut input), limit, reservoir)
     }
 
     /// Execute one call with calldata `data` in the context `env`. Gas in the result may exceed
@@ -360,6 +363,20 @@ impl InferencePrecompile {
             ),
         }
     }
+}
+
+/// Turn an [`Exit`] into the EVM's precompile result: over the gas limit is out of gas.
+fn finish(exit: Exit, limit: u64, reservoir: u64) -> PrecompileResult {
+    Ok(match exit {
+        Exit::Return(gas, out) if gas <= limit => PrecompileOutput::new(gas, out.into(), reservoir),
+        Exit::Revert(gas, out) if gas <= limit => {
+            PrecompileOutput::revert(gas, out.into(), reservoir)
+        }
+        Exit::Return(..) | Exit::Revert(..) | Exit::OutOfGas => {
+            PrecompileOutput::halt(revm::precompile::PrecompileHalt::OutOfGas, reservoir)
+        }
+        Exit::Fatal(reason) => return Err(PrecompileError::Fatal(reason)),
+    })
 }
 
 /// Verify mode: check the re-executed result against the witness of `id`, report findings,

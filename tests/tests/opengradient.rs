@@ -1,0 +1,172 @@
+//! OpenGradient's `runModelInference` at 0xF4: selectors as OpenGradient's ABI names them, the
+//! same numbers as `predict` at 0xA00, the record at 0xA00, and every error by name.
+
+use std::sync::Arc;
+
+use alloy_primitives::{address, keccak256, Address, B256, I256, U256};
+use alloy_sol_types::{SolCall, SolInterface};
+use revm::context::result::ExecutionResult;
+use verinfer_precompile::opengradient::{
+    ModelInferenceMode, ModelInferenceRequest, ModelInput, MultiDimensionalNumberTensor, Number,
+    OGInference, StringTensor, OG_ADDRESS,
+};
+use verinfer_precompile::IInference;
+use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore, ADDRESS};
+use verinfer_tests::evm::TestEvm;
+use verinfer_tests::{models, tensor};
+
+const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
+
+fn setup() -> (TestEvm, B256) {
+    let store = Arc::new(ModelStore::default());
+    let info = store.add_file(&models().join("credit.onnx")).unwrap();
+    let attester = Attester::from_bytes(&B256::repeat_byte(9)).unwrap();
+    let precompile = Arc::new(InferencePrecompile::new(store, Mode::Sign(attester)));
+    (TestEvm::new(precompile, &[ALICE]), info.id)
+}
+
+fn number(value: i128, decimals: i128) -> Number {
+    Number { value, decimals }
+}
+
+/// The good borrower of the examples, each element with its own decimals.
+fn request(cid: String, name: &str) -> ModelInferenceRequest {
+    ModelInferenceRequest {
+        mode: ModelInferenceMode::VANILLA,
+        modelCID: cid,
+        input: ModelInput {
+            numbers: vec![MultiDimensionalNumberTensor {
+                name: name.into(),
+                values: vec![number(120, 0), number(2, 1), number(1000, 2), number(0, 0)],
+                shape: vec![1, 4],
+            }],
+            strings: vec![],
+        },
+    }
+}
+
+fn call(request: ModelInferenceRequest) -> Vec<u8> {
+    OGInference::runModelInferenceCall { request }.abi_encode()
+}
+
+fn output(result: ExecutionResult) -> Vec<u8> {
+    match result {
+        ExecutionResult::Success { output, .. } => output.data().to_vec(),
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+fn error(result: ExecutionResult) -> String {
+    let ExecutionResult::Revert { output, .. } = result else {
+        panic!("expected a revert, got {result:?}");
+    };
+    if let Ok(e) = OGInference::OGInferenceErrors::abi_decode(&output) {
+        return format!("{e:?}");
+    }
+    match IInference::IInferenceErrors::abi_decode(&output) {
+        Ok(e) => format!("{e:?}"),
+        Err(_) => panic!("undecodable revert {output}"),
+    }
+}
+
+#[test]
+fn selectors_match_opengradients_abi() {
+    let selector = |s: &str| <[u8; 4]>::try_from(&keccak256(s)[..4]).unwrap();
+    assert_eq!(
+        OGInference::runModelInferenceCall::SELECTOR,
+        selector("runModelInference((uint8,string,((string,(int128,int128)[],uint32[])[],(string,string[])[])))")
+    );
+    assert_eq!(
+        OGInference::runLLMInferenceCall::SELECTOR,
+        selector("runLLMInference((uint8,string,string,uint32,string[],uint32))")
+    );
+}
+
+#[test]
+fn run_model_inference_gives_predicts_numbers_and_records_at_0xa00() {
+    let (mut evm, model) = setup();
+    let predicted = output(
+        evm.call(
+            ALICE,
+            ADDRESS,
+            IInference::predictCall {
+                modelId: model,
+                inputs: vec![tensor(&[1, 4], &[12000, 20, 1000, 0], 2)],
+                outputDecimals: 18,
+            }
+            .abi_encode(),
+        ),
+    );
+    let predicted = IInference::predictCall::abi_decode_returns(&predicted).unwrap();
+
+    let out = output(evm.call(
+        ALICE,
+        OG_ADDRESS,
+        call(request(model.to_string(), "features")),
+    ));
+    let out = OGInference::runModelInferenceCall::abi_decode_returns(&out).unwrap();
+    assert!(!out.is_simulation_result);
+    assert!(out.strings.is_empty());
+    assert_eq!(out.numbers.len(), 1);
+    assert_eq!(out.numbers[0].name, "score");
+    assert_eq!(out.numbers[0].shape, vec![1, 1]);
+    let values: Vec<I256> = out.numbers[0]
+        .values
+        .iter()
+        .map(|n| {
+            assert_eq!(n.decimals, 18);
+            I256::try_from(n.value).unwrap()
+        })
+        .collect();
+    assert_eq!(values, predicted[0].values, "the same numbers as predict");
+
+    // Recorded at 0xA00: the count, and the record read back with getInference.
+    assert_eq!(evm.precompile_slot(U256::ZERO), U256::ONE);
+    let record = output(evm.call(
+        ALICE,
+        ADDRESS,
+        IInference::getInferenceCall { id: U256::ONE }.abi_encode(),
+    ));
+    let record = IInference::getInferenceCall::abi_decode_returns(&record).unwrap();
+    assert_eq!((record.modelId, record.caller), (model, ALICE));
+    assert_eq!(record.outputs, predicted);
+}
+
+#[test]
+fn every_error_is_named() {
+    let (mut evm, model) = setup();
+    let id = model.to_string();
+    let mut run = |data: Vec<u8>| error(evm.call(ALICE, OG_ADDRESS, data));
+
+    assert!(run(call(request("QmNotAModel".into(), "features"))).starts_with("UnknownModelCID"));
+    assert!(run(call(request(B256::ZERO.to_string(), "features"))).starts_with("UnknownModelCID"));
+    assert!(run(call(request(id.clone(), "x"))).starts_with("UnknownInput"));
+    let mut missing = request(id.clone(), "features");
+    missing.input.numbers.clear();
+    assert!(run(call(missing)).starts_with("MissingInput"));
+    let mut strings = request(id.clone(), "features");
+    strings.input.strings.push(StringTensor {
+        name: "text".into(),
+        values: vec!["hello".into()],
+    });
+    assert!(run(call(strings)).starts_with("StringTensorsNotSupported"));
+    let mut decimals = request(id.clone(), "features");
+    decimals.input.numbers[0].values[1].decimals = 39;
+    assert!(run(call(decimals)).starts_with("NumberOutOfRange"));
+    let mut shape = request(id.clone(), "features");
+    shape.input.numbers[0].shape = vec![4, 1];
+    assert!(run(call(shape)).starts_with("ShapeMismatch"));
+    let llm = OGInference::runLLMInferenceCall {
+        request: verinfer_precompile::opengradient::LlmInferenceRequest {
+            mode: verinfer_precompile::opengradient::LlmInferenceMode::VANILLA,
+            modelCID: "llama".into(),
+            prompt: "hi".into(),
+            max_tokens: 10,
+            stop_sequence: vec![],
+            temperature: 0,
+        },
+    }
+    .abi_encode();
+    assert!(run(llm).starts_with("LLMInferenceNotSupported"));
+    assert!(run(vec![1, 2]).starts_with("MalformedCalldata"));
+}
