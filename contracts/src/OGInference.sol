@@ -68,6 +68,9 @@ struct LlmResponse {
     string answer;
 }
 
+// The facade, as OpenGradient's library names it.
+OGInference constant OG_INFERENCE_CONTRACT = OGInference(0x00000000000000000000000000000000000000F4);
+
 interface OGInference {
     /// @notice `modelCID` names no model: neither a 0x-prefixed model id nor a bound CID.
     error UnknownModelCID(string modelCID);

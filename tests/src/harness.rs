@@ -27,7 +27,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::abi::TokenSeq;
 use alloy::sol_types::{SolType, SolValue};
 use anyhow::{anyhow, bail, Context};
-use foundry_compilers::artifacts::{Settings, SolcInput, Source};
+use foundry_compilers::artifacts::{Settings, SolcInput, Source, Sources};
 use foundry_compilers::solc::Solc;
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::abi::IInference::IInferenceErrors;
@@ -101,8 +101,32 @@ pub fn compile(dir: &Path) -> anyhow::Result<Contracts> {
     let mut settings = Settings::default();
     settings.optimizer.enabled = Some(true);
     settings.optimizer.runs = Some(200);
+    // The OpenGradient example decodes OpenGradient's nested ModelOutput, which needs the IR
+    // pipeline; it is compiled on its own, with what it imports.
+    let (via_ir, plain): (Vec<_>, Vec<_>) = sources
+        .into_iter()
+        .partition(|(path, _)| path.components().any(|c| c.as_os_str() == "opengradient"));
+    let (via_ir, plain) = (Sources::from_iter(via_ir), Sources::from_iter(plain));
+    let mut ir_settings = settings.clone();
+    ir_settings.via_ir = Some(true);
+    let mut ir_sources = via_ir;
+    if !ir_sources.is_empty() {
+        ir_sources.extend(
+            plain
+                .iter()
+                .filter(|(path, _)| path.ends_with("src/OGInference.sol"))
+                .map(|(p, s)| (p.clone(), s.clone())),
+        );
+    }
+    let inputs = SolcInput::resolve_and_build(plain, settings)
+        .into_iter()
+        .chain(if ir_sources.is_empty() {
+            Vec::new()
+        } else {
+            SolcInput::resolve_and_build(ir_sources, ir_settings)
+        });
     let mut by_name = BTreeMap::new();
-    for input in SolcInput::resolve_and_build(sources, settings) {
+    for input in inputs {
         let input = input.sanitized(&solc.version);
         let output = solc
             .compile(&input)

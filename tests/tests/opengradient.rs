@@ -170,3 +170,84 @@ fn every_error_is_named() {
     assert!(run(llm).starts_with("LLMInferenceNotSupported"));
     assert!(run(vec![1, 2]).starts_with("MalformedCalldata"));
 }
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface OGCreditScore {
+        function score(address borrower, int128[] features) external returns (int128 probability);
+        function scoreOf(address borrower) external view returns (int128);
+    }
+}
+
+/// The OpenGradient-style example on a node: `score` in a transaction and in an `eth_call`
+/// gives `predict`'s number at 18 decimals, the record is at 0xA00 with a valid attestation,
+/// and `verinfer verify` replays the chain clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opengradient_contract_runs_unchanged_on_the_node() {
+    use alloy::providers::Provider;
+    use verinfer_tests::harness::Devnet;
+
+    let devnet = Devnet::start().await.unwrap();
+    let model = devnet.add_model("models/credit.onnx").await.unwrap();
+    let address = devnet
+        .deploy("OGCreditScore", (model.to_string(),))
+        .await
+        .unwrap();
+    let contract = OGCreditScore::new(address, devnet.provider());
+    let alice = devnet.key(1).address();
+    let features = vec![12000i128, 20, 1000, 0];
+
+    let simulated = contract
+        .score(alice, features.clone())
+        .call()
+        .await
+        .unwrap();
+    let receipt = contract
+        .score(alice, features)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let recorded = contract.scoreOf(alice).call().await.unwrap();
+    assert_eq!(recorded, simulated, "a transaction and an eth_call agree");
+
+    let predict = IInference::predictCall {
+        modelId: model,
+        inputs: vec![tensor(&[1, 4], &[12000, 20, 1000, 0], 2)],
+        outputDecimals: 18,
+    };
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .to(ADDRESS)
+        .input(predict.abi_encode().into());
+    let out = devnet.provider().call(tx).await.unwrap();
+    let predicted = IInference::predictCall::abi_decode_returns(&out).unwrap();
+    assert_eq!(I256::try_from(recorded).unwrap(), predicted[0].values[0]);
+
+    let info: serde_json::Value = devnet
+        .provider()
+        .raw_request("verinfer_getInference".into(), (1,))
+        .await
+        .unwrap();
+    assert_eq!(
+        info["caller"],
+        serde_json::json!(format!("{address:#x}")),
+        "{info}"
+    );
+    assert_eq!(info["signatureValid"], serde_json::json!(true), "{info}");
+
+    let url = devnet.url();
+    let verify = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(verinfer_tests::node::verinfer_bin())
+            .args(["verify", "--rpc", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "verify failed:\n{shown}");
+    devnet.stop().await;
+}
