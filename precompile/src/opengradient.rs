@@ -7,7 +7,8 @@
 //! tensor takes the largest decimals of its elements); every output element comes back with
 //! [`OUTPUT_DECIMALS`] decimals, rounded half-even like the native outputs; string tensors and
 //! LLM calls revert with named errors; `is_simulation_result` is always false (the result is
-//! the model's, in a transaction and in an `eth_call` alike).
+//! the model's, in a transaction and in an `eth_call` alike). A recorded call also keeps the
+//! requested mode at [`crate::record::mode_slot`] (one more slot, priced like the record's).
 
 use alloy_primitives::{address, Address, B256, I256, U256};
 use alloy_sol_types::{abi::AbiDecoderConfig, sol, SolCall, SolError};
@@ -166,18 +167,25 @@ impl InferencePrecompile {
             }
             .abi_encode()
         };
+        let mode = U256::from(request.mode as u8 + 1);
         let outputs = match self.execute(&native, env) {
-            Exit::Return(gas, out) => {
-                let decoded = if recording {
-                    IInference::inferCall::abi_decode_returns(&out).map(|r| r.outputs)
-                } else {
-                    IInference::predictCall::abi_decode_returns(&out)
+            Exit::Return(gas, out) if recording => {
+                let Ok(ret) = IInference::inferCall::abi_decode_returns(&out) else {
+                    return Exit::Fatal("re-decoding the native result".into());
                 };
-                match decoded {
-                    Ok(outputs) => (gas.saturating_add(decode_gas), outputs),
-                    Err(e) => return Exit::Fatal(format!("re-decoding the native result: {e}")),
+                // The mode the request asked for, kept beside the record.
+                if let Err(e) = env.sstore(crate::record::mode_slot(ret.id), mode) {
+                    return Exit::Fatal(format!("writing the record's mode: {e}"));
                 }
+                let gas = gas
+                    .saturating_add(decode_gas)
+                    .saturating_add(self.store().schedule().per_record_slot);
+                (gas, ret.outputs)
             }
+            Exit::Return(gas, out) => match IInference::predictCall::abi_decode_returns(&out) {
+                Ok(outputs) => (gas.saturating_add(decode_gas), outputs),
+                Err(e) => return Exit::Fatal(format!("re-decoding the native result: {e}")),
+            },
             Exit::Revert(gas, out) => return Exit::Revert(gas.saturating_add(decode_gas), out),
             other => return other,
         };

@@ -13,7 +13,9 @@
 //! | `b + 9` … | `abi.encode(outputs)`, 32 bytes a slot, zero-padded |
 //!
 //! `b` is where Solidity would put `mapping(uint256 => ...)` at slot 1, so a record is easy to
-//! find with `eth_getStorageAt`.
+//! find with `eth_getStorageAt`. A record made through the OpenGradient facade at `0xF4` also
+//! keeps the mode its request asked for, plus one, at `keccak256(abi.encode(id, 2))`
+//! ([`mode_slot`]; zero for a native record).
 
 use alloy_primitives::{keccak256, Address, Bytes, U256};
 use alloy_sol_types::SolValue;
@@ -33,6 +35,11 @@ pub fn slot_count(outputs_len: usize) -> usize {
 /// First slot of record `id`.
 pub fn base_slot(id: U256) -> U256 {
     U256::from_be_bytes(keccak256((id, U256::from(1u8)).abi_encode()).0)
+}
+
+/// Slot of the OpenGradient mode (plus one) of record `id`; zero for a native record.
+pub fn mode_slot(id: U256) -> U256 {
+    U256::from_be_bytes(keccak256((id, U256::from(2u8)).abi_encode()).0)
 }
 
 /// Why a record could not be read back.

@@ -11,7 +11,7 @@ use verinfer_precompile::opengradient::{
     OGInference, StringTensor, OG_ADDRESS,
 };
 use verinfer_precompile::IInference;
-use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore, ADDRESS};
+use verinfer_precompile::{record, Attester, InferencePrecompile, Mode, ModelStore, ADDRESS};
 use verinfer_tests::evm::TestEvm;
 use verinfer_tests::{models, tensor};
 
@@ -120,8 +120,20 @@ fn run_model_inference_gives_predicts_numbers_and_records_at_0xa00() {
         .collect();
     assert_eq!(values, predicted[0].values, "the same numbers as predict");
 
-    // Recorded at 0xA00: the count, and the record read back with getInference.
+    // Recorded at 0xA00: the count, the mode asked for (plus one), and the record read back
+    // with getInference.
     assert_eq!(evm.precompile_slot(U256::ZERO), U256::ONE);
+    assert_eq!(
+        evm.precompile_slot(record::mode_slot(U256::ONE)),
+        U256::from(1)
+    );
+    let mut zk = request(model.to_string(), "features");
+    zk.mode = ModelInferenceMode::ZK;
+    output(evm.call(ALICE, OG_ADDRESS, call(zk)));
+    assert_eq!(
+        evm.precompile_slot(record::mode_slot(U256::from(2))),
+        U256::from(2)
+    );
     let record = output(evm.call(
         ALICE,
         ADDRESS,
@@ -237,6 +249,11 @@ async fn an_opengradient_contract_runs_unchanged_on_the_node() {
         "{info}"
     );
     assert_eq!(info["signatureValid"], serde_json::json!(true), "{info}");
+    assert_eq!(
+        info["openGradientMode"],
+        serde_json::json!("VANILLA"),
+        "{info}"
+    );
 
     let url = devnet.url();
     let verify = tokio::task::spawn_blocking(move || {

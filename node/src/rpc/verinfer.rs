@@ -89,6 +89,9 @@ struct InferenceJson {
     digest: B256,
     /// Whether the signature recovers to `attester`.
     signature_valid: bool,
+    /// For a record made through the OpenGradient facade at 0xF4, the mode its request asked
+    /// for (`VANILLA`, `ZK`, `TEE`): no ZK proof or TEE quote backs it here.
+    open_gradient_mode: Option<&'static str>,
 }
 
 /// A block witness in JSON, outputs decoded.
@@ -152,6 +155,15 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             );
             let signature_valid = attestation::recover(&digest, &rec.signature)
                 .is_ok_and(|signer| signer == rec.attester);
+            let open_gradient_mode = match world
+                .storage(&ADDRESS, &record::mode_slot(id))
+                .saturating_to::<u8>()
+            {
+                1 => Some("VANILLA"),
+                2 => Some("ZK"),
+                3 => Some("TEE"),
+                _ => None,
+            };
             Ok(Some(InferenceJson {
                 id,
                 model_id: rec.modelId,
@@ -165,6 +177,7 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                 signature: rec.signature,
                 digest,
                 signature_valid,
+                open_gradient_mode,
             }))
         },
     )?;
