@@ -397,7 +397,7 @@ impl Chain {
 
     /// An account's nonce counting its pooled transactions.
     pub fn pending_nonce(&self, address: &Address) -> u64 {
-        let current = self.world.account(address).map(|a| a.nonce).unwrap_or(0);
+        let current = self.nonce(address);
         match self.pool.highest_nonce(address) {
             Some(n) if n >= current => n + 1,
             _ => current,
@@ -476,9 +476,7 @@ impl Chain {
         !self.pool.is_empty()
             && !self
                 .pool
-                .ready(self.next_base_fee(), |a| {
-                    self.world.account(a).map(|x| x.nonce).unwrap_or(0)
-                })
+                .ready(self.next_base_fee(), |a| self.nonce(a))
                 .is_empty()
     }
 
@@ -504,9 +502,7 @@ impl Chain {
         })?;
         let prevrandao = keccak256(self.head.hash);
         let env = self.evm_env(number, timestamp, base_fee, prevrandao);
-        let ready = self.pool.ready(base_fee, |a| {
-            self.world.account(a).map(|x| x.nonce).unwrap_or(0)
-        });
+        let ready = self.pool.ready(base_fee, |a| self.nonce(a));
 
         let hashes = &self.hashes;
         let lookup = |n: u64| {

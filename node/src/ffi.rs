@@ -69,11 +69,6 @@ fn onnx_files(path: &Path) -> Result<Vec<PathBuf>> {
             cwd.display()
         );
     }
-    let entries = std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    files.sort();
-    Ok(files)
+    verinfer_precompile::store::onnx_files(path)
+        .with_context(|| format!("reading {}", path.display()))
 }

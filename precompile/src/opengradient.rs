@@ -168,7 +168,7 @@ impl InferencePrecompile {
             .abi_encode()
         };
         let mode = U256::from(request.mode as u8 + 1);
-        let outputs = match self.execute(&native, env) {
+        let (gas, outputs) = match self.execute(&native, env) {
             Exit::Return(gas, out) if recording => {
                 let Ok(ret) = IInference::inferCall::abi_decode_returns(&out) else {
                     return Exit::Fatal("re-decoding the native result".into());
@@ -189,7 +189,6 @@ impl InferencePrecompile {
             Exit::Revert(gas, out) => return Exit::Revert(gas.saturating_add(decode_gas), out),
             other => return other,
         };
-        let (gas, outputs) = outputs;
         let mut numbers = Vec::with_capacity(outputs.len());
         for (tensor, spec) in outputs.iter().zip(&model.info.outputs) {
             let mut values = Vec::with_capacity(tensor.values.len());

@@ -81,6 +81,16 @@ impl Default for ModelStore {
     }
 }
 
+/// The `.onnx` files directly in `dir`, in name order.
+pub fn onnx_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
 /// Default budget of the plan cache: the sum of cached models' memory estimates.
 pub const DEFAULT_PLAN_CACHE_BYTES: u64 = 2 << 30;
 
@@ -134,16 +144,10 @@ impl ModelStore {
     /// Admit every `.onnx` file directly in `dir`, in name order; one result per file, so one
     /// refused model does not stop the others.
     pub fn add_dir(&self, dir: &Path) -> Result<Vec<Result<ModelInfo, AddError>>, AddError> {
-        let io = |source| AddError::Io {
+        let paths = onnx_files(dir).map_err(|source| AddError::Io {
             path: dir.into(),
             source,
-        };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "onnx"))
-            .collect();
-        paths.sort();
+        })?;
         Ok(paths.iter().map(|p| self.add_file(p)).collect())
     }
 
