@@ -4,6 +4,7 @@
 //! Map of the crate:
 //! - [`node`]: configuration, start-up, the state RPC handlers share;
 //! - [`chain`]: head, mempool, block production, calls;
+//! - [`cids`]: OpenGradient-style CID aliases of models;
 //! - [`execute`]: running a block's transactions, for mining and for replay;
 //! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
 //! - [`pool`]: the mempool;
@@ -19,6 +20,7 @@
 //! - [`tensor`]: fixed-point tensors in JSON and decimal notation.
 
 pub mod chain;
+pub mod cids;
 pub mod client;
 pub mod execute;
 pub mod ffi;

@@ -135,7 +135,8 @@ struct NodeArgs {
     /// Keep everything in memory; nothing survives a restart.
     #[arg(long, conflicts_with = "data_dir")]
     ephemeral: bool,
-    /// Admit every .onnx file in DIR at start (repeatable).
+    /// Admit every .onnx file in DIR at start (repeatable); a `cids.json` there
+    /// (`{"<CID>": "<file>.onnx"}`) binds OpenGradient-style CIDs to them.
     #[arg(long = "models", value_name = "DIR")]
     models: Vec<PathBuf>,
     /// The attester's private key (hex) [default: derived from the mnemonic, shown at start].
@@ -181,6 +182,10 @@ enum ModelCommand {
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Bind an OpenGradient-style CID to the model, so `runModelInference` at 0xF4 can name
+        /// it (repeatable; one file only). Bindings are kept in chain state and cannot change.
+        #[arg(long = "cid", value_name = "CID")]
+        cids: Vec<String>,
         #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
     },
@@ -191,7 +196,8 @@ enum ModelCommand {
     },
     /// Show one model; `--out FILE` saves its ONNX bytes.
     Show {
-        id: B256,
+        /// Model id (0x…) or a CID bound to it.
+        id: String,
         #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
         #[arg(long, value_name = "FILE")]
@@ -252,10 +258,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Node(args) => run_node(*args).map(|_| true),
         Command::Model(ModelCommand::Check { paths }) => check(&paths),
-        Command::Model(ModelCommand::Add { paths, rpc }) => add_models(&rpc, &paths),
+        Command::Model(ModelCommand::Add { paths, cids, rpc }) => add_models(&rpc, &paths, &cids),
         Command::Model(ModelCommand::List { rpc }) => list_models(&rpc).map(|_| true),
         Command::Model(ModelCommand::Show { id, rpc, out }) => {
-            show_model(&rpc, id, out.as_deref()).map(|_| true)
+            show_model(&rpc, &id, out.as_deref()).map(|_| true)
         }
         Command::Infer(args) => infer(&args).map(|_| true),
         Command::Verify(args) => verify(&args),
@@ -466,19 +472,31 @@ fn onnx_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn add_models(rpc: &str, paths: &[PathBuf]) -> Result<bool> {
+fn add_models(rpc: &str, paths: &[PathBuf], cids: &[String]) -> Result<bool> {
     let client = Client::new(rpc)?;
+    let files = onnx_files(paths)?;
+    if !cids.is_empty() && files.len() != 1 {
+        bail!(
+            "--cid binds one model: give one .onnx file ({} found)",
+            files.len()
+        );
+    }
     let mut all_ok = true;
-    for file in onnx_files(paths)? {
+    for file in files {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         let size = bytes.len();
         eprintln!("uploading {} ({size} bytes)", file.display());
-        match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes)])) {
-            Ok(model) => out!(
-                "added    {}  {}",
-                model["id"].as_str().unwrap_or("?"),
-                file.display()
-            ),
+        match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes), cids])) {
+            Ok(model) => {
+                out!(
+                    "added    {}  {}",
+                    model["id"].as_str().unwrap_or("?"),
+                    file.display()
+                );
+                for cid in cids {
+                    out!("cid      {cid}");
+                }
+            }
             Err(ClientError::Rpc { message, .. }) => {
                 all_ok = false;
                 out!("refused  {}: {message}", file.display());
@@ -519,11 +537,15 @@ fn list_models(rpc: &str) -> Result<()> {
             m["inferGas"],
             m["runs"]
         );
+        if let Some(cids) = m["cids"].as_array().filter(|c| !c.is_empty()) {
+            let cids: Vec<&str> = cids.iter().filter_map(Value::as_str).collect();
+            out!("    cids {}", cids.join(", "));
+        }
     }
     Ok(())
 }
 
-fn show_model(rpc: &str, id: B256, out: Option<&Path>) -> Result<()> {
+fn show_model(rpc: &str, id: &str, out: Option<&Path>) -> Result<()> {
     let mut model: Value = Client::new(rpc)?.call("verinfer_getModel", json!([id]))?;
     if model.is_null() {
         bail!("the node has no model {id}");

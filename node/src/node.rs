@@ -1,5 +1,6 @@
 //! A running node: configuration, the shared state RPC handlers use, and start-up.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use tokio::sync::{broadcast, watch};
 use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelInfo, ModelStore};
 
 use crate::chain::{Chain, ChainConfig, ChainError, MinedBlock};
+use crate::cids::{self, CidError};
 use crate::filters::Filters;
 use crate::storage::Storage;
 
@@ -149,6 +151,9 @@ pub struct Node {
     pub attester: Address,
     /// Where uploaded models are kept, when the node has a data dir.
     pub model_dir: Option<PathBuf>,
+    /// Every CID bound on this node, with its model (the strings behind the bindings in
+    /// state; see [`crate::cids`]).
+    cids: Mutex<BTreeMap<String, B256>>,
     /// Every mined block, for subscriptions.
     pub blocks: broadcast::Sender<Arc<MinedBlock>>,
     /// The hash of every transaction accepted into the pool, for pending-transaction
@@ -205,6 +210,72 @@ impl Node {
         }
         Ok(info)
     }
+
+    /// Bind an OpenGradient-style CID to an admitted model (in chain state, and in the data
+    /// dir's `cids.json`); returns false when it was bound to that model already.
+    pub fn bind_cid(&self, cid: &str, model: B256) -> Result<bool, CidError> {
+        if self.models.get(&model).is_none() {
+            return Err(CidError::UnknownModel {
+                cid: cid.into(),
+                model,
+            });
+        }
+        let mut chain = self.chain();
+        let added = cids::bind(&mut chain, cid, model)?;
+        let mut book = self.cids.lock().unwrap_or_else(|p| p.into_inner());
+        if book.insert(cid.into(), model).is_none() {
+            if let Some(dir) = &self.model_dir {
+                if let Err(e) = cids::write_file(dir, &book) {
+                    tracing::error!("could not keep the CIDs in {}: {e:#}", dir.display());
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// The CIDs bound to each model in the current state, by model id.
+    pub fn cids_by_model(&self) -> BTreeMap<B256, Vec<String>> {
+        let chain = self.chain();
+        let book = self.cids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_model: BTreeMap<B256, Vec<String>> = BTreeMap::new();
+        for (cid, model) in book.iter() {
+            // A snapshot revert or a reset may have undone the binding since.
+            if cids::bound_model(&chain, cid) == Some(*model) {
+                by_model.entry(*model).or_default().push(cid.clone());
+            }
+        }
+        by_model
+    }
+
+    /// The model a `modelCID` names: a hex id or a CID bound in the current state.
+    pub fn resolve_cid(&self, cid: &str) -> Option<B256> {
+        cids::resolve(&self.chain(), cid)
+    }
+}
+
+/// Bind the CIDs listed in each folder's `cids.json` (the data dir's models first), then the
+/// ones a replayed chain's source listed.
+fn bind_start_up_cids(node: &Node, dirs: &[PathBuf], replayed: &[(String, B256)]) -> Result<()> {
+    for dir in dirs {
+        let file = dir.join(cids::CIDS_FILE);
+        for (cid, target) in cids::read_file(dir)? {
+            let model = match target {
+                cids::Target::Id(id) => id,
+                cids::Target::File(path) => {
+                    keccak256(std::fs::read(&path).with_context(|| {
+                        format!("{}: reading {}", file.display(), path.display())
+                    })?)
+                }
+            };
+            node.bind_cid(&cid, model)
+                .with_context(|| format!("{}: binding {cid}", file.display()))?;
+        }
+    }
+    for (cid, model) in replayed {
+        node.bind_cid(cid, *model)
+            .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
+    }
+    Ok(())
 }
 
 fn persist_model(dir: &Path, id: &B256, bytes: &[u8]) -> Result<()> {
@@ -220,15 +291,16 @@ fn persist_model(dir: &Path, id: &B256, bytes: &[u8]) -> Result<()> {
 }
 
 /// Replay the chain at `from` into `storage` (see [`crate::replay::replay_into`]) unless a
-/// finished replay is there already; returns the storage and the source's models' bytes.
-fn replay_from(from: &ReplayFrom, storage: Storage) -> Result<(Storage, Vec<Vec<u8>>)> {
+/// finished replay is there already; returns the storage, the source's models' bytes and its
+/// CIDs.
+fn replay_from(from: &ReplayFrom, storage: Storage) -> Result<(Storage, Replayed)> {
     use crate::replay::{data_dir::DataDir, replay_into, rpc::Rpc, Options, Source};
     if let Some(done) = storage.meta("replayed_from")? {
         tracing::info!(
             "the database already holds the chain replayed from {}: resuming it",
             String::from_utf8_lossy(&done)
         );
-        return Ok((storage, Vec::new()));
+        return Ok((storage, Replayed::default()));
     }
     let source: Box<dyn Source> = match from {
         ReplayFrom::Rpc(url) => Box::new(Rpc::new(url)?),
@@ -262,6 +334,7 @@ fn replay_from(from: &ReplayFrom, storage: Storage) -> Result<(Storage, Vec<Vec<
         }
         models.push(bytes);
     }
+    let cids = source.cids()?;
     storage.set_meta("replayed_from", from.to_string().as_bytes())?;
     tracing::info!(
         "replayed {} blocks, {} transactions, {} inferences from {from} in {:.2} s; state root {}",
@@ -271,7 +344,16 @@ fn replay_from(from: &ReplayFrom, storage: Storage) -> Result<(Storage, Vec<Vec<
         report.elapsed.as_secs_f64(),
         report.state_root
     );
-    Ok((storage, models))
+    Ok((storage, Replayed { models, cids }))
+}
+
+/// What `--replay-from` brings besides the chain.
+#[derive(Default)]
+struct Replayed {
+    /// Every model's bytes.
+    models: Vec<Vec<u8>>,
+    /// Every CID binding, with its model.
+    cids: Vec<(String, B256)>,
 }
 
 /// Derive the dev accounts from a mnemonic (BIP-44 path m/44'/60'/0'/0/i, as anvil does).
@@ -357,13 +439,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         None => (Storage::in_memory()?, None),
     };
     let mut chain_id = config.chain_id;
+    let mut replayed_cids = Vec::new();
     let storage = match config.replay_from.clone() {
         Some(from) => {
-            let (storage, models_seen) =
-                tokio::task::spawn_blocking(move || replay_from(&from, storage))
-                    .await
-                    .context("the replay thread failed")??;
-            for bytes in models_seen {
+            let (storage, seen) = tokio::task::spawn_blocking(move || replay_from(&from, storage))
+                .await
+                .context("the replay thread failed")??;
+            replayed_cids = seen.cids;
+            for bytes in seen.models {
                 let info = models
                     .add_bytes(&bytes)
                     .context("admitting a model of the replayed chain")?;
@@ -433,6 +516,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         models,
         attester: attester_address,
         model_dir,
+        cids: Mutex::default(),
         blocks,
         pending_transactions,
         filters: Mutex::new(Filters::default()),
@@ -446,6 +530,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         traces: Default::default(),
         mining,
     });
+
+    bind_start_up_cids(&node, &scan, &replayed_cids)?;
 
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body)

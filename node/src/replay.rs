@@ -60,6 +60,9 @@ pub trait Source {
     fn attester(&self) -> anyhow::Result<Option<Address>>;
     /// The ids of every model the source serves (used in an inference or not).
     fn models(&self) -> anyhow::Result<Vec<B256>>;
+    /// Every OpenGradient-style CID the source has bound, with its model (the bindings
+    /// themselves are in state; these are their strings, see [`crate::cids`]).
+    fn cids(&self) -> anyhow::Result<Vec<(String, B256)>>;
 }
 
 /// One discrepancy between what a source recorded and what replay computed.
@@ -829,6 +832,20 @@ pub mod data_dir {
             ids.sort();
             Ok(ids)
         }
+
+        fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
+            crate::cids::read_file(&self.models)?
+                .into_iter()
+                .map(|(cid, target)| match target {
+                    crate::cids::Target::Id(id) => Ok((cid, id)),
+                    crate::cids::Target::File(path) => {
+                        let bytes = std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        Ok((cid, alloy_primitives::keccak256(bytes)))
+                    }
+                })
+                .collect()
+        }
     }
 }
 
@@ -907,6 +924,20 @@ pub mod rpc {
                         .map_err(|e| anyhow!("verinfer_listModels: a model without an id: {e}"))
                 })
                 .collect()
+        }
+
+        fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
+            #[derive(serde::Deserialize)]
+            struct Listed {
+                id: B256,
+                #[serde(default)]
+                cids: Vec<String>,
+            }
+            let models: Vec<Listed> = self.client.call("verinfer_listModels", json!([]))?;
+            Ok(models
+                .into_iter()
+                .flat_map(|m| m.cids.into_iter().map(move |cid| (cid, m.id)))
+                .collect())
         }
     }
 }

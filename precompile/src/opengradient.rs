@@ -35,10 +35,24 @@ fn revert(gas: u64, error: impl SolError) -> Exit {
     Exit::Revert(gas, error.abi_encode())
 }
 
-/// A model id from a `modelCID`: the 0x-prefixed hex of the id.
-fn model_id(cid: &str) -> Option<B256> {
+/// A model id written as a `modelCID`: the 0x-prefixed hex of the id.
+pub fn hex_model_id(cid: &str) -> Option<B256> {
     let hex = cid.strip_prefix("0x")?;
     (hex.len() == 64).then(|| hex.parse().ok()).flatten()
+}
+
+/// The model a `modelCID` names, and the gas of finding it: a hex id costs nothing more, an
+/// alias one storage read of its binding ([`crate::record::cid_slot`]).
+fn resolve_cid(
+    cid: &str,
+    env: &mut impl CallEnv,
+    slot_read: u64,
+) -> Result<(Option<B256>, u64), String> {
+    if let Some(id) = hex_model_id(cid) {
+        return Ok((Some(id), 0));
+    }
+    let bound = env.sload(crate::record::cid_slot(cid))?;
+    Ok(((!bound.is_zero()).then(|| B256::from(bound)), slot_read))
 }
 
 /// One request tensor as a native tensor: every `Number` rescaled to the largest decimals.
@@ -117,11 +131,19 @@ impl InferencePrecompile {
         if !request.input.strings.is_empty() {
             return revert(decode_gas, OGInference::StringTensorsNotSupported {});
         }
-        let unknown = || OGInference::UnknownModelCID {
-            modelCID: request.modelCID.clone(),
+        let schedule = self.store().schedule();
+        let (id, lookup_gas) = match resolve_cid(&request.modelCID, env, schedule.per_slot_read) {
+            Ok(found) => found,
+            Err(e) => return Exit::Fatal(format!("reading the binding of a CID: {e}")),
         };
-        let Some(model) = model_id(&request.modelCID).and_then(|id| self.store().get(&id)) else {
-            return revert(decode_gas, unknown());
+        let decode_gas = decode_gas.saturating_add(lookup_gas);
+        let Some(model) = id.and_then(|id| self.store().get(&id)) else {
+            return revert(
+                decode_gas,
+                OGInference::UnknownModelCID {
+                    modelCID: request.modelCID.clone(),
+                },
+            );
         };
         let numbers = &request.input.numbers;
         if let Some(extra) = numbers

@@ -15,7 +15,9 @@
 //! `b` is where Solidity would put `mapping(uint256 => ...)` at slot 1, so a record is easy to
 //! find with `eth_getStorageAt`. A record made through the OpenGradient facade at `0xF4` also
 //! keeps the mode its request asked for, plus one, at `keccak256(abi.encode(id, 2))`
-//! ([`mode_slot`]; zero for a native record).
+//! ([`mode_slot`]; zero for a native record). An OpenGradient-style CID bound to a model
+//! (`verinfer model add --cid`) holds the model id at `keccak256(bytes(cid) ++ uint256(3))`
+//! ([`cid_slot`], Solidity's `mapping(string => bytes32)` at slot 3).
 
 use alloy_primitives::{keccak256, Address, Bytes, U256};
 use alloy_sol_types::SolValue;
@@ -40,6 +42,14 @@ pub fn base_slot(id: U256) -> U256 {
 /// Slot of the OpenGradient mode (plus one) of record `id`; zero for a native record.
 pub fn mode_slot(id: U256) -> U256 {
     U256::from_be_bytes(keccak256((id, U256::from(2u8)).abi_encode()).0)
+}
+
+/// Slot holding the model id an OpenGradient-style CID is bound to; zero when unbound.
+pub fn cid_slot(cid: &str) -> U256 {
+    let mut key = Vec::with_capacity(cid.len() + 32);
+    key.extend_from_slice(cid.as_bytes());
+    key.extend_from_slice(&U256::from(3u8).to_be_bytes::<32>());
+    U256::from_be_bytes(keccak256(key).0)
 }
 
 /// Why a record could not be read back.

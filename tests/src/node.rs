@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::network::EthereumWallet;
+use alloy::primitives::{Bytes, TxKind, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use verinfer_node::node::{dev_accounts, DEFAULT_MNEMONIC};
@@ -65,6 +66,42 @@ pub fn verinfer_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A signed EIP-1559 transaction from dev account 0 on chain 31337, RLP-encoded for
+/// `eth_sendRawTransaction` (2 gwei tip under a 20 gwei cap).
+pub fn signed_tx(nonce: u64, to: TxKind, input: Vec<u8>, value: u64, gas_limit: u64) -> Bytes {
+    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::network::TxSignerSync;
+    let mut tx = TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to,
+        value: U256::from(value),
+        input: input.into(),
+        ..Default::default()
+    };
+    let signature = dev_keys()[0]
+        .sign_transaction_sync(&mut tx)
+        .expect("a dev key signs");
+    TxEnvelope::from(tx.into_signed(signature))
+        .encoded_2718()
+        .into()
+}
+
+/// Run `verinfer ARGS...`; its exit code and its stdout and stderr together.
+pub fn run_verinfer(args: &[&str]) -> (i32, String) {
+    let out = Command::new(verinfer_bin())
+        .args(args)
+        .output()
+        .expect("verinfer runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// A free loopback port (bound, then released).

@@ -11,13 +11,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy::eips::eip2718::Encodable2718;
-use alloy::network::TxSignerSync;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_trie::{proof::verify_proof, Nibbles, TrieAccount};
 use serde_json::{json, Value};
-use verinfer_tests::node::{dev_keys, free_port, post, storage_contract, ChildNode};
+use verinfer_tests::node::{dev_keys, free_port, post, signed_tx, storage_contract, ChildNode};
 
 struct Anvil {
     child: Child,
@@ -120,21 +117,7 @@ impl Pair {
 
 /// A signed EIP-1559 transaction from dev account 0 (same bytes for both chains).
 fn signed(nonce: u64, to: TxKind, input: Vec<u8>, value: u64) -> Bytes {
-    let mut tx = TxEip1559 {
-        chain_id: 31337,
-        nonce,
-        gas_limit: 300_000,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to,
-        value: U256::from(value),
-        input: input.into(),
-        ..Default::default()
-    };
-    let signature = dev_keys()[0].sign_transaction_sync(&mut tx).unwrap();
-    TxEnvelope::from(tx.into_signed(signature))
-        .encoded_2718()
-        .into()
+    signed_tx(nonce, to, input, value, 300_000)
 }
 
 #[test]

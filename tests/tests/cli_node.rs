@@ -4,17 +4,7 @@ use std::process::Command;
 
 use alloy::primitives::keccak256;
 use verinfer_tests::models;
-use verinfer_tests::node::{verinfer_bin, ChildNode};
-
-fn verinfer(args: &[&str]) -> (i32, String) {
-    let out = Command::new(verinfer_bin())
-        .args(args)
-        .output()
-        .expect("verinfer runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
+use verinfer_tests::node::{run_verinfer as verinfer, verinfer_bin, ChildNode};
 
 #[test]
 fn add_list_show_and_infer_against_a_running_node() {

@@ -11,7 +11,9 @@ use verinfer_precompile::opengradient::{
     OGInference, StringTensor, OG_ADDRESS,
 };
 use verinfer_precompile::IInference;
-use verinfer_precompile::{record, Attester, InferencePrecompile, Mode, ModelStore, ADDRESS};
+use verinfer_precompile::{
+    record, Attester, Exit, InferencePrecompile, MemoryEnv, Mode, ModelStore, ADDRESS,
+};
 use verinfer_tests::evm::TestEvm;
 use verinfer_tests::{models, tensor};
 
@@ -183,6 +185,61 @@ fn every_error_is_named() {
     assert!(run(vec![1, 2]).starts_with("MalformedCalldata"));
 }
 
+#[test]
+fn a_cid_bound_in_state_names_its_model() {
+    let (mut evm, model) = setup();
+    let cid = "QmCreditScoreModel";
+    assert!(
+        error(evm.call(ALICE, OG_ADDRESS, call(request(cid.into(), "features"))))
+            .starts_with("UnknownModelCID")
+    );
+
+    // The binding is a storage slot of 0xA00, as `verinfer model add --cid` writes it.
+    evm.db
+        .insert_account_storage(ADDRESS, record::cid_slot(cid), model.into())
+        .unwrap();
+    let by_cid = evm.call(ALICE, OG_ADDRESS, call(request(cid.into(), "features")));
+    let by_id = evm.call(
+        ALICE,
+        OG_ADDRESS,
+        call(request(model.to_string(), "features")),
+    );
+    assert_eq!(output(by_cid), output(by_id));
+
+    // Finding the model through its CID costs one storage read more than through its id.
+    let gas = |cid: String, storage: &[(U256, U256)]| {
+        let data = call(request(cid, "features"));
+        let mut env = MemoryEnv {
+            gas_limit: 10_000_000,
+            direct: true,
+            is_static: true,
+            storage: storage.iter().copied().collect(),
+            ..Default::default()
+        };
+        match evm.precompile.execute_opengradient(&data, &mut env) {
+            Exit::Return(gas, _) => (gas, data.len()),
+            other => panic!("expected a result, got {other:?}"),
+        }
+    };
+    let (by_id, id_len) = gas(model.to_string(), &[]);
+    let (by_cid, cid_len) = gas(cid.into(), &[(record::cid_slot(cid), model.into())]);
+    let schedule = evm.precompile.store().schedule();
+    assert_eq!(
+        by_cid + schedule.decode_gas(id_len) - schedule.decode_gas(cid_len),
+        by_id + schedule.per_slot_read
+    );
+    // A CID bound to a model the store does not have is unknown too.
+    evm.db
+        .insert_account_storage(ADDRESS, record::cid_slot("QmGone"), U256::from(7))
+        .unwrap();
+    assert!(error(evm.call(
+        ALICE,
+        OG_ADDRESS,
+        call(request("QmGone".into(), "features"))
+    ))
+    .starts_with("UnknownModelCID"));
+}
+
 alloy::sol! {
     #[sol(rpc)]
     interface OGCreditScore {
@@ -191,7 +248,7 @@ alloy::sol! {
     }
 }
 
-/// The OpenGradient-style example on a node: `score` in a transaction and in an `eth_call`
+/// The OpenGradient-style example on a node, naming its model by a CID: `score` in a transaction and in an `eth_call`
 /// gives `predict`'s number at 18 decimals, the record is at 0xA00 with a valid attestation,
 /// and `verinfer verify` replays the chain clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,9 +257,20 @@ async fn an_opengradient_contract_runs_unchanged_on_the_node() {
     use verinfer_tests::harness::Devnet;
 
     let devnet = Devnet::start().await.unwrap();
-    let model = devnet.add_model("models/credit.onnx").await.unwrap();
+    // Uploaded with a CID, which the contract names the model by.
+    let bytes = std::fs::read(models().join("credit.onnx")).unwrap();
+    let uploaded: serde_json::Value = devnet
+        .provider()
+        .raw_request(
+            "verinfer_uploadModel".into(),
+            (alloy::primitives::Bytes::from(bytes), "QmCreditScore"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(uploaded["cids"], serde_json::json!(["QmCreditScore"]));
+    let model: B256 = serde_json::from_value(uploaded["id"].clone()).unwrap();
     let address = devnet
-        .deploy("OGCreditScore", (model.to_string(),))
+        .deploy("OGCreditScore", ("QmCreditScore".to_string(),))
         .await
         .unwrap();
     let contract = OGCreditScore::new(address, devnet.provider());
@@ -267,4 +335,140 @@ async fn an_opengradient_contract_runs_unchanged_on_the_node() {
     let shown = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "verify failed:\n{shown}");
     devnet.stop().await;
+}
+
+/// CIDs as an operator binds them: `cids.json` in a `--models` folder, `verinfer model add
+/// --cid`; they resolve at 0xF4 in calls and transactions, are listed by the model tools,
+/// cannot be rebound, survive a `kill -9`, and travel with the chain (`verinfer verify`,
+/// `--replay-from`).
+#[test]
+fn cids_bind_persist_and_travel_with_the_chain() {
+    use alloy::primitives::Bytes;
+    use serde_json::{json, Value};
+    use verinfer_tests::node::{post, run_verinfer, signed_tx, ChildNode};
+
+    let rpc = |node: &ChildNode, method: &str, params: Value| -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (status, text) = post(node.addr(), &body.to_string()).unwrap();
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let og_call = |cid: &str| {
+        let data = Bytes::from(call(request(cid.into(), "features")));
+        json!([{"to": OG_ADDRESS, "data": data}, "latest"])
+    };
+
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        models().join("credit.onnx"),
+        folder.path().join("credit.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.path().join("cids.json"),
+        r#"{"QmCredit": "credit.onnx"}"#,
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let node = ChildNode::start(data.path(), &["--models", folder.path().to_str().unwrap()]);
+    let url = node.url();
+
+    // Bound from cids.json: an eth_call at 0xF4 by CID answers as by id.
+    let credit = rpc(&node, "verinfer_getModel", json!(["QmCredit"]));
+    assert_eq!(credit["result"]["cids"], json!(["QmCredit"]), "{credit}");
+    let id = credit["result"]["id"].as_str().unwrap().to_string();
+    let by_cid = rpc(&node, "eth_call", og_call("QmCredit"));
+    assert_eq!(
+        by_cid["result"],
+        rpc(&node, "eth_call", og_call(&id))["result"]
+    );
+
+    // `verinfer model add --cid`, then the listing and `show` by CID.
+    let linear = models().join("linear.onnx");
+    let linear = linear.to_str().unwrap();
+    let (code, out) = run_verinfer(&["model", "add", linear, "--cid", "QmLinear", "--rpc", &url]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cid      QmLinear"), "{out}");
+    let (code, out) = run_verinfer(&["model", "list", "--rpc", &url]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("cids QmLinear") && out.contains("cids QmCredit"),
+        "{out}"
+    );
+    let (code, out) = run_verinfer(&["model", "show", "QmLinear", "--rpc", &url]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"QmLinear\""), "{out}");
+
+    // Bindings cannot change; bad CIDs are refused before anything is admitted.
+    let cnn = models().join("cnn.onnx");
+    let (code, out) = run_verinfer(&[
+        "model",
+        "add",
+        cnn.to_str().unwrap(),
+        "--cid",
+        "QmLinear",
+        "--rpc",
+        &url,
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("QmLinear is bound to model"), "{out}");
+    let spaced = rpc(&node, "verinfer_uploadModel", json!(["0x00", "has space"]));
+    assert!(
+        spaced["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a usable CID"),
+        "{spaced}"
+    );
+    let (code, out) = run_verinfer(&[
+        "model", "add", linear, linear, "--cid", "QmX", "--rpc", &url,
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("--cid binds one model"), "{out}");
+
+    // A transaction by CID is recorded at 0xA00.
+    let input = call(request("QmCredit".into(), "features"));
+    let tx = signed_tx(0, OG_ADDRESS.into(), input, 0, 2_000_000);
+    let sent = rpc(&node, "eth_sendRawTransaction", json!([tx]));
+    assert!(sent["result"].is_string(), "{sent}");
+    let record = rpc(&node, "verinfer_getInference", json!([1]));
+    assert_eq!(record["result"]["modelId"], json!(id), "{record}");
+
+    // kill -9 and restart without the folder: the binding is in the chain and the data dir.
+    node.kill();
+    let node = ChildNode::start(data.path(), &[]);
+    let url = node.url();
+    assert_eq!(
+        rpc(&node, "eth_call", og_call("QmCredit"))["result"],
+        by_cid["result"]
+    );
+    let listed = rpc(&node, "verinfer_listModels", json!([]));
+    let mut cids: Vec<&Value> = listed["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["cids"].as_array().unwrap())
+        .collect();
+    cids.sort_by_key(|c| c.as_str().unwrap().to_string());
+    assert_eq!(cids, [&json!("QmCredit"), &json!("QmLinear")]);
+
+    // Another node replays the chain from this one: the CIDs come along and resolve.
+    let copy = tempfile::tempdir().unwrap();
+    let replica = ChildNode::start(copy.path(), &["--replay-from", &url]);
+    assert_eq!(
+        rpc(&replica, "eth_call", og_call("QmCredit"))["result"],
+        by_cid["result"]
+    );
+    let linear_model = rpc(&replica, "verinfer_getModel", json!(["QmLinear"]));
+    assert_eq!(
+        linear_model["result"]["cids"],
+        json!(["QmLinear"]),
+        "{linear_model}"
+    );
+    drop(replica);
+
+    // And the data dir verifies with the node stopped.
+    node.kill();
+    let (code, out) = run_verinfer(&["verify", "--data-dir", data.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -1,5 +1,6 @@
 //! `verinfer_*`: models, recorded inferences and their proofs.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use alloy_primitives::{Address, Bytes, B256, U256, U64};
@@ -49,13 +50,21 @@ pub struct ModelJson {
     infer_gas: u64,
     predict_gas: u64,
     runs: u64,
+    /// OpenGradient-style CIDs bound to the model in the current state.
+    cids: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<Bytes>,
 }
 
-fn model_json(node: &Node, info: &ModelInfo, with_bytes: bool) -> ModelJson {
+fn model_json(
+    node: &Node,
+    info: &ModelInfo,
+    cids: &mut BTreeMap<B256, Vec<String>>,
+    with_bytes: bool,
+) -> ModelJson {
     let stored = node.models.get(&info.id);
     ModelJson {
+        cids: cids.remove(&info.id).unwrap_or_default(),
         id: info.id,
         size: info.size,
         inputs: info.inputs.iter().map(Into::into).collect(),
@@ -103,29 +112,64 @@ struct WitnessJson {
     decoded_outputs: Option<Vec<TensorJson>>,
 }
 
+/// A parameter given as one string or a list of them.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
+}
+
 pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("verinfer_attester", |_, n, _| -> RpcResult<_> {
         Ok(n.attester)
     })?;
     m.register_blocking_method("verinfer_uploadModel", |p, n, _| -> RpcResult<ModelJson> {
-        let bytes: Bytes = p.one()?;
+        let mut params = p.sequence();
+        let bytes: Bytes = params.next()?;
+        let cids: Option<OneOrMany> = params.optional_next()?;
+        let cids = cids.map(OneOrMany::into_vec).unwrap_or_default();
+        for cid in &cids {
+            crate::cids::check(cid).map_err(|e| invalid_params(e.to_string()))?;
+        }
         let info = n
             .add_model(&bytes)
             .map_err(|e| invalid_params(format!("model refused: {e}")))?;
-        Ok(model_json(&n, &info, false))
+        for cid in &cids {
+            n.bind_cid(cid, info.id)
+                .map_err(|e| invalid_params(format!("model {} admitted, but {e}", info.id)))?;
+        }
+        Ok(model_json(&n, &info, &mut n.cids_by_model(), false))
     })?;
     m.register_method("verinfer_listModels", |_, n, _| -> RpcResult<_> {
+        let mut cids = n.cids_by_model();
         Ok(n.models
             .list()
             .iter()
-            .map(|info| model_json(n, info, false))
+            .map(|info| model_json(n, info, &mut cids, false))
             .collect::<Vec<_>>())
     })?;
     m.register_method(
         "verinfer_getModel",
         |p, n, _| -> RpcResult<Option<ModelJson>> {
-            let id: B256 = p.one()?;
-            Ok(n.models.get(&id).map(|m| model_json(n, &m.info, true)))
+            // A model id, or a CID bound to one.
+            let name: String = p.one()?;
+            let Some(id) = n.resolve_cid(&name) else {
+                return Ok(None);
+            };
+            let mut cids = n.cids_by_model();
+            Ok(n.models
+                .get(&id)
+                .map(|m| model_json(n, &m.info, &mut cids, true)))
         },
     )?;
     m.register_method(
