@@ -21,8 +21,13 @@ import {IInference} from "./IInference.sol";
 /// One exchange per call: `<command...> 0x<chunk> 0x<chunk>...` where the chunks concatenate to
 /// `abi.encode(FfiRequest)`, and the command prints `0x<abi.encode(FfiResponse)>`. The structs
 /// are mirrored in Rust (verinfer_precompile::shim).
+///
+/// `Verinfer.install` puts the same code at 0xF4, the OpenGradient facade's address: there a call
+/// is handed to 0xA00 (`verinferShimExecute`), which runs the command and replays the writes and
+/// the log in its own storage, as the node's facade records at 0xA00.
 contract InferenceShim {
     address internal constant PRECOMPILE = 0x0000000000000000000000000000000000000A00;
+    address internal constant OPENGRADIENT = 0x00000000000000000000000000000000000000F4;
     address internal constant CHEATCODES = 0x7109709ECfa91a80626fF3989D68f67F5b1DD12D;
     /// @dev Where the ffi command (program and leading arguments) is stored, as a string[].
     bytes32 internal constant COMMAND_SLOT = keccak256("verinfer.shim.command");
@@ -49,6 +54,7 @@ contract InferenceShim {
         uint256 blockNumber;
         uint256 gasLimit;
         uint256 inferenceCount;
+        bool openGradient;
     }
 
     struct FfiResponse {
@@ -99,8 +105,18 @@ contract InferenceShim {
         return _ffi(request);
     }
 
+    /// @dev Runs the ffi command for a call the copy at 0xF4 took, and replays its writes and log
+    /// here, where records live.
+    function verinferShimExecute(bytes calldata request) external returns (bytes memory answer) {
+        require(address(this) == PRECOMPILE && msg.sender == OPENGRADIENT);
+        answer = _ffi(request);
+        FfiResponse memory response = abi.decode(answer, (FfiResponse));
+        if (response.status == STATUS_RETURN) _replay(response);
+    }
+
     fallback(bytes calldata data) external payable returns (bytes memory) {
         uint256 start = gasleft();
+        if (address(this) == OPENGRADIENT) return _openGradient(data, start);
         bytes4 selector = data.length >= 4 ? bytes4(data[:4]) : bytes4(0);
         bool direct = address(this) == PRECOMPILE;
         // Views over the records: served from this account's storage.
@@ -122,19 +138,46 @@ contract InferenceShim {
             chainId: block.chainid,
             blockNumber: block.number,
             gasLimit: gasleft(),
-            inferenceCount: _count()
+            inferenceCount: _count(),
+            openGradient: false
         });
         bytes memory answer = direct ? _ffi(abi.encode(request)) : _relay(abi.encode(request));
         FfiResponse memory response = abi.decode(answer, (FfiResponse));
-        // Charge about what the precompile charges (the shim's own work counts toward it).
-        while (start - gasleft() < response.gasUsed) {}
-        bytes memory output = response.output;
-        if (response.status == STATUS_RETURN) {
-            _replay(response);
+        if (response.status == STATUS_RETURN) _replay(response);
+        return _finish(response, start);
+    }
+
+    /// @dev A call to the OpenGradient facade: run and recorded by 0xA00.
+    function _openGradient(bytes calldata data, uint256 start) private returns (bytes memory) {
+        bool isStatic = _isStatic();
+        FfiRequest memory request = FfiRequest({
+            data: data,
+            caller: msg.sender,
+            value: msg.value,
+            direct: true,
+            isStatic: isStatic,
+            chainId: block.chainid,
+            blockNumber: block.number,
+            gasLimit: gasleft(),
+            inferenceCount: IInference(PRECOMPILE).inferenceCount(),
+            openGradient: true
+        });
+        bytes memory execute = abi.encodeCall(this.verinferShimExecute, (abi.encode(request)));
+        (bool ok, bytes memory ret) = isStatic ? PRECOMPILE.staticcall(execute) : PRECOMPILE.call(execute);
+        if (!ok) {
             assembly {
-                return(add(output, 32), mload(output))
+                revert(add(ret, 32), mload(ret))
             }
         }
+        return _finish(abi.decode(abi.decode(ret, (bytes)), (FfiResponse)), start);
+    }
+
+    /// @dev End the call as the precompile did, charging about what it charges (the shim's own
+    /// work counts toward it).
+    function _finish(FfiResponse memory response, uint256 start) private view returns (bytes memory) {
+        while (start - gasleft() < response.gasUsed) {}
+        bytes memory output = response.output;
+        if (response.status == STATUS_RETURN) return output;
         if (response.status == STATUS_REVERT) {
             assembly {
                 revert(add(output, 32), mload(output))

@@ -14,7 +14,8 @@ interface VerinferVm {
 /// @notice Real inference in forge tests and scripts, without a node: one line in `setUp`,
 /// `Verinfer.install();`, then call models through `Inference` (or 0xA00) as on a verinfer node.
 /// @dev Puts `InferenceShim` at 0xA00 (keeping whatever records its storage holds, so fork tests
-/// see the node's), lets it use cheatcodes, and points it at `verinfer ffi`. Needs ffi
+/// see the node's), lets it use cheatcodes, and points it at `verinfer ffi`; puts the same code
+/// at 0xF4, where it takes OpenGradient's `runModelInference` and hands it to 0xA00. Needs ffi
 /// (`forge test --ffi`, or `ffi = true` in foundry.toml). The command is `$VERINFER_BIN`
 /// (default `verinfer` on PATH) with the models of `$VERINFER_MODELS` (default `models`,
 /// relative to the forge project root); `$VERINFER_ATTESTER_KEY` sets the key that signs
@@ -22,6 +23,7 @@ interface VerinferVm {
 library Verinfer {
     VerinferVm internal constant VM = VerinferVm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
     address internal constant PRECOMPILE = 0x0000000000000000000000000000000000000A00;
+    address internal constant OPENGRADIENT = 0x00000000000000000000000000000000000000F4;
 
     /// @notice Install with the binary and models folder from the environment (or the defaults).
     function install() internal {
@@ -30,7 +32,9 @@ library Verinfer {
 
     /// @notice Install with this `verinfer` binary and models folder (a file or folder of .onnx files).
     function install(string memory binary, string memory models) internal {
-        VM.etch(PRECOMPILE, address(new InferenceShim()).code);
+        bytes memory shim = address(new InferenceShim()).code;
+        VM.etch(PRECOMPILE, shim);
+        VM.etch(OPENGRADIENT, shim);
         VM.allowCheatcodes(PRECOMPILE);
         string[] memory command = new string[](4);
         command[0] = binary;

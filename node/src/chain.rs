@@ -25,6 +25,7 @@ use revm::context_interface::result::ExecutionResult;
 use revm::database::DatabaseCommit;
 use revm::inspector::NoOpInspector;
 use revm::Inspector;
+use verinfer_precompile::opengradient::OG_ADDRESS;
 use verinfer_precompile::{InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
 use crate::execute::{self, Executed, Included, OnInvalid};
@@ -318,19 +319,22 @@ impl Chain {
                 },
             );
         }
-        // The precompile account: nonce 1 so EIP-161 never deletes its storage, and the shim's
-        // code, which this node never runs but EVMs without the precompile do.
+        // The precompile accounts (0xA00 and the OpenGradient facade at 0xF4): nonce 1 so
+        // EIP-161 never deletes their storage, and the shim's code, which this node never runs
+        // but EVMs without the precompile do (and which old solc's extcodesize check wants).
         let shim = verinfer_precompile::shim::runtime_code();
         let code_hash = keccak256(&shim);
         diff.codes.insert(code_hash, Bytecode::new_raw(shim));
-        diff.set_account(
-            ADDRESS,
-            AccountState {
-                nonce: GENESIS_NONCE,
-                code_hash,
-                ..Default::default()
-            },
-        );
+        for address in [ADDRESS, OG_ADDRESS] {
+            diff.set_account(
+                address,
+                AccountState {
+                    nonce: GENESIS_NONCE,
+                    code_hash,
+                    ..Default::default()
+                },
+            );
+        }
         let mut world = WorldState::default();
         world.apply(&diff);
         let header = Header {

@@ -1,19 +1,24 @@
-//! `verinfer ffi`: answer one call of the shim at `0xA00` in an EVM without the precompile
-//! (forge's `vm.tryFfi`).
+//! `verinfer ffi`: answer one call of the shim at `0xA00` (or of its copy at `0xF4`, the
+//! OpenGradient facade) in an EVM without the precompile (forge's `vm.tryFfi`).
 //!
 //! The request arrives as hex chunks on the command line (concatenated, they are
 //! `abi.encode(FfiRequest)`); the answer is `0x<abi.encode(FfiResponse)>` on stdout. The
 //! precompile runs exactly as in the node: same engine, gas schedule and attester signature.
 //! Only the model the call names is admitted, from the `.onnx` files given, so a call costs one
-//! admission however many models the folder holds.
+//! admission however many models the folder holds. An OpenGradient call may name its model by
+//! a CID that a `cids.json` in a models folder binds, as `verinfer node --models` would.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use alloy_primitives::{hex, keccak256, B256};
+use alloy_primitives::{hex, keccak256, B256, U256};
+use alloy_sol_types::SolCall;
 use anyhow::{bail, Context, Result};
-use verinfer_precompile::shim::{self, FfiRequest};
-use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore};
+use verinfer_precompile::opengradient::{hex_model_id, OGInference};
+use verinfer_precompile::shim;
+use verinfer_precompile::{record, Attester, InferencePrecompile, Mode, ModelStore};
+
+use crate::cids;
 
 /// Answer the request in `chunks` with the models in `models` (files or folders of `.onnx`
 /// files), signing with `attester_key`. Returns the response as `0x…` hex.
@@ -24,18 +29,46 @@ pub fn answer(chunks: &[String], models: &[PathBuf], attester_key: &B256) -> Res
     }
     let request = shim::decode_request(&request)?;
     let store = Arc::new(ModelStore::default());
-    if let Some(id) = named_model(&request) {
+    let mut bindings = Vec::new();
+    let named = if request.openGradient {
+        let cid = OGInference::runModelInferenceCall::abi_decode(&request.data)
+            .map(|call| call.request.modelCID)
+            .unwrap_or_default();
+        let bound = bound_cid(models, &cid)?;
+        if let Some(id) = bound {
+            bindings.push((record::cid_slot(&cid), U256::from_be_bytes(id.0)));
+        }
+        hex_model_id(&cid).or(bound)
+    } else {
+        // The first argument of `infer`, `predict` and `modelInfo`.
+        request.data.get(4..36).map(B256::from_slice)
+    };
+    if let Some(id) = named {
         admit_model(&store, models, &id)?;
     }
     let attester = Attester::from_bytes(attester_key).context("invalid attester key")?;
     let precompile = InferencePrecompile::new(store, Mode::Sign(attester));
-    let response = shim::answer(&precompile, &request)?;
+    let response = shim::answer(&precompile, &request, bindings)?;
     Ok(format!("0x{}", hex::encode(response)))
 }
 
-/// The model id a call names: the first argument of `infer`, `predict` and `modelInfo`.
-fn named_model(request: &FfiRequest) -> Option<B256> {
-    request.data.get(4..36).map(B256::from_slice)
+/// The model `cid` is bound to by a `cids.json` beside the models in `paths`, as a node
+/// started with `--models` those folders would bind it.
+fn bound_cid(paths: &[PathBuf], cid: &str) -> Result<Option<B256>> {
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        for (name, target) in cids::read_file(dir)? {
+            if name != cid {
+                continue;
+            }
+            return Ok(Some(match target {
+                cids::Target::Id(id) => id,
+                cids::Target::File(file) => keccak256(
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+                ),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Admit the model with this id if one of `paths` holds it; a call naming no model there gets

@@ -11,7 +11,8 @@
 //! One exchange per call. The shim runs `<command…> 0x<abi.encode(FfiRequest)>` and the
 //! command prints `0x<abi.encode(FfiResponse)>` on stdout ([`answer`] computes it). `getInference`
 //! and `inferenceCount` never cross: the shim reads them from its own storage, which has the
-//! layout of [`crate::record`].
+//! layout of [`crate::record`]. A copy at `0xF4` takes OpenGradient calls and hands them to
+//! `0xA00` with `openGradient` set.
 
 use alloy_primitives::{Bytes, U256};
 use alloy_sol_types::{sol, SolValue};
@@ -45,6 +46,8 @@ sol! {
         uint256 blockNumber;
         uint256 gasLimit;
         uint256 inferenceCount;
+        /// A call to the OpenGradient facade (the shim's copy at 0xF4 took it).
+        bool openGradient;
     }
 
     /// What `verinfer ffi` answers: how the call ended and what it did.
@@ -87,8 +90,13 @@ pub fn decode_request(request: &[u8]) -> Result<FfiRequest, FfiError> {
     FfiRequest::abi_decode(request).map_err(FfiError::BadRequest)
 }
 
-/// Run the call of `request` on `precompile` and return `abi.encode(FfiResponse)`.
-pub fn answer(precompile: &InferencePrecompile, request: &FfiRequest) -> Result<Vec<u8>, FfiError> {
+/// Run the call of `request` on `precompile` and return `abi.encode(FfiResponse)`. `storage`
+/// holds slots of 0xA00 the call may read besides the inference count (CID bindings).
+pub fn answer(
+    precompile: &InferencePrecompile,
+    request: &FfiRequest,
+    storage: impl IntoIterator<Item = (U256, U256)>,
+) -> Result<Vec<u8>, FfiError> {
     let mut env = MemoryEnv {
         gas_limit: request.gasLimit.saturating_to(),
         caller: request.caller,
@@ -99,8 +107,13 @@ pub fn answer(precompile: &InferencePrecompile, request: &FfiRequest) -> Result<
         block_number: request.blockNumber,
         ..Default::default()
     };
+    env.storage.extend(storage);
     env.storage.insert(COUNT_SLOT, request.inferenceCount);
-    let exit = precompile.execute(&request.data, &mut env);
+    let exit = if request.openGradient {
+        precompile.execute_opengradient(&request.data, &mut env)
+    } else {
+        precompile.execute(&request.data, &mut env)
+    };
     let (status, gas_used, output) = match exit {
         Exit::Return(gas, out) if gas <= env.gas_limit => (STATUS_RETURN, gas, out),
         Exit::Revert(gas, out) if gas <= env.gas_limit => (STATUS_REVERT, gas, out),

@@ -38,6 +38,11 @@ fn foundry_bin() -> PathBuf {
 
 /// Run forge in contracts/ with the project's solc and `verinfer ffi` set up as a user would.
 fn forge(args: &[&str]) -> Output {
+    forge_with(args, &[])
+}
+
+/// [`forge`] with more environment variables (later ones win).
+fn forge_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let _one = FORGE.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(foundry_bin().join("forge"))
         .args(args)
@@ -53,6 +58,7 @@ fn forge(args: &[&str]) -> Output {
         .env("VERINFER_BIN", verinfer_bin())
         .env("VERINFER_MODELS", root().join("models"))
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("forge runs");
     out
@@ -92,6 +98,36 @@ fn forge_test_runs_real_inference_without_a_node() {
     assert!(
         out.status.success() && failed == 0 && passed >= 16,
         "forge test: {passed} passed, {failed} failed\n{}",
+        text(&out)
+    );
+}
+
+/// An OpenGradient contract under forge test: its calls at 0xF4 run through the shim's copy
+/// there, by CID (bound by a `cids.json` beside the models) and by hex id, recorded at 0xA00.
+#[test]
+fn forge_test_runs_opengradient_contracts() {
+    let models = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("models/credit.onnx"),
+        models.path().join("credit.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        models.path().join("cids.json"),
+        r#"{"QmCreditScore": "credit.onnx"}"#,
+    )
+    .unwrap();
+    let out = forge_with(
+        &["test"],
+        &[
+            ("FOUNDRY_PROFILE", "opengradient".as_ref()),
+            ("VERINFER_MODELS", models.path().as_os_str()),
+        ],
+    );
+    let (passed, failed) = summary(&out);
+    assert!(
+        out.status.success() && failed == 0 && passed >= 4,
+        "forge test (opengradient profile): {passed} passed, {failed} failed\n{}",
         text(&out)
     );
 }

@@ -77,7 +77,7 @@ fn committed_code_is_the_compiled_source() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_node_puts_the_shim_at_0xa00_in_genesis() {
+async fn the_node_puts_the_shim_at_0xa00_and_0xf4_in_genesis() {
     let devnet = Devnet::start().await.unwrap();
     let code = devnet.provider().get_code_at(ADDRESS).await.unwrap();
     assert_eq!(code, shim::runtime_code());
@@ -86,6 +86,8 @@ async fn the_node_puts_the_shim_at_0xa00_in_genesis() {
         "the shim is real code: {} bytes",
         code.len()
     );
+    let og = verinfer_precompile::opengradient::OG_ADDRESS;
+    assert_eq!(devnet.provider().get_code_at(og).await.unwrap(), code);
     devnet.stop().await;
 }
 
@@ -117,6 +119,7 @@ fn request(data: Vec<u8>, count: u64) -> FfiRequest {
         blockNumber: U256::from(1),
         gasLimit: U256::from(10_000_000),
         inferenceCount: U256::from(count),
+        openGradient: false,
     }
 }
 
@@ -131,7 +134,7 @@ fn the_ffi_answer_is_what_the_precompile_does_in_revm() {
         else {
             panic!("infer failed in revm");
         };
-        let answer = shim::answer(&precompile, &request(infer_call(), count)).unwrap();
+        let answer = shim::answer(&precompile, &request(infer_call(), count), []).unwrap();
         let response = shim::decode_response(&answer).unwrap();
         assert_eq!(response.status, STATUS_RETURN);
         assert_eq!(response.output, *output.data(), "return data");
@@ -157,7 +160,7 @@ fn the_ffi_answer_is_what_the_precompile_does_in_revm() {
 fn the_ffi_answer_follows_the_call_context() {
     let precompile = precompile();
     let answer =
-        |r: FfiRequest| shim::decode_response(&shim::answer(&precompile, &r).unwrap()).unwrap();
+        |r: FfiRequest| shim::decode_response(&shim::answer(&precompile, &r, []).unwrap()).unwrap();
     let not_direct = IInferenceErrors::NotDirectCall(IInference::NotDirectCall {}).abi_encode();
     for (is_static, direct) in [(true, true), (false, false)] {
         let r = answer(FfiRequest {
