@@ -9,6 +9,7 @@
 //! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
 //! - [`pool`]: the mempool;
 //! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
+//! - [`sandbox`]: admitting uploaded models in a child process within a budget;
 //! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
 //! - [`state`]: the world state and the per-block overlay the EVM runs on;
 //! - [`trie`]: state and storage roots kept up to date incrementally;
@@ -30,6 +31,7 @@ pub mod pool;
 pub mod proof;
 pub mod replay;
 pub mod rpc;
+pub mod sandbox;
 pub mod state;
 pub mod storage;
 pub mod tensor;

@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 use verinfer_node::client::{Client, ClientError};
 use verinfer_node::node::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::sandbox::AdmissionBudget;
 use verinfer_node::tensor::{format_fixed, format_tensor};
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::abi::{IInference, Tensor};
@@ -163,6 +164,13 @@ struct NodeArgs {
     /// however many WebSockets are open.
     #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_WS_CONNECTIONS)]
     max_ws_connections: usize,
+    /// Seconds one uploaded model's admission may take (it runs in a child process, stopped
+    /// past the budget, before the node admits the model itself).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    admission_timeout: f64,
+    /// Resident memory one uploaded model's admission may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    admission_memory: u64,
     /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
     /// it from genesis, verifying every block, then serve it. Needs an empty data directory
     /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
@@ -173,7 +181,8 @@ struct NodeArgs {
 
 #[derive(Subcommand)]
 enum ModelCommand {
-    /// Run admission on .onnx files or directories of them, locally; exit 1 if any is refused.
+    /// Run admission on .onnx files or directories of them (`-`: one model on stdin), locally;
+    /// exit 1 if any is refused.
     Check {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -306,6 +315,14 @@ fn run_node(args: NodeArgs) -> Result<()> {
         Some(secs) => Some(Duration::from_secs_f64(secs)),
         None => None,
     };
+    if !(args.admission_timeout > 0.0 && args.admission_timeout.is_finite()) {
+        bail!("--admission-timeout must be a positive number of seconds");
+    }
+    let admission_budget = AdmissionBudget {
+        program: std::env::current_exe().context("locating the verinfer binary")?,
+        timeout: Duration::from_secs_f64(args.admission_timeout),
+        max_rss: args.admission_memory.saturating_mul(1 << 20),
+    };
     let data_dir = (!args.ephemeral).then(|| {
         args.data_dir
             .unwrap_or_else(|| default_data_dir(args.chain_id))
@@ -328,6 +345,7 @@ fn run_node(args: NodeArgs) -> Result<()> {
         trace_max_steps: args.trace_max_steps,
         max_concurrent_traces: args.max_concurrent_traces.max(1),
         max_ws_connections: args.max_ws_connections,
+        admission_budget: Some(admission_budget),
         replay_from: args.replay_from,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -411,12 +429,23 @@ fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
     out!("\nListening on {}", handle.addr);
 }
 
-/// Admit every model under `paths`; returns whether all were accepted.
+/// Admit every model under `paths` (`-`: the bytes on stdin); returns whether all were
+/// accepted.
 fn check(paths: &[PathBuf]) -> Result<bool> {
     let store = ModelStore::default();
     let mut all_ok = true;
     for path in paths {
-        let results = if path.is_dir() {
+        let results = if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("reading the model from stdin")?;
+            vec![store.add_bytes(&bytes).map_err(|source| {
+                verinfer_precompile::store::AddError::Refused {
+                    path: path.clone(),
+                    source,
+                }
+            })]
+        } else if path.is_dir() {
             store
                 .add_dir(path)
                 .with_context(|| format!("listing {}", path.display()))?

@@ -16,6 +16,7 @@ use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelInfo, ModelS
 use crate::chain::{Chain, ChainConfig, ChainError, MinedBlock};
 use crate::cids::{self, CidError};
 use crate::filters::Filters;
+use crate::sandbox::{AdmissionBudget, Sandbox, SandboxError};
 use crate::storage::Storage;
 
 /// Anvil's default mnemonic.
@@ -53,6 +54,9 @@ pub struct NodeConfig {
     pub max_concurrent_traces: usize,
     /// Most WebSocket connections open at once (HTTP keeps its own slots).
     pub max_ws_connections: usize,
+    /// Admit uploaded models in a child process within this budget first (see
+    /// [`crate::sandbox`]); `None` admits them in the node's own process (embedded nodes).
+    pub admission_budget: Option<AdmissionBudget>,
     /// Start from another node's chain: replay it from genesis, verifying every block, into
     /// this node's (empty) database, then serve it. The chain id comes from the source.
     pub replay_from: Option<ReplayFrom>,
@@ -109,6 +113,7 @@ impl Default for NodeConfig {
             trace_max_steps: DEFAULT_TRACE_MAX_STEPS,
             max_concurrent_traces: DEFAULT_MAX_CONCURRENT_TRACES,
             max_ws_connections: DEFAULT_MAX_WS_CONNECTIONS,
+            admission_budget: None,
             replay_from: None,
         }
     }
@@ -151,6 +156,8 @@ pub struct Node {
     pub attester: Address,
     /// Where uploaded models are kept, when the node has a data dir.
     pub model_dir: Option<PathBuf>,
+    /// Where uploads are admitted first, when the node has an admission budget.
+    sandbox: Option<Sandbox>,
     /// Every CID bound on this node, with its model (the strings behind the bindings in
     /// state; see [`crate::cids`]).
     cids: Mutex<BTreeMap<String, B256>>,
@@ -193,11 +200,13 @@ impl Node {
         Ok(mined)
     }
 
-    /// Admit model bytes, keep them in the data dir, and return the model's metadata.
-    pub fn add_model(
-        &self,
-        bytes: &[u8],
-    ) -> Result<ModelInfo, verinfer_precompile::AdmissionError> {
+    /// Admit uploaded model bytes (within the admission budget, when the node has one), keep
+    /// them in the data dir, and return the model's metadata.
+    pub fn add_model(&self, bytes: &[u8]) -> Result<ModelInfo, UploadError> {
+        let known = self.models.get(&keccak256(bytes)).is_some();
+        if let (Some(sandbox), false) = (&self.sandbox, known) {
+            sandbox.check(bytes)?;
+        }
         let info = self.models.add_bytes(bytes)?;
         if let Some(dir) = &self.model_dir {
             if let Err(e) = persist_model(dir, &info.id, bytes) {
@@ -276,6 +285,17 @@ fn bind_start_up_cids(node: &Node, dirs: &[PathBuf], replayed: &[(String, B256)]
             .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
     }
     Ok(())
+}
+
+/// Why an upload was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// Admission refused the model.
+    #[error(transparent)]
+    Refused(#[from] verinfer_precompile::AdmissionError),
+    /// The sandboxed admission refused it, or it ran past its budget.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 fn persist_model(dir: &Path, id: &B256, bytes: &[u8]) -> Result<()> {
@@ -516,6 +536,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         models,
         attester: attester_address,
         model_dir,
+        sandbox: config.admission_budget.clone().map(Sandbox::new),
         cids: Mutex::default(),
         blocks,
         pending_transactions,

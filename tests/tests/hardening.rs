@@ -330,3 +330,55 @@ async fn websockets_cannot_starve_http() {
     .unwrap();
     node.stop().await;
 }
+
+/// Uploads are admitted in a child process within a time and memory budget first: a model
+/// the child admits is admitted, a refusal keeps its reason, and a child over its budget is
+/// stopped and the upload refused with the budget named, while the node keeps answering.
+#[test]
+fn uploads_are_admitted_within_a_budget() {
+    use alloy_primitives::Bytes;
+    use verinfer_tests::models;
+    use verinfer_tests::node::ChildNode;
+
+    let upload = |node: &ChildNode, file: &str| {
+        let bytes = Bytes::from(std::fs::read(models().join(file)).unwrap());
+        call(node.addr(), "verinfer_uploadModel", json!([bytes]))
+    };
+    let listed = |node: &ChildNode| {
+        call(node.addr(), "verinfer_listModels", json!([]))["result"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = ChildNode::start(dir.path(), &[]);
+    let admitted = upload(&node, "mlp.onnx");
+    assert!(admitted["result"]["id"].is_string(), "{admitted}");
+    let refused = upload(&node, "hostile/unknown_op.onnx");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("model refused: ") && message.contains("TotallyMadeUpOp"),
+        "the child's reason comes through: {refused}"
+    );
+    answers_quickly(node.addr());
+    drop(node);
+
+    // Budgets no admission fits in: every resident byte is over 1 MiB; 1 ms is over at once.
+    for (flag, value, named) in [
+        ("--admission-memory", "1", "1 MiB of memory"),
+        (
+            "--admission-timeout",
+            "0.001",
+            "longer than its budget of 1ms",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let node = ChildNode::start(dir.path(), &[flag, value]);
+        let refused = upload(&node, "mlp.onnx");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{flag} {value}: {refused}");
+        assert_eq!(listed(&node), 0, "nothing was admitted");
+        answers_quickly(node.addr());
+    }
+}
