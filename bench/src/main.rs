@@ -3,6 +3,7 @@
 //!
 //! Normally run through `scripts/bench`, which installs the peers and builds everything.
 
+mod attacks;
 mod inprocess;
 mod peer;
 mod report;
@@ -47,6 +48,14 @@ struct Args {
     /// calibration): no node is started. Seconds, not minutes.
     #[arg(long)]
     in_process_only: bool,
+    /// Only the hostile-load campaign: each attack of the hardening issue on a fresh node, with
+    /// the node's peak memory and the slowest `eth_blockNumber` meanwhile (writes attacks.md
+    /// and attacks.json into --out). About two minutes.
+    #[arg(long)]
+    attacks: bool,
+    /// With --attacks: only the attacks of these findings (F1, F2/F3, F4, ...; repeatable).
+    #[arg(long, value_name = "FINDING", requires = "attacks")]
+    only: Vec<String>,
     /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -128,6 +137,21 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| root.join(".tools/peers")),
         models: root.join("models"),
     };
+    if args.attacks {
+        let rows = attacks::run_all(&bins, &args.only)?;
+        let markdown = attacks::markdown(&rows);
+        println!("{markdown}");
+        if let Some(dir) = &args.out {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(
+                dir.join("attacks.json"),
+                serde_json::to_string_pretty(&rows)?,
+            )?;
+            std::fs::write(dir.join("attacks.md"), &markdown)?;
+            progress(&format!("wrote {}/attacks.{{md,json}}", dir.display()));
+        }
+        return Ok(());
+    }
     let kinds = args
         .nodes
         .iter()

@@ -196,3 +196,60 @@ pub fn post(addr: SocketAddr, body: &str) -> std::io::Result<(u16, String)> {
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// A chunked request of `size` bytes; the HTTP status.
+pub fn post_chunked(addr: SocketAddr, size: usize) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("the node accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("the node accepts connections");
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .expect("the node accepts connections");
+    let chunk = vec![b' '; 16 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        if write!(stream, "{:x}\r\n", chunk.len()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            break; // the server answered and closed early
+        }
+        sent += chunk.len();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A WebSocket handshake on a new connection; the HTTP status and the open stream.
+pub fn open_ws(addr: SocketAddr) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(addr).expect("the node accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("the node accepts connections");
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("the node accepts connections");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, stream)
+}

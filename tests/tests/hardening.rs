@@ -1,12 +1,11 @@
 //! Regression tests of the hostile-load findings (issue "Hardening"): each asserts the bound or
 //! the answer, and that the node keeps answering `eth_blockNumber` meanwhile.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use verinfer_tests::node::{post, spawn};
+use verinfer_tests::node::{open_ws, post, post_chunked, spawn};
 
 fn call(addr: SocketAddr, method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
@@ -60,38 +59,6 @@ async fn a_lagging_log_filter_is_reset_with_a_clear_error() {
     .await
     .unwrap();
     node.stop().await;
-}
-
-/// A chunked request of `size` bytes; the HTTP status.
-fn post_chunked(addr: SocketAddr, size: usize) -> u16 {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let chunk = vec![b' '; 16 * 1024];
-    let mut sent = 0;
-    while sent < size {
-        if write!(stream, "{:x}\r\n", chunk.len()).is_err()
-            || stream.write_all(&chunk).is_err()
-            || stream.write_all(b"\r\n").is_err()
-        {
-            break; // the server answered and closed early
-        }
-        sent += chunk.len();
-    }
-    let _ = stream.write_all(b"0\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 /// F14: protocol corners get the answers geth and anvil give.
@@ -264,31 +231,6 @@ async fn large_code_does_not_slow_later_blocks() {
     .await
     .unwrap();
     node.stop().await;
-}
-
-/// A WebSocket handshake on a new connection; the HTTP status and the open stream.
-fn open_ws(addr: SocketAddr) -> (u16, TcpStream) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, stream)
 }
 
 /// F10: idle WebSockets are capped on their own, so HTTP keeps answering however many are
