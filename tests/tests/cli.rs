@@ -1,24 +1,14 @@
 //! `verinfer model check` as an operator runs it.
 
-use std::process::Command;
-
-fn verinfer(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verinfer"))
-        .args(args)
-        .output()
-        .expect("runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
-
-const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+use verinfer_tests::models;
+use verinfer_tests::node::{run_verinfer as verinfer, verinfer_bin};
 
 #[test]
 fn check_admits_the_test_models() {
-    let (code, out) = verinfer(&["model", "check", MODELS]);
+    let models = models().to_string_lossy().into_owned();
+    let (code, out) = verinfer(&["model", "check", &models]);
     assert_eq!(code, 0, "{out}");
-    let onnx_files = std::fs::read_dir(MODELS)
+    let onnx_files = std::fs::read_dir(&models)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -39,7 +29,8 @@ fn check_admits_the_test_models() {
 
 #[test]
 fn check_reports_each_refusal_and_fails() {
-    let (code, out) = verinfer(&["model", "check", &format!("{MODELS}/hostile")]);
+    let hostile = models().join("hostile");
+    let (code, out) = verinfer(&["model", "check", hostile.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("op RandomNormalLike is nondeterministic"),
@@ -71,12 +62,13 @@ fn bad_usage_and_missing_files_are_clear_errors() {
 #[test]
 fn a_closed_pipe_ends_output_quietly() {
     use std::process::Stdio;
+    let models = models().to_string_lossy().into_owned();
     // Enough lines to overflow a pipe buffer: the same directory many times over.
     let args: Vec<&str> = std::iter::once("model")
         .chain(std::iter::once("check"))
-        .chain(std::iter::repeat_n(MODELS, 400))
+        .chain(std::iter::repeat_n(models.as_str(), 400))
         .collect();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verinfer"))
+    let mut child = std::process::Command::new(verinfer_bin())
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -92,5 +84,36 @@ fn a_closed_pipe_ends_output_quietly() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `model check -` reads one model from stdin (what the node's admission sandbox runs).
+#[test]
+fn check_reads_a_model_from_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let check = |file: &str| {
+        let mut child = std::process::Command::new(verinfer_bin())
+            .args(["model", "check", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bytes = std::fs::read(models().join(file)).unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = check("credit.onnx");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("admitted 0x5b989c29"), "{out}");
+    let (code, out) = check("hostile/unknown_op.onnx");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("refused  -: ") && out.contains("TotallyMadeUpOp"),
+        "{out}"
     );
 }
