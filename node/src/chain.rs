@@ -9,15 +9,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope, EMPTY_OMMER_ROOT_HASH};
+use alloy_consensus::{Header, Transaction, TxEnvelope, EMPTY_OMMER_ROOT_HASH};
 use alloy_eips::eip1559::BaseFeeParams;
-use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_eips::eip2718::Decodable2718;
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_evm::eth::EthEvmContext;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
-use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
@@ -28,12 +27,10 @@ use revm::Inspector;
 use verinfer_precompile::opengradient::OG_ADDRESS;
 use verinfer_precompile::{InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
-use crate::execute::{self, Executed, Included, OnInvalid};
+use crate::execute::{self, Executed, HeaderInputs, Included, OnInvalid};
 use crate::pool::{Pool, PoolError, PoolTransaction};
 use crate::state::{AccountState, Overlay, StateDiff, StoredDiff, Undo, WorldState};
-use crate::storage::{
-    BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt, StoredTransaction,
-};
+use crate::storage::{BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt};
 
 /// Largest gas limit a single transaction may have (EIP-7825, active since Osaka).
 pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
@@ -508,16 +505,9 @@ impl Chain {
         let env = self.evm_env(number, timestamp, base_fee, prevrandao);
         let ready = self.pool.ready(base_fee, |a| self.nonce(a));
 
-        let hashes = &self.hashes;
-        let lookup = |n: u64| {
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| hashes.get(n).copied())
-                .unwrap_or_default()
-        };
         let executed = execute::execute(
             &self.world,
-            &lookup,
+            &execute::hash_lookup(&self.hashes),
             env,
             &self.precompile,
             ready.into_iter().map(|p| Included {
@@ -527,70 +517,35 @@ impl Chain {
             OnInvalid::Skip,
         )
         .map_err(|e| ChainError::Invalid(e.to_string()))?;
+
+        let mut world = std::mem::take(&mut self.world);
+        let mut undo = world.undo_of(&executed.diff);
+        undo.then_undo(self.pending_undo.clone());
+        world.apply(&executed.diff);
+        let inputs = HeaderInputs {
+            parent_hash: self.head.hash,
+            number,
+            timestamp,
+            beneficiary: self.block_params.coinbase,
+            gas_limit: self.block_params.gas_limit,
+            base_fee,
+            prevrandao,
+        };
+        let header = execute::header(&inputs, &executed, world.root());
+        let hash = header.hash_slow();
+        let stored_txs = executed.stored_transactions(number, hash);
         let Executed {
             diff,
-            included,
             receipts,
             witnesses,
             dropped,
-            gas_used: cumulative,
+            ..
         } = executed;
-        let included: Vec<(B256, StoredTransaction, TxEnvelope)> = included
-            .into_iter()
-            .enumerate()
-            .map(|(index, Included { hash, tx })| {
-                let stored = StoredTransaction {
-                    raw: tx.inner().encoded_2718().into(),
-                    sender: tx.signer(),
-                    block_number: number,
-                    block_hash: B256::ZERO,
-                    index: index as u64,
-                };
-                (hash, stored, tx.into_inner())
-            })
-            .collect();
-
-        let envelopes: Vec<ReceiptEnvelope> = receipts.iter().map(receipt_envelope).collect();
-        let txs: Vec<&TxEnvelope> = included.iter().map(|(_, _, tx)| tx).collect();
-        let mut world = std::mem::take(&mut self.world);
-        let mut undo = world.undo_of(&diff);
-        undo.then_undo(self.pending_undo.clone());
-        world.apply(&diff);
-        let header = Header {
-            parent_hash: self.head.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: self.block_params.coinbase,
-            state_root: world.root(),
-            transactions_root: calculate_transaction_root(&txs),
-            receipts_root: calculate_receipt_root(&envelopes),
-            logs_bloom: logs_bloom(receipts.iter().flat_map(|r| r.logs.iter())),
-            difficulty: U256::ZERO,
-            number,
-            gas_limit: self.block_params.gas_limit,
-            gas_used: cumulative,
-            timestamp,
-            mix_hash: prevrandao,
-            base_fee_per_gas: Some(base_fee),
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
-        };
-        let hash = header.hash_slow();
         let block = StoredBlock {
             hash,
             header,
-            transactions: included.iter().map(|(h, _, _)| *h).collect(),
+            transactions: stored_txs.iter().map(|(h, _)| *h).collect(),
         };
-        let stored_txs: Vec<(B256, StoredTransaction)> = included
-            .into_iter()
-            .map(|(h, mut tx, _)| {
-                tx.block_hash = hash;
-                (h, tx)
-            })
-            .collect();
         let written = self.storage.write_block(&BlockWrite {
             block: &block,
             transactions: &stored_txs,
@@ -688,13 +643,7 @@ impl Chain {
             env.cfg_env.disable_balance_check = true;
         }
         let world = self.state_at(at)?;
-        let hashes = &self.hashes;
-        let lookup = |n: u64| {
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| hashes.get(n).copied())
-                .unwrap_or_default()
-        };
+        let lookup = execute::hash_lookup(&self.hashes);
         let db = Overlay::with_diff(&world, &lookup, overrides);
         let mut evm = EthEvmFactory::default().create_evm_with_inspector(db, env, inspector);
         self.precompile.install(evm.precompiles_mut());
@@ -731,13 +680,7 @@ impl Chain {
             .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
         let env = execute::header_env(self.config.chain_id, &block.header);
         let world = self.state_at(number - 1)?;
-        let hashes = &self.hashes;
-        let lookup = |n: u64| {
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| hashes.get(n).copied())
-                .unwrap_or_default()
-        };
+        let lookup = execute::hash_lookup(&self.hashes);
         let mut db = Overlay::new(&world, &lookup);
         for earlier in block.transactions.iter().take_while(|h| *h != hash) {
             let tx = self.tx_env(earlier)?;

@@ -14,18 +14,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::SignerRecoverable;
-use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
-use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{keccak256, logs_bloom, Address, Bytes, B256, U256};
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 use verinfer_precompile::abi::InferenceRecord;
 use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
 
 use crate::execute::{self, Included, OnInvalid};
 use crate::state::{StateDiff, StoredDiff, Undo, WorldState};
-use crate::storage::{BlockWrite, Storage, StoredBlock, StoredReceipt, StoredTransaction};
+use crate::storage::{BlockWrite, Storage, StoredBlock, StoredReceipt};
 use crate::witness::BlockWitness;
 
 /// One block as a source serves it for replay.
@@ -307,16 +306,10 @@ fn run(
         }
         report.transactions += transactions.len() as u64;
 
-        let lookup = |n: u64| {
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| hashes.get(n).copied())
-                .unwrap_or_default()
-        };
         let env = execute::header_env(chain_id, &block.header);
         let executed = match execute::execute(
             &world,
-            &lookup,
+            &execute::hash_lookup(&hashes),
             env,
             &precompile,
             transactions,
@@ -362,52 +355,14 @@ fn run(
             undo
         });
         world.apply(&executed.diff);
-        let header = &block.header;
-        let envelopes: Vec<ReceiptEnvelope> = executed
-            .receipts
-            .iter()
-            .map(execute::receipt_envelope)
-            .collect();
-        let txs: Vec<&TxEnvelope> = executed.included.iter().map(|i| i.tx.inner()).collect();
-        let checks = [
-            ("state root", header.state_root, world.root()),
-            (
-                "transactions root",
-                header.transactions_root,
-                calculate_transaction_root(&txs),
-            ),
-            (
-                "receipts root",
-                header.receipts_root,
-                calculate_receipt_root(&envelopes),
-            ),
-        ];
-        for (what, recorded, computed) in checks {
-            if recorded != computed {
-                report.mismatches.push(at(
-                    None,
-                    None,
-                    format!("{what}: header {recorded}, replay {computed}"),
-                ));
-            }
-        }
-        let bloom = logs_bloom(executed.receipts.iter().flat_map(|r| r.logs.iter()));
-        if bloom != header.logs_bloom {
-            report.mismatches.push(at(
-                None,
-                None,
-                "logs bloom differs from the header's".into(),
-            ));
-        }
-        if executed.gas_used != header.gas_used {
-            report.mismatches.push(at(
-                None,
-                None,
-                format!(
-                    "gas used: header {}, replay {}",
-                    header.gas_used, executed.gas_used
-                ),
-            ));
+        // Seal the header as mining does, from the recorded inputs: it must be the same header.
+        let sealed = execute::header(
+            &execute::HeaderInputs::of(&block.header),
+            &executed,
+            world.root(),
+        );
+        for what in execute::header_differences(&block.header, &sealed) {
+            report.mismatches.push(at(None, None, what));
         }
         if let (Some(sink), Some(undo)) = (&sink, undo) {
             if report.mismatches.len() > clean {
@@ -533,21 +488,7 @@ impl<'a> Sink<'a> {
         if self.holds(number, block.hash)? {
             return Ok(());
         }
-        let transactions: Vec<(B256, StoredTransaction)> = executed
-            .included
-            .iter()
-            .enumerate()
-            .map(|(index, included)| {
-                let stored = StoredTransaction {
-                    raw: included.tx.inner().encoded_2718().into(),
-                    sender: included.tx.signer(),
-                    block_number: number,
-                    block_hash: block.hash,
-                    index: index as u64,
-                };
-                (included.hash, stored)
-            })
-            .collect();
+        let transactions = executed.stored_transactions(number, block.hash);
         self.storage.write_block(&BlockWrite {
             block,
             transactions: &transactions,
