@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{Header, Transaction, TxEnvelope, EMPTY_OMMER_ROOT_HASH};
+use alloy_consensus::{Header, Transaction, TxEnvelope};
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_evm::eth::EthEvmContext;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy_trie::EMPTY_ROOT_HASH;
 use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use revm::context_interface::result::ExecutionResult;
@@ -334,23 +332,16 @@ impl Chain {
         }
         let mut world = WorldState::default();
         world.apply(&diff);
-        let header = Header {
+        let inputs = HeaderInputs {
             parent_hash: B256::ZERO,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            state_root: world.root(),
-            transactions_root: EMPTY_ROOT_HASH,
-            receipts_root: EMPTY_ROOT_HASH,
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
             number: 0,
-            gas_limit: config.gas_limit,
             timestamp: Clock::default().now(),
-            base_fee_per_gas: Some(config.initial_base_fee),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            beneficiary: Address::ZERO,
+            gas_limit: config.gas_limit,
+            base_fee: config.initial_base_fee,
+            prevrandao: B256::ZERO,
         };
+        let header = execute::header(&inputs, &Executed::default(), world.root());
         let block = StoredBlock {
             hash: header.hash_slow(),
             header,
