@@ -18,6 +18,7 @@
 //! - [`filters`]: log queries and polling filters;
 //! - [`rpc`]: the JSON-RPC methods;
 //! - [`client`]: a small blocking JSON-RPC client for the command-line tools;
+//! - [`wire`]: the JSON of the `verinfer_*` methods, for the server and its clients;
 //! - [`tensor`]: fixed-point tensors in JSON and decimal notation.
 
 pub mod chain;
@@ -36,6 +37,7 @@ pub mod state;
 pub mod storage;
 pub mod tensor;
 pub mod trie;
+pub mod wire;
 pub mod witness;
 
 pub use node::{start, NodeConfig, NodeHandle};

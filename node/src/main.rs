@@ -13,6 +13,7 @@ use verinfer_node::client::{Client, ClientError};
 use verinfer_node::node::{default_attester_key, DEFAULT_MNEMONIC};
 use verinfer_node::sandbox::AdmissionBudget;
 use verinfer_node::tensor::{format_fixed, format_tensor};
+use verinfer_node::wire::{ModelJson, TensorSpecJson};
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::abi::{IInference, Tensor};
 use verinfer_precompile::{ModelInfo, ModelStore, ADDRESS};
@@ -515,13 +516,9 @@ fn add_models(rpc: &str, paths: &[PathBuf], cids: &[String]) -> Result<bool> {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         let size = bytes.len();
         eprintln!("uploading {} ({size} bytes)", file.display());
-        match client.call::<Value>("verinfer_uploadModel", json!([Bytes::from(bytes), cids])) {
+        match client.call::<ModelJson>("verinfer_uploadModel", json!([Bytes::from(bytes), cids])) {
             Ok(model) => {
-                out!(
-                    "added    {}  {}",
-                    model["id"].as_str().unwrap_or("?"),
-                    file.display()
-                );
+                out!("added    {}  {}", model.id, file.display());
                 for cid in cids {
                     out!("cid      {cid}");
                 }
@@ -552,37 +549,45 @@ fn add_models(rpc: &str, paths: &[PathBuf], cids: &[String]) -> Result<bool> {
 const UPLOAD_HINT_BYTES: usize = 32 * 1024 * 1024;
 
 fn list_models(rpc: &str) -> Result<()> {
-    let models: Vec<Value> = Client::new(rpc)?.call("verinfer_listModels", json!([]))?;
+    let models: Vec<ModelJson> = Client::new(rpc)?.call("verinfer_listModels", json!([]))?;
     if models.is_empty() {
         out!("no models");
     }
+    let specs = |specs: &[TensorSpecJson]| {
+        specs
+            .iter()
+            .map(|s| format!("{}:{}{:?}", s.name, s.dtype, s.shape))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for m in models {
         out!(
-            "{}  {} bytes  in {}  out {}  infer gas {}  runs {}",
-            m["id"].as_str().unwrap_or("?"),
-            m["size"],
-            m["inputs"],
-            m["outputs"],
-            m["inferGas"],
-            m["runs"]
+            "{}  {} bytes  in [{}]  out [{}]  infer gas {}  runs {}",
+            m.id,
+            m.size,
+            specs(&m.inputs),
+            specs(&m.outputs),
+            m.infer_gas,
+            m.runs
         );
-        if let Some(cids) = m["cids"].as_array().filter(|c| !c.is_empty()) {
-            let cids: Vec<&str> = cids.iter().filter_map(Value::as_str).collect();
-            out!("    cids {}", cids.join(", "));
+        if !m.cids.is_empty() {
+            out!("    cids {}", m.cids.join(", "));
         }
     }
     Ok(())
 }
 
+/// The model a node serves under an id or CID.
+fn get_model(client: &Client, id: &str) -> Result<ModelJson> {
+    let model: Option<ModelJson> = client.call("verinfer_getModel", json!([id]))?;
+    model.with_context(|| format!("the node has no model {id}"))
+}
+
 fn show_model(rpc: &str, id: &str, out: Option<&Path>) -> Result<()> {
-    let mut model: Value = Client::new(rpc)?.call("verinfer_getModel", json!([id]))?;
-    if model.is_null() {
-        bail!("the node has no model {id}");
-    }
-    let bytes = model.get_mut("bytes").map(Value::take);
+    let mut model = get_model(&Client::new(rpc)?, id)?;
+    let bytes = model.bytes.take();
     out!("{}", serde_json::to_string_pretty(&model)?);
     if let (Some(path), Some(bytes)) = (out, bytes) {
-        let bytes: Bytes = serde_json::from_value(bytes).context("model bytes")?;
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("saved {} bytes to {}", bytes.len(), path.display());
     }
@@ -645,11 +650,8 @@ fn scale_up(value: I256, places: u32) -> Result<I256> {
 
 fn infer(args: &InferArgs) -> Result<()> {
     let client = Client::new(&args.rpc)?;
-    let model: Value = client.call("verinfer_getModel", json!([args.model]))?;
-    if model.is_null() {
-        bail!("the node has no model {}", args.model);
-    }
-    let specs = model["inputs"].as_array().cloned().unwrap_or_default();
+    let model = get_model(&client, &args.model.to_string())?;
+    let specs = model.inputs;
     if specs.len() != args.inputs.len() {
         bail!(
             "the model takes {} inputs, {} given (one --input per input)",
@@ -659,7 +661,12 @@ fn infer(args: &InferArgs) -> Result<()> {
     }
     let mut tensors = Vec::new();
     for (spec, text) in specs.iter().zip(&args.inputs) {
-        let shape: Vec<u32> = serde_json::from_value(spec["shape"].clone()).unwrap_or_default();
+        let shape = spec
+            .shape
+            .iter()
+            .map(|&d| u32::try_from(d))
+            .collect::<Result<Vec<u32>, _>>()
+            .context("an input dimension past u32")?;
         let (values, decimals) = parse_values(text)?;
         tensors.push(Tensor {
             shape,

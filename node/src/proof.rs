@@ -19,6 +19,7 @@ use verinfer_precompile::{attestation, engine, record, ModelStore, ADDRESS};
 
 use crate::client::Client;
 use crate::tensor::tensors_json;
+use crate::wire::{InferenceJson, ModelJson};
 
 /// One check of a proof report.
 #[derive(Clone, Debug, Serialize)]
@@ -93,12 +94,11 @@ pub fn check_inference(
 ) -> anyhow::Result<InferenceProof> {
     let chain_id: alloy_primitives::U64 = client.call("eth_chainId", json!([]))?;
     let chain_id = chain_id.to::<u64>();
-    let summary: Value = client.call("verinfer_getInference", json!([id]))?;
-    if summary.is_null() {
-        bail!("the node has no inference {id}");
-    }
-    let transaction_hash: B256 = serde_json::from_value(summary["transactionHash"].clone())
-        .map_err(|_| anyhow!("the node does not say which transaction recorded inference {id}"))?;
+    let summary: Option<InferenceJson> = client.call("verinfer_getInference", json!([id]))?;
+    let summary = summary.ok_or_else(|| anyhow!("the node has no inference {id}"))?;
+    let transaction_hash = summary.transaction_hash.ok_or_else(|| {
+        anyhow!("the node does not say which transaction recorded inference {id}")
+    })?;
     let record = record(client, id)?;
     let attester = match attester {
         Some(a) => a,
@@ -106,9 +106,10 @@ pub fn check_inference(
     };
 
     let call = infer_call(client, transaction_hash, id)?;
-    let model: Value = client.call("verinfer_getModel", json!([record.modelId]))?;
-    let bytes: Bytes = serde_json::from_value(model["bytes"].clone())
-        .map_err(|_| anyhow!("the node does not serve model {}", record.modelId))?;
+    let model: Option<ModelJson> = client.call("verinfer_getModel", json!([record.modelId]))?;
+    let bytes = model
+        .and_then(|m| m.bytes)
+        .ok_or_else(|| anyhow!("the node does not serve model {}", record.modelId))?;
 
     let mut checks = Vec::new();
     let mut check = |what: &str, passed: bool, detail: String| {

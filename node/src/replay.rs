@@ -797,6 +797,7 @@ pub mod rpc {
 
     use super::*;
     use crate::client::Client;
+    use crate::wire::ModelJson;
 
     /// A node's RPC as a replay source.
     pub struct Rpc {
@@ -834,9 +835,10 @@ pub mod rpc {
         }
 
         fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
-            let model: serde_json::Value = self.client.call("verinfer_getModel", json!([id]))?;
-            let bytes: Bytes = serde_json::from_value(model["bytes"].clone())
-                .map_err(|e| anyhow!("verinfer_getModel returned no bytes: {e}"))?;
+            let model: Option<ModelJson> = self.client.call("verinfer_getModel", json!([id]))?;
+            let bytes = model
+                .and_then(|m| m.bytes)
+                .ok_or_else(|| anyhow!("verinfer_getModel returned no bytes for {id}"))?;
             Ok(bytes.to_vec())
         }
 
@@ -856,25 +858,12 @@ pub mod rpc {
         }
 
         fn models(&self) -> anyhow::Result<Vec<B256>> {
-            let models: Vec<serde_json::Value> =
-                self.client.call("verinfer_listModels", json!([]))?;
-            models
-                .iter()
-                .map(|m| {
-                    serde_json::from_value(m["id"].clone())
-                        .map_err(|e| anyhow!("verinfer_listModels: a model without an id: {e}"))
-                })
-                .collect()
+            let models: Vec<ModelJson> = self.client.call("verinfer_listModels", json!([]))?;
+            Ok(models.into_iter().map(|m| m.id).collect())
         }
 
         fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
-            #[derive(serde::Deserialize)]
-            struct Listed {
-                id: B256,
-                #[serde(default)]
-                cids: Vec<String>,
-            }
-            let models: Vec<Listed> = self.client.call("verinfer_listModels", json!([]))?;
+            let models: Vec<ModelJson> = self.client.call("verinfer_listModels", json!([]))?;
             Ok(models
                 .into_iter()
                 .flat_map(|m| m.cids.into_iter().map(move |cid| (cid, m.id)))

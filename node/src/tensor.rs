@@ -1,12 +1,12 @@
 //! Fixed-point tensors for people and JSON: the form RPC answers and CLI reports use.
 
 use alloy_primitives::I256;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use verinfer_precompile::abi::Tensor;
 
 /// A fixed-point tensor in JSON; values are decimal strings of the raw int256 values
 /// (element i is `values[i] / 10**decimals`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorJson {
     pub shape: Vec<u32>,
     pub values: Vec<String>,

@@ -44,20 +44,6 @@ fn check_reports_each_refusal_and_fails() {
     );
 }
 
-#[test]
-fn bad_usage_and_missing_files_are_clear_errors() {
-    let (code, out) = verinfer(&["frobnicate"]);
-    assert_eq!(code, 2);
-    assert!(
-        out.contains("unrecognized subcommand") && out.contains("Usage"),
-        "{out}"
-    );
-    let (code, out) = verinfer(&["model", "check", "/nonexistent/model.onnx"]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("reading /nonexistent/model.onnx"), "{out}");
-    assert_eq!(verinfer(&["--help"]).0, 0);
-}
-
 /// A reader that closes early (`| head`) ends the output quietly instead of a panic (exit 101).
 #[test]
 fn a_closed_pipe_ends_output_quietly() {

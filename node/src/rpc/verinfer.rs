@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-use alloy_primitives::{Address, Bytes, B256, U256, U64};
+use alloy_primitives::{Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::BlockId;
 use jsonrpsee::RpcModule;
-use serde::Serialize;
 use serde_json::Value;
-use verinfer_precompile::{attestation, record, ModelInfo, TensorSpec, ADDRESS};
+use verinfer_precompile::{attestation, record, ModelInfo, ADDRESS};
 
 use super::convert::block_by_id;
 use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
@@ -16,45 +15,8 @@ use crate::chain::ChainError;
 use crate::node::Node;
 use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
-use crate::tensor::{tensors_json, TensorJson};
-use crate::witness::BlockWitness;
-
-/// A tensor spec in JSON.
-#[derive(Clone, Serialize)]
-struct SpecJson {
-    name: String,
-    dtype: String,
-    shape: Vec<usize>,
-}
-
-impl From<&TensorSpec> for SpecJson {
-    fn from(s: &TensorSpec) -> Self {
-        Self {
-            name: s.name.clone(),
-            dtype: format!("{:?}", s.dtype).to_lowercase(),
-            shape: s.shape.clone(),
-        }
-    }
-}
-
-/// A model's metadata in JSON.
-#[derive(Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelJson {
-    id: B256,
-    size: usize,
-    inputs: Vec<SpecJson>,
-    outputs: Vec<SpecJson>,
-    compute_cost: u64,
-    memory_estimate: u64,
-    infer_gas: u64,
-    predict_gas: u64,
-    runs: u64,
-    /// OpenGradient-style CIDs bound to the model in the current state.
-    cids: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<Bytes>,
-}
+use crate::tensor::tensors_json;
+use crate::wire::{InferenceJson, ModelJson, WitnessJson};
 
 fn model_json(
     node: &Node,
@@ -78,38 +40,6 @@ fn model_json(
             .filter(|_| with_bytes)
             .map(|m| Bytes::copy_from_slice(&m.bytes)),
     }
-}
-
-/// A recorded inference with its proof, in JSON.
-#[derive(Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InferenceJson {
-    id: U256,
-    model_id: B256,
-    input_hash: B256,
-    output_hash: B256,
-    outputs: Vec<TensorJson>,
-    caller: Address,
-    block_number: u64,
-    transaction_hash: Option<B256>,
-    attester: Address,
-    signature: Bytes,
-    /// The EIP-712 digest the signature covers.
-    digest: B256,
-    /// Whether the signature recovers to `attester`.
-    signature_valid: bool,
-    /// For a record made through the OpenGradient facade at 0xF4, the mode its request asked
-    /// for (`VANILLA`, `ZK`, `TEE`): no ZK proof or TEE quote backs it here.
-    open_gradient_mode: Option<&'static str>,
-}
-
-/// A block witness in JSON, outputs decoded.
-#[derive(Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WitnessJson {
-    #[serde(flatten)]
-    witness: BlockWitness,
-    decoded_outputs: Option<Vec<TensorJson>>,
 }
 
 /// A parameter given as one string or a list of them.
@@ -203,9 +133,9 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                 .storage(&ADDRESS, &record::mode_slot(id))
                 .saturating_to::<u8>()
             {
-                1 => Some("VANILLA"),
-                2 => Some("ZK"),
-                3 => Some("TEE"),
+                1 => Some("VANILLA".to_string()),
+                2 => Some("ZK".to_string()),
+                3 => Some("TEE".to_string()),
                 _ => None,
             };
             Ok(Some(InferenceJson {

@@ -1,0 +1,84 @@
+//! The JSON of the `verinfer_*` methods, typed once: the server builds these, and the CLI tools,
+//! replay over RPC and the tests read them back, so a renamed field fails to decode instead of
+//! silently becoming empty.
+
+use alloy_primitives::{Address, Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
+use verinfer_precompile::TensorSpec;
+
+use crate::tensor::TensorJson;
+use crate::witness::BlockWitness;
+
+/// A model input or output: its name, element type (`f32`, `i64`, ...) and shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpecJson {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+impl From<&TensorSpec> for TensorSpecJson {
+    fn from(s: &TensorSpec) -> Self {
+        Self {
+            name: s.name.clone(),
+            dtype: format!("{:?}", s.dtype).to_lowercase(),
+            shape: s.shape.clone(),
+        }
+    }
+}
+
+/// A model (`verinfer_uploadModel`, `verinfer_listModels`, `verinfer_getModel`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelJson {
+    pub id: B256,
+    /// Size of the ONNX file, bytes.
+    pub size: usize,
+    pub inputs: Vec<TensorSpecJson>,
+    pub outputs: Vec<TensorSpecJson>,
+    pub compute_cost: u64,
+    pub memory_estimate: u64,
+    pub infer_gas: u64,
+    pub predict_gas: u64,
+    /// Runs since the node admitted it.
+    pub runs: u64,
+    /// OpenGradient-style CIDs bound to the model in the current state.
+    #[serde(default)]
+    pub cids: Vec<String>,
+    /// The ONNX bytes (`verinfer_getModel` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Bytes>,
+}
+
+/// A recorded inference with its proof (`verinfer_getInference`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceJson {
+    pub id: U256,
+    pub model_id: B256,
+    pub input_hash: B256,
+    pub output_hash: B256,
+    pub outputs: Vec<TensorJson>,
+    pub caller: Address,
+    pub block_number: u64,
+    /// The transaction that recorded it, when the node still has the block's witnesses.
+    pub transaction_hash: Option<B256>,
+    pub attester: Address,
+    pub signature: Bytes,
+    /// The EIP-712 digest the signature covers.
+    pub digest: B256,
+    /// Whether the signature recovers to `attester`.
+    pub signature_valid: bool,
+    /// For a record made through the OpenGradient facade at 0xF4, the mode its request asked
+    /// for (`VANILLA`, `ZK`, `TEE`): no ZK proof or TEE quote backs it here.
+    pub open_gradient_mode: Option<String>,
+}
+
+/// A block's inference witness, outputs decoded (`verinfer_getBlockInferences`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WitnessJson {
+    #[serde(flatten)]
+    pub witness: BlockWitness,
+    pub decoded_outputs: Option<Vec<TensorJson>>,
+}
