@@ -1,22 +1,25 @@
 //! The verinfer devnet node: a local Ethereum chain on revm + alloy-evm with the inference
 //! precompile installed, served over JSON-RPC (HTTP and WebSocket on one port).
 //!
-//! Map of the crate:
-//! - [`node`]: configuration, start-up, the state RPC handlers share;
+//! Map of the crate, top layer first (each imports only from the layers below it):
+//! - [`server`]: start-up, the JSON-RPC server and the miner task ([`start`], [`NodeHandle`]);
+//! - [`rpc`]: the JSON-RPC methods, over [`node`];
+//! - [`node`]: the state RPC handlers share ([`node::Node`]);
+//! - [`models`]: models at start-up (folders, a replayed chain's, CIDs) and in the data dir;
+//! - [`config`]: what `verinfer node` can be told, with its defaults;
 //! - [`chain`]: head, mempool, block production, calls;
-//! - [`cids`]: OpenGradient-style CID aliases of models;
-//! - [`execute`]: running a block's transactions, for mining and for replay;
-//! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
-//! - [`pool`]: the mempool;
+//! - [`execute`]: running and sealing a block, for mining and for replay;
 //! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
-//! - [`sandbox`]: admitting uploaded models in a child process within a budget;
-//! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
+//! - [`pool`]: the mempool;
 //! - [`state`]: the world state and the per-block overlay the EVM runs on;
 //! - [`trie`]: state and storage roots kept up to date incrementally;
 //! - [`storage`]: the redb database, one write transaction per block;
 //! - [`witness`]: the inference witnesses a block keeps;
 //! - [`filters`]: log queries and polling filters;
-//! - [`rpc`]: the JSON-RPC methods;
+//! - [`cids`]: OpenGradient-style CID aliases of models;
+//! - [`sandbox`]: admitting uploaded models in a child process within a budget;
+//! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
+//! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
 //! - [`client`]: a small blocking JSON-RPC client for the command-line tools;
 //! - [`wire`]: the JSON of the `verinfer_*` methods, for the server and its clients;
 //! - [`tensor`]: fixed-point tensors in JSON and decimal notation.
@@ -24,15 +27,18 @@
 pub mod chain;
 pub mod cids;
 pub mod client;
+pub mod config;
 pub mod execute;
 pub mod ffi;
 pub mod filters;
+pub mod models;
 pub mod node;
 pub mod pool;
 pub mod proof;
 pub mod replay;
 pub mod rpc;
 pub mod sandbox;
+pub mod server;
 pub mod state;
 pub mod storage;
 pub mod tensor;
@@ -40,4 +46,5 @@ pub mod trie;
 pub mod wire;
 pub mod witness;
 
-pub use node::{start, NodeConfig, NodeHandle};
+pub use config::NodeConfig;
+pub use server::{start, NodeHandle};

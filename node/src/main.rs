@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 use verinfer_node::client::{Client, ClientError};
-use verinfer_node::node::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::config::{default_attester_key, DEFAULT_MNEMONIC};
 use verinfer_node::sandbox::AdmissionBudget;
 use verinfer_node::tensor::{format_fixed, format_tensor};
 use verinfer_node::wire::{ModelJson, TensorSpecJson};
@@ -156,14 +156,14 @@ struct NodeArgs {
     max_log_range: u64,
     /// Most steps the default (struct logger) tracer records; a longer trace is refused unless
     /// the request sets a `limit` (callTracer has no such bound).
-    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_TRACE_MAX_STEPS)]
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_TRACE_MAX_STEPS)]
     trace_max_steps: u64,
     /// Most debug_trace* calls running at once; more get an error asking to retry.
-    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_CONCURRENT_TRACES)]
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_MAX_CONCURRENT_TRACES)]
     max_concurrent_traces: usize,
     /// Most WebSocket connections open at once; HTTP keeps 1 024 connections of its own
     /// however many WebSockets are open.
-    #[arg(long, default_value_t = verinfer_node::node::DEFAULT_MAX_WS_CONNECTIONS)]
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_MAX_WS_CONNECTIONS)]
     max_ws_connections: usize,
     /// Seconds one uploaded model's admission may take (it runs in a child process, stopped
     /// past the budget, before the node admits the model itself).
@@ -177,7 +177,7 @@ struct NodeArgs {
     /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
     /// --attester-key to go on attesting as the same attester.
     #[arg(long, value_name = "URL|DIR")]
-    replay_from: Option<verinfer_node::node::ReplayFrom>,
+    replay_from: Option<verinfer_node::replay::ReplayFrom>,
 }
 
 #[derive(Subcommand)]

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,37 @@ pub struct ReplayBlock {
     pub witnesses: Vec<BlockWitness>,
     /// Dev edits (`anvil_set*`) made before the block, in order.
     pub edits: Vec<StoredDiff>,
+}
+
+/// Where `verinfer node --replay-from` reads a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// A running node's JSON-RPC URL.
+    Rpc(String),
+    /// A copy of a node's data directory.
+    DataDir(PathBuf),
+}
+
+impl std::str::FromStr for ReplayFrom {
+    type Err = std::convert::Infallible;
+
+    /// `http://…` is a node's RPC; anything else a data directory.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if s.starts_with("http://") || s.starts_with("https://") {
+            Self::Rpc(s.to_string())
+        } else {
+            Self::DataDir(PathBuf::from(s))
+        })
+    }
+}
+
+impl std::fmt::Display for ReplayFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rpc(url) => f.write_str(url),
+            Self::DataDir(dir) => write!(f, "{}", dir.display()),
+        }
+    }
 }
 
 /// Where a replay reads the chain from.

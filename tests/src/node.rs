@@ -11,7 +11,7 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Bytes, TxKind, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use verinfer_node::node::{dev_accounts, DEFAULT_MNEMONIC};
+use verinfer_node::config::{dev_accounts, DEFAULT_MNEMONIC};
 use verinfer_node::{NodeConfig, NodeHandle};
 
 /// Start an in-memory node on a free loopback port, after `configure` edits its config.

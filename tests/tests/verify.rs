@@ -15,7 +15,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolValue;
 use serde_json::Value;
-use verinfer_node::node::ReplayFrom;
+use verinfer_node::replay::ReplayFrom;
 use verinfer_node::storage::Storage;
 use verinfer_node::witness::BlockWitness;
 use verinfer_precompile::abi::Tensor;

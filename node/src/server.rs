@@ -1,0 +1,207 @@
+//! Starting a node: open the chain, load the models, start the JSON-RPC server and the miner.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use tokio::sync::watch;
+use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore};
+
+use crate::chain::{Chain, ChainConfig};
+use crate::config::{default_attester_key, dev_accounts, NodeConfig, MAX_HTTP_CONNECTIONS};
+use crate::models::{self, persist_model, Rejected};
+use crate::node::{MiningMode, Node};
+use crate::storage::Storage;
+
+/// A started node.
+pub struct NodeHandle {
+    pub node: Arc<Node>,
+    /// Where the RPC server listens.
+    pub addr: SocketAddr,
+    /// Models the start-up scan refused.
+    pub rejected: Vec<Rejected>,
+    server: ServerHandle,
+    miner: tokio::task::JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// The HTTP URL of the RPC server.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The WebSocket URL of the RPC server.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stop the miner and the server, giving open connections up to five seconds to finish,
+    /// then wait (up to five seconds more) until nothing else holds the node, so its database
+    /// is closed when this returns and the data directory can be opened again.
+    pub async fn stop(self) {
+        self.miner.abort();
+        let _ = self.miner.await;
+        let _ = self.server.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server.stopped()).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.node) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Wait until the server stops.
+    pub async fn stopped(self) {
+        self.server.stopped().await;
+    }
+}
+
+/// Open the chain, load models and start the RPC server and the miner.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
+    let signers = dev_accounts(&config.mnemonic, config.accounts)?;
+    let attester_key = config
+        .attester_key
+        .unwrap_or_else(|| default_attester_key(&config.mnemonic));
+    let attester = Attester::from_bytes(&attester_key).context("invalid attester key")?;
+    let attester_address = attester.address();
+
+    let models = Arc::new(ModelStore::default());
+    let (storage, model_dir) = match &config.data_dir {
+        Some(dir) => {
+            let model_dir = dir.join("models");
+            std::fs::create_dir_all(&model_dir)
+                .with_context(|| format!("creating {}", model_dir.display()))?;
+            let storage = Storage::open(&dir.join("chain.redb"))
+                .with_context(|| format!("opening the database in {}", dir.display()))?;
+            (storage, Some(model_dir))
+        }
+        None => (Storage::in_memory()?, None),
+    };
+    let mut chain_id = config.chain_id;
+    let mut replayed_cids = Vec::new();
+    let storage = match config.replay_from.clone() {
+        Some(from) => {
+            let (storage, seen) =
+                tokio::task::spawn_blocking(move || models::replay_from(&from, storage))
+                    .await
+                    .context("the replay thread failed")??;
+            replayed_cids = seen.cids;
+            for bytes in seen.models {
+                let info = models
+                    .add_bytes(&bytes)
+                    .context("admitting a model of the replayed chain")?;
+                if let Some(dir) = &model_dir {
+                    persist_model(dir, &info.id, &bytes)?;
+                }
+            }
+            chain_id = storage
+                .meta("chain_id")?
+                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(chain_id);
+            storage
+        }
+        None => storage,
+    };
+    let mut scan = Vec::new();
+    scan.extend(model_dir.clone());
+    scan.extend(config.model_dirs.iter().cloned());
+    let rejected = models::scan(&models, &scan, model_dir.as_deref())?;
+
+    let precompile = Arc::new(InferencePrecompile::new(
+        models.clone(),
+        Mode::Sign(attester),
+    ));
+    let chain_config = ChainConfig {
+        chain_id,
+        gas_limit: config.gas_limit,
+        initial_base_fee: 1_000_000_000,
+        genesis_accounts: signers
+            .iter()
+            .map(|s| (s.address(), config.balance))
+            .collect(),
+    };
+    let chain = Chain::open(chain_config, storage, precompile)?;
+
+    let mode = match (config.mining, config.block_time) {
+        (false, _) => MiningMode::Manual,
+        (true, Some(interval)) => MiningMode::Interval(interval),
+        (true, None) => MiningMode::Auto,
+    };
+    let (mining, mut mining_rx) = watch::channel(mode);
+    let node = Arc::new(Node::new(
+        config.clone(),
+        chain,
+        signers,
+        models,
+        attester_address,
+        model_dir,
+        mining,
+    ));
+
+    // The CIDs of each folder's cids.json (the data dir's first), then a replayed source's.
+    for (cid, model, file) in models::start_up_cids(&scan)? {
+        node.bind_cid(&cid, model)
+            .with_context(|| format!("{}: binding {cid}", file.display()))?;
+    }
+    for (cid, model) in replayed_cids {
+        node.bind_cid(&cid, model)
+            .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
+    }
+
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_body)
+        .max_response_body_size(u32::MAX)
+        // WebSockets have their own cap below this one (the HTTP guard), so HTTP keeps
+        // MAX_HTTP_CONNECTIONS slots however many WebSockets are open.
+        .max_connections((config.max_ws_connections + MAX_HTTP_CONNECTIONS) as u32)
+        .set_id_provider(crate::rpc::subscribe::HexIdProvider::default())
+        .build();
+    let http_guard = crate::rpc::http_guard::HttpGuardLayer::new(
+        config.max_request_body as usize,
+        config.max_ws_connections,
+    );
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(http_guard))
+        .build(SocketAddr::new(config.host, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = server.local_addr()?;
+    let module = crate::rpc::module(node.clone())?;
+    let server = server.start(module);
+
+    let miner_node = node.clone();
+    let miner = tokio::spawn(async move {
+        loop {
+            let mode = *mining_rx.borrow_and_update();
+            match mode {
+                MiningMode::Interval(interval) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {
+                            let node = miner_node.clone();
+                            let mined = tokio::task::spawn_blocking(move || node.mine(None)).await;
+                            if let Ok(Err(e)) = mined {
+                                tracing::error!("interval mining failed: {e}");
+                            }
+                        }
+                        changed = mining_rx.changed() => if changed.is_err() { return },
+                    }
+                }
+                MiningMode::Auto | MiningMode::Manual => {
+                    if mining_rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    Ok(NodeHandle {
+        node,
+        addr,
+        rejected,
+        server,
+        miner,
+    })
+}
