@@ -37,6 +37,20 @@ pub fn provider(url: &str, index: usize) -> impl Provider + Clone {
         .connect_http(url.parse().expect("valid url"))
 }
 
+/// Send `tx` through `provider` and wait for its receipt (panics if either fails: for tests).
+pub async fn mined(
+    provider: &impl Provider,
+    tx: alloy::rpc::types::TransactionRequest,
+) -> alloy::rpc::types::TransactionReceipt {
+    provider
+        .send_transaction(tx)
+        .await
+        .expect("the node accepts the transaction")
+        .get_receipt()
+        .await
+        .expect("the transaction is mined")
+}
+
 /// Init code of a tiny storage contract: a call with 32 bytes of calldata stores them in slot
 /// 0; a call without calldata returns slot 0.
 pub fn storage_contract() -> Vec<u8> {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use verinfer_precompile::abi::IInference::{self, IInferenceErrors, InferenceRecorded};
 use verinfer_precompile::ADDRESS;
 use verinfer_tests::evm::{proxy, CallKind};
-use verinfer_tests::node::{dev_keys, post, provider, spawn, storage_contract};
+use verinfer_tests::node::{dev_keys, mined, post, provider, spawn, storage_contract};
 use verinfer_tests::{models, tensor};
 
 const BOB: Address = address!("0x000000000000000000000000000000000000b0b0");
@@ -53,13 +53,7 @@ async fn transfers_of_every_transaction_type_are_mined_with_real_roots() {
         .with_value(U256::from(4));
     let mut types = Vec::new();
     for tx in [legacy, eip2930, eip1559] {
-        let receipt = p
-            .send_transaction(tx)
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let receipt = mined(&p, tx).await;
         assert!(receipt.status());
         let tx = p
             .get_transaction_by_hash(receipt.transaction_hash)
@@ -130,13 +124,11 @@ async fn transfers_of_every_transaction_type_are_mined_with_real_roots() {
 async fn deploy_and_call_a_contract() {
     let node = spawn(|_| {}).await;
     let p = provider(&node.http_url(), 0);
-    let receipt = p
-        .send_transaction(TransactionRequest::default().with_deploy_code(storage_contract()))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(
+        &p,
+        TransactionRequest::default().with_deploy_code(storage_contract()),
+    )
+    .await;
     let contract = receipt
         .contract_address
         .expect("a deployment has an address");
@@ -149,13 +141,7 @@ async fn deploy_and_call_a_contract() {
         .with_input(Bytes::copy_from_slice(value.as_slice()));
     let estimate = p.estimate_gas(set.clone()).await.unwrap();
     assert!(estimate > 21_000 + 20_000, "{estimate}");
-    let receipt = p
-        .send_transaction(set)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(&p, set).await;
     assert!(receipt.status());
     assert!(receipt.gas_used <= estimate);
     assert_eq!(
@@ -221,16 +207,12 @@ async fn a_contract_calling_the_precompile_records_logs_and_proofs() {
     let model_id: B256 = model["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(model_id, keccak256(&bytes));
 
-    let receipt = p
-        .send_transaction(
-            TransactionRequest::default()
-                .with_deploy_code(verinfer_tests::evm::deployer(&proxy(CallKind::Call))),
-        )
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(
+        &p,
+        TransactionRequest::default()
+            .with_deploy_code(verinfer_tests::evm::deployer(&proxy(CallKind::Call))),
+    )
+    .await;
     let forwarder = receipt.contract_address.unwrap();
 
     let call = IInference::inferCall {
@@ -241,13 +223,7 @@ async fn a_contract_calling_the_precompile_records_logs_and_proofs() {
     let tx = TransactionRequest::default()
         .with_to(forwarder)
         .with_input(call.abi_encode());
-    let receipt = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(&p, tx).await;
     assert!(receipt.status());
     let logs = receipt.inner.logs();
     assert_eq!(logs.len(), 1);
@@ -384,22 +360,8 @@ async fn filters_and_subscriptions_see_new_blocks_and_logs() {
         0x60, 0x2a, 0x5f, 0x52, 0x60, 0x07, 0x60, 0x20, 0x5f, 0xa1,
         0x00, // log1(0, 32, topic 7) with data 42
     ]));
-    let contract = p
-        .send_transaction(deploy)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .contract_address
-        .unwrap();
-    let receipt = p
-        .send_transaction(TransactionRequest::default().with_to(contract))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let contract = mined(&p, deploy).await.contract_address.unwrap();
+    let receipt = mined(&p, TransactionRequest::default().with_to(contract)).await;
     assert_eq!(receipt.inner.logs().len(), 1);
 
     let head1 = tokio::time::timeout(Duration::from_secs(10), heads.recv())
@@ -467,16 +429,13 @@ async fn snapshot_revert_and_dev_methods() {
     let node = spawn(|_| {}).await;
     let p = provider(&node.http_url(), 0);
     let snapshot: U256 = raw(&p, "evm_snapshot", json!([])).await;
-    p.send_transaction(
+    mined(
+        &p,
         TransactionRequest::default()
             .with_to(BOB)
             .with_value(U256::from(5)),
     )
-    .await
-    .unwrap()
-    .get_receipt()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(p.get_balance(BOB).await.unwrap(), U256::from(5));
     let root_after = p
         .get_block_by_number(BlockNumberOrTag::Latest)
@@ -494,16 +453,13 @@ async fn snapshot_revert_and_dev_methods() {
     );
     // The same transaction again gives the same state (a new provider: alloy caches nonces).
     let p = provider(&node.http_url(), 0);
-    p.send_transaction(
+    mined(
+        &p,
         TransactionRequest::default()
             .with_to(BOB)
             .with_value(U256::from(5)),
     )
-    .await
-    .unwrap()
-    .get_receipt()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         p.get_block_by_number(BlockNumberOrTag::Latest)
             .await
@@ -692,17 +648,13 @@ async fn informational_and_signing_methods() {
     let syncing: Value = raw(&p, "eth_syncing", json!([])).await;
     assert_eq!(syncing, json!(false));
 
-    let receipt = p
-        .send_transaction(
-            TransactionRequest::default()
-                .with_to(BOB)
-                .with_value(U256::from(1)),
-        )
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(
+        &p,
+        TransactionRequest::default()
+            .with_to(BOB)
+            .with_value(U256::from(1)),
+    )
+    .await;
     let history = p
         .get_fee_history(2, BlockNumberOrTag::Latest, &[50.0])
         .await
@@ -825,17 +777,13 @@ async fn malformed_requests_get_json_rpc_errors_and_the_node_keeps_serving() {
         let p = provider(&node.http_url(), i);
         tasks.push(tokio::spawn(async move {
             for _ in 0..5 {
-                let r = p
-                    .send_transaction(
-                        TransactionRequest::default()
-                            .with_to(BOB)
-                            .with_value(U256::from(1)),
-                    )
-                    .await
-                    .unwrap()
-                    .get_receipt()
-                    .await
-                    .unwrap();
+                let r = mined(
+                    &p,
+                    TransactionRequest::default()
+                        .with_to(BOB)
+                        .with_value(U256::from(1)),
+                )
+                .await;
                 assert!(r.status());
             }
         }));
