@@ -9,7 +9,7 @@ use alloy_primitives::{B256, U256};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
 
 use crate::chain::{Chain, ChainError};
-use crate::storage::StoredBlock;
+use crate::storage::{StoredBlock, StoredReceipt};
 
 /// Default of the most blocks one `eth_getLogs` call (or one filter poll) may scan
 /// (`--max-log-range`).
@@ -67,22 +67,34 @@ pub fn block_logs(
         let Some(receipt) = chain.storage().receipt(hash)? else {
             continue;
         };
-        for (i, log) in receipt.logs.iter().enumerate() {
-            if filter.matches(log) {
-                out.push(Log {
-                    inner: log.clone(),
-                    block_hash: Some(block.hash),
-                    block_number: Some(block.header.number),
-                    block_timestamp: Some(block.header.timestamp),
-                    transaction_hash: Some(*hash),
-                    transaction_index: Some(index as u64),
-                    log_index: Some(receipt.first_log_index + i as u64),
-                    removed: false,
-                });
-            }
-        }
+        out.extend(receipt_logs(block, index, *hash, &receipt, filter));
     }
     Ok(out)
+}
+
+/// The logs of transaction `index` (hash `hash`) of `block` that match `filter`, as RPC logs.
+pub fn receipt_logs<'a>(
+    block: &'a StoredBlock,
+    index: usize,
+    hash: B256,
+    receipt: &'a StoredReceipt,
+    filter: &'a Filter,
+) -> impl Iterator<Item = Log> + 'a {
+    receipt
+        .logs
+        .iter()
+        .enumerate()
+        .filter(|(_, log)| filter.matches(log))
+        .map(move |(i, log)| Log {
+            inner: log.clone(),
+            block_hash: Some(block.hash),
+            block_number: Some(block.header.number),
+            block_timestamp: Some(block.header.timestamp),
+            transaction_hash: Some(hash),
+            transaction_index: Some(index as u64),
+            log_index: Some(receipt.first_log_index + i as u64),
+            removed: false,
+        })
 }
 
 /// Logs matching `filter` in blocks `from..=to` (clamped to the head), at most `max_range`

@@ -1,7 +1,7 @@
 //! `eth_subscribe` / `eth_unsubscribe` over WebSocket: `newHeads`, `logs` and
 //! `newPendingTransactions`.
 
-use alloy_rpc_types_eth::{Filter, Log};
+use alloy_rpc_types_eth::Filter;
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::IdProvider;
 use jsonrpsee::types::SubscriptionId;
@@ -11,6 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::convert::rpc_header;
 use super::invalid_params;
+use crate::filters::receipt_logs;
 use crate::node::Node;
 
 /// Subscription ids like geth's: `0x` and 32 hex digits, unique for the process.
@@ -105,26 +106,16 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
                     None => message(&rpc_header(&mined.block)).into_iter().collect(),
                     Some(filter) => {
                         let block = &mined.block;
-                        let mut logs = Vec::new();
-                        for (index, (hash, receipt)) in
-                            block.transactions.iter().zip(&mined.receipts).enumerate()
-                        {
-                            for (i, log) in receipt.logs.iter().enumerate() {
-                                if filter.matches(log) {
-                                    logs.push(Log {
-                                        inner: log.clone(),
-                                        block_hash: Some(block.hash),
-                                        block_number: Some(block.header.number),
-                                        block_timestamp: Some(block.header.timestamp),
-                                        transaction_hash: Some(*hash),
-                                        transaction_index: Some(index as u64),
-                                        log_index: Some(receipt.first_log_index + i as u64),
-                                        removed: false,
-                                    });
-                                }
-                            }
-                        }
-                        logs.iter().filter_map(message).collect()
+                        block
+                            .transactions
+                            .iter()
+                            .zip(&mined.receipts)
+                            .enumerate()
+                            .flat_map(|(index, (hash, receipt))| {
+                                receipt_logs(block, index, *hash, receipt, filter)
+                            })
+                            .filter_map(|log| message(&log))
+                            .collect()
                     }
                 };
                 for msg in messages {
