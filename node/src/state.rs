@@ -594,7 +594,10 @@ mod tests {
         diff
     }
 
-    fn snapshot(world: &WorldState) -> Vec<(Address, AccountState, Vec<(U256, U256)>)> {
+    /// Every account with its sorted storage.
+    type Snapshot = Vec<(Address, AccountState, Vec<(U256, U256)>)>;
+
+    fn snapshot(world: &WorldState) -> Snapshot {
         let mut accounts: Vec<_> = world
             .accounts()
             .map(|(a, s, storage)| {
