@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use verinfer_precompile::abi::InferenceRecord;
 use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
 
@@ -28,73 +27,8 @@ use crate::state::{StateDiff, StoredDiff, Undo, WorldState};
 use crate::storage::{BlockWrite, Storage, StoredBlock, StoredReceipt};
 use crate::witness::BlockWitness;
 
-/// One block as a source serves it for replay.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplayBlock {
-    pub block: StoredBlock,
-    /// EIP-2718 bytes of each transaction, in block order.
-    pub transactions: Vec<Bytes>,
-    /// One receipt per transaction.
-    pub receipts: Vec<StoredReceipt>,
-    pub witnesses: Vec<BlockWitness>,
-    /// Dev edits (`anvil_set*`) made before the block, in order.
-    pub edits: Vec<StoredDiff>,
-}
-
-/// Where `verinfer node --replay-from` reads a chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplayFrom {
-    /// A running node's JSON-RPC URL.
-    Rpc(String),
-    /// A copy of a node's data directory.
-    DataDir(PathBuf),
-}
-
-impl std::str::FromStr for ReplayFrom {
-    type Err = std::convert::Infallible;
-
-    /// `http://…` is a node's RPC; anything else a data directory.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(if s.starts_with("http://") || s.starts_with("https://") {
-            Self::Rpc(s.to_string())
-        } else {
-            Self::DataDir(PathBuf::from(s))
-        })
-    }
-}
-
-impl std::fmt::Display for ReplayFrom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Rpc(url) => f.write_str(url),
-            Self::DataDir(dir) => write!(f, "{}", dir.display()),
-        }
-    }
-}
-
-/// Where a replay reads the chain from.
-pub trait Source {
-    /// The chain id.
-    fn chain_id(&self) -> anyhow::Result<u64>;
-    /// The genesis allocation.
-    fn genesis(&self) -> anyhow::Result<StoredDiff>;
-    /// The head block number.
-    fn head(&self) -> anyhow::Result<u64>;
-    /// Block `number` with everything needed to replay it.
-    fn block(&self, number: u64) -> anyhow::Result<ReplayBlock>;
-    /// The bytes served under model id `id`.
-    fn model(&self, id: B256) -> anyhow::Result<Vec<u8>>;
-    /// The record of inference `id` as the source's current state holds it.
-    fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>>;
-    /// The attester the source names, if it names one.
-    fn attester(&self) -> anyhow::Result<Option<Address>>;
-    /// The ids of every model the source serves (used in an inference or not).
-    fn models(&self) -> anyhow::Result<Vec<B256>>;
-    /// Every OpenGradient-style CID the source has bound, with its model (the bindings
-    /// themselves are in state; these are their strings, see [`crate::cids`]).
-    fn cids(&self) -> anyhow::Result<Vec<(String, B256)>>;
-}
+pub mod source;
+pub use source::{data_dir, rpc, ReplayBlock, ReplayFrom, Source};
 
 /// One discrepancy between what a source recorded and what replay computed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -106,6 +40,34 @@ pub struct Mismatch {
     pub inference: Option<U256>,
     /// What differed, for people.
     pub what: String,
+}
+
+impl Mismatch {
+    /// A mismatch of the chain as a whole.
+    pub fn chain(what: impl Into<String>) -> Self {
+        Self {
+            block: None,
+            transaction: None,
+            inference: None,
+            what: what.into(),
+        }
+    }
+
+    /// A mismatch in block `number`.
+    pub fn block(number: u64, what: impl Into<String>) -> Self {
+        Self {
+            block: Some(number),
+            ..Self::chain(what)
+        }
+    }
+
+    /// A mismatch of inference `id` (its record in the source's state).
+    pub fn inference(id: U256, what: impl Into<String>) -> Self {
+        Self {
+            inference: Some(id),
+            ..Self::chain(what)
+        }
+    }
 }
 
 impl fmt::Display for Mismatch {
@@ -203,14 +165,9 @@ fn run(
         if asked != recorded {
             // Every signature, and every record's attester slot, would differ from here on:
             // one clear finding instead of a mismatch at each later block.
-            report.mismatches.push(Mismatch {
-                block: None,
-                transaction: None,
-                inference: None,
-                what: format!(
-                    "attester: this chain's inferences are attested by {recorded}, not {asked}"
-                ),
-            });
+            report.mismatches.push(Mismatch::chain(format!(
+                "attester: this chain's inferences are attested by {recorded}, not {asked}"
+            )));
             return Ok(report);
         }
     }
@@ -231,15 +188,13 @@ fn run(
     let mut parent_timestamp = genesis.block.header.timestamp;
     let root = world.root();
     if root != genesis.block.header.state_root {
-        report.mismatches.push(Mismatch {
-            block: Some(0),
-            transaction: None,
-            inference: None,
-            what: format!(
+        report.mismatches.push(Mismatch::block(
+            0,
+            format!(
                 "genesis state root: header {}, allocation gives {root}",
                 genesis.block.header.state_root
             ),
-        });
+        ));
     }
     if let (Some(sink), true) = (&sink, report.mismatches.is_empty()) {
         sink.genesis(chain_id, &genesis.block, &allocation)?;
@@ -418,20 +373,15 @@ fn run(
             let served = source.record(id)?;
             if let (Ok(replayed), Some(served)) = (replayed, served.as_ref()) {
                 if let Some(what) = record_difference(replayed.as_ref(), served) {
-                    report.mismatches.push(Mismatch {
-                        block: None,
-                        transaction: None,
-                        inference: Some(id),
-                        what: format!("record in the source's state: {what}"),
-                    });
+                    report.mismatches.push(Mismatch::inference(
+                        id,
+                        format!("record in the source's state: {what}"),
+                    ));
                 }
             } else if served.is_none() {
-                report.mismatches.push(Mismatch {
-                    block: None,
-                    transaction: None,
-                    inference: Some(id),
-                    what: "missing from the source's state".into(),
-                });
+                report
+                    .mismatches
+                    .push(Mismatch::inference(id, "missing from the source's state"));
             }
             if stop(&report) {
                 break;
@@ -540,39 +490,33 @@ fn check_header(block: &StoredBlock, parent: Option<(B256, u64)>, report: &mut R
     let number = block.header.number;
     let hash = block.header.hash_slow();
     if hash != block.hash {
-        report.mismatches.push(Mismatch {
-            block: Some(number),
-            transaction: None,
-            inference: None,
-            what: format!(
+        report.mismatches.push(Mismatch::block(
+            number,
+            format!(
                 "block hash: recorded {}, header hashes to {hash}",
                 block.hash
             ),
-        });
+        ));
     }
     if let Some((parent, parent_timestamp)) = parent {
         if block.header.timestamp <= parent_timestamp {
-            report.mismatches.push(Mismatch {
-                block: Some(number),
-                transaction: None,
-                inference: None,
-                what: format!(
+            report.mismatches.push(Mismatch::block(
+                number,
+                format!(
                     "timestamp {} is not after the parent's {parent_timestamp}",
                     block.header.timestamp
                 ),
-            });
+            ));
         }
         if block.header.parent_hash != parent {
-            report.mismatches.push(Mismatch {
-                block: Some(number),
-                transaction: None,
-                inference: None,
-                what: format!(
+            report.mismatches.push(Mismatch::block(
+                number,
+                format!(
                     "parent hash {} is not block {}'s hash {parent}",
                     block.header.parent_hash,
                     number - 1
                 ),
-            });
+            ));
         }
     }
 }
@@ -684,222 +628,4 @@ fn record_difference(
         .iter()
         .find(|(_, differs)| *differs)
         .map(|(what, _)| format!("{what} differs from the replay"))
-}
-
-/// Replay from a node's data directory (the node must not be running on it).
-pub mod data_dir {
-    use std::path::{Path, PathBuf};
-
-    use anyhow::{anyhow, Context};
-
-    use super::*;
-
-    /// A data directory as a replay source.
-    pub struct DataDir {
-        storage: Storage,
-        models: PathBuf,
-        chain_id: u64,
-    }
-
-    impl DataDir {
-        /// Open `dir` (holding `chain.redb` and `models/`).
-        pub fn open(dir: &Path) -> anyhow::Result<Self> {
-            let db = dir.join("chain.redb");
-            if !db.exists() {
-                anyhow::bail!(
-                    "{} has no chain.redb: not a verinfer data directory",
-                    dir.display()
-                );
-            }
-            let storage = Storage::open(&db).with_context(|| {
-                format!(
-                    "opening {} (is a node running on it? verify a copy, or stop the node)",
-                    db.display()
-                )
-            })?;
-            let chain_id = storage
-                .meta("chain_id")?
-                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-                .ok_or_else(|| anyhow!("{} records no chain id", db.display()))?;
-            Ok(Self {
-                storage,
-                models: dir.join("models"),
-                chain_id,
-            })
-        }
-    }
-
-    impl Source for DataDir {
-        fn chain_id(&self) -> anyhow::Result<u64> {
-            Ok(self.chain_id)
-        }
-
-        fn genesis(&self) -> anyhow::Result<StoredDiff> {
-            self.storage.genesis()?.ok_or_else(|| {
-                anyhow!("this data directory does not record its genesis allocation (made by an older verinfer)")
-            })
-        }
-
-        fn head(&self) -> anyhow::Result<u64> {
-            Ok(self.storage.head()?.unwrap_or_default())
-        }
-
-        fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
-            let block = self
-                .storage
-                .block(number)?
-                .ok_or_else(|| anyhow!("block {number} is missing"))?;
-            let mut transactions = Vec::new();
-            let mut receipts = Vec::new();
-            for hash in &block.transactions {
-                let tx = self
-                    .storage
-                    .transaction(hash)?
-                    .ok_or_else(|| anyhow!("transaction {hash} of block {number} is missing"))?;
-                transactions.push(tx.raw);
-                receipts.push(
-                    self.storage
-                        .receipt(hash)?
-                        .ok_or_else(|| anyhow!("receipt of {hash} is missing"))?,
-                );
-            }
-            Ok(ReplayBlock {
-                witnesses: self.storage.witnesses(number)?,
-                edits: self.storage.edits(number)?,
-                block,
-                transactions,
-                receipts,
-            })
-        }
-
-        fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
-            let path = self.models.join(format!("{id}.onnx"));
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
-        }
-
-        fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>> {
-            let storage = &self.storage;
-            record::read(id, |slot| {
-                storage.storage_value(&verinfer_precompile::ADDRESS, &slot)
-            })
-            .map_err(|e| anyhow!("reading record {id}: {e}"))
-        }
-
-        fn attester(&self) -> anyhow::Result<Option<Address>> {
-            Ok(None)
-        }
-
-        fn models(&self) -> anyhow::Result<Vec<B256>> {
-            let mut ids = Vec::new();
-            let entries = std::fs::read_dir(&self.models)
-                .with_context(|| format!("reading {}", self.models.display()))?;
-            for entry in entries {
-                let path = entry?.path();
-                let id = path
-                    .extension()
-                    .is_some_and(|e| e == "onnx")
-                    .then(|| path.file_stem()?.to_str()?.parse::<B256>().ok())
-                    .flatten();
-                ids.extend(id);
-            }
-            ids.sort();
-            Ok(ids)
-        }
-
-        fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
-            crate::cids::read_file(&self.models)?
-                .into_iter()
-                .map(|(cid, target)| match target {
-                    crate::cids::Target::Id(id) => Ok((cid, id)),
-                    crate::cids::Target::File(path) => {
-                        let bytes = std::fs::read(&path)
-                            .with_context(|| format!("reading {}", path.display()))?;
-                        Ok((cid, alloy_primitives::keccak256(bytes)))
-                    }
-                })
-                .collect()
-        }
-    }
-}
-
-/// Replay from a running node over JSON-RPC.
-pub mod rpc {
-    use anyhow::{anyhow, Context};
-    use serde_json::json;
-
-    use super::*;
-    use crate::client::Client;
-    use crate::wire::ModelJson;
-
-    /// A node's RPC as a replay source.
-    pub struct Rpc {
-        client: Client,
-    }
-
-    impl Rpc {
-        /// Connect to `url`.
-        pub fn new(url: &str) -> anyhow::Result<Self> {
-            Ok(Self {
-                client: Client::new(url)?,
-            })
-        }
-    }
-
-    impl Source for Rpc {
-        fn chain_id(&self) -> anyhow::Result<u64> {
-            let id: alloy_primitives::U64 = self.client.call("eth_chainId", json!([]))?;
-            Ok(id.to())
-        }
-
-        fn genesis(&self) -> anyhow::Result<StoredDiff> {
-            Ok(self.client.call("verinfer_getGenesis", json!([]))?)
-        }
-
-        fn head(&self) -> anyhow::Result<u64> {
-            let n: alloy_primitives::U64 = self.client.call("eth_blockNumber", json!([]))?;
-            Ok(n.to())
-        }
-
-        fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
-            self.client
-                .call("verinfer_getReplayBlock", json!([number]))
-                .with_context(|| format!("fetching block {number}"))
-        }
-
-        fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
-            let model: Option<ModelJson> = self.client.call("verinfer_getModel", json!([id]))?;
-            let bytes = model
-                .and_then(|m| m.bytes)
-                .ok_or_else(|| anyhow!("verinfer_getModel returned no bytes for {id}"))?;
-            Ok(bytes.to_vec())
-        }
-
-        fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>> {
-            use alloy_sol_types::SolCall;
-            use verinfer_precompile::abi::IInference;
-            let data = Bytes::from(IInference::getInferenceCall { id }.abi_encode());
-            let call = json!([{"to": verinfer_precompile::ADDRESS, "data": data}, "latest"]);
-            match self.client.call::<Bytes>("eth_call", call) {
-                Ok(out) => Ok(IInference::getInferenceCall::abi_decode_returns(&out).ok()),
-                Err(_) => Ok(None),
-            }
-        }
-
-        fn attester(&self) -> anyhow::Result<Option<Address>> {
-            Ok(Some(self.client.call("verinfer_attester", json!([]))?))
-        }
-
-        fn models(&self) -> anyhow::Result<Vec<B256>> {
-            let models: Vec<ModelJson> = self.client.call("verinfer_listModels", json!([]))?;
-            Ok(models.into_iter().map(|m| m.id).collect())
-        }
-
-        fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
-            let models: Vec<ModelJson> = self.client.call("verinfer_listModels", json!([]))?;
-            Ok(models
-                .into_iter()
-                .flat_map(|m| m.cids.into_iter().map(move |cid| (cid, m.id)))
-                .collect())
-        }
-    }
 }

@@ -1,0 +1,134 @@
+//! Replay from a node's data directory (the node must not be running on it).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+
+use crate::replay::*;
+
+/// A data directory as a replay source.
+pub struct DataDir {
+    storage: Storage,
+    models: PathBuf,
+    chain_id: u64,
+}
+
+impl DataDir {
+    /// Open `dir` (holding `chain.redb` and `models/`).
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let db = dir.join("chain.redb");
+        if !db.exists() {
+            anyhow::bail!(
+                "{} has no chain.redb: not a verinfer data directory",
+                dir.display()
+            );
+        }
+        let storage = Storage::open(&db).with_context(|| {
+            format!(
+                "opening {} (is a node running on it? verify a copy, or stop the node)",
+                db.display()
+            )
+        })?;
+        let chain_id = storage
+            .meta("chain_id")?
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+            .ok_or_else(|| anyhow!("{} records no chain id", db.display()))?;
+        Ok(Self {
+            storage,
+            models: dir.join("models"),
+            chain_id,
+        })
+    }
+}
+
+impl Source for DataDir {
+    fn chain_id(&self) -> anyhow::Result<u64> {
+        Ok(self.chain_id)
+    }
+
+    fn genesis(&self) -> anyhow::Result<StoredDiff> {
+        self.storage.genesis()?.ok_or_else(|| {
+            anyhow!("this data directory does not record its genesis allocation (made by an older verinfer)")
+        })
+    }
+
+    fn head(&self) -> anyhow::Result<u64> {
+        Ok(self.storage.head()?.unwrap_or_default())
+    }
+
+    fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
+        let block = self
+            .storage
+            .block(number)?
+            .ok_or_else(|| anyhow!("block {number} is missing"))?;
+        let mut transactions = Vec::new();
+        let mut receipts = Vec::new();
+        for hash in &block.transactions {
+            let tx = self
+                .storage
+                .transaction(hash)?
+                .ok_or_else(|| anyhow!("transaction {hash} of block {number} is missing"))?;
+            transactions.push(tx.raw);
+            receipts.push(
+                self.storage
+                    .receipt(hash)?
+                    .ok_or_else(|| anyhow!("receipt of {hash} is missing"))?,
+            );
+        }
+        Ok(ReplayBlock {
+            witnesses: self.storage.witnesses(number)?,
+            edits: self.storage.edits(number)?,
+            block,
+            transactions,
+            receipts,
+        })
+    }
+
+    fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
+        let path = self.models.join(format!("{id}.onnx"));
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    fn record(&self, id: U256) -> anyhow::Result<Option<InferenceRecord>> {
+        let storage = &self.storage;
+        record::read(id, |slot| {
+            storage.storage_value(&verinfer_precompile::ADDRESS, &slot)
+        })
+        .map_err(|e| anyhow!("reading record {id}: {e}"))
+    }
+
+    fn attester(&self) -> anyhow::Result<Option<Address>> {
+        Ok(None)
+    }
+
+    fn models(&self) -> anyhow::Result<Vec<B256>> {
+        let mut ids = Vec::new();
+        let entries = std::fs::read_dir(&self.models)
+            .with_context(|| format!("reading {}", self.models.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let id = path
+                .extension()
+                .is_some_and(|e| e == "onnx")
+                .then(|| path.file_stem()?.to_str()?.parse::<B256>().ok())
+                .flatten();
+            ids.extend(id);
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
+        crate::cids::read_file(&self.models)?
+            .into_iter()
+            .map(|(cid, target)| match target {
+                crate::cids::Target::Id(id) => Ok((cid, id)),
+                crate::cids::Target::File(path) => {
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Ok((cid, alloy_primitives::keccak256(bytes)))
+                }
+            })
+            .collect()
+    }
+}
