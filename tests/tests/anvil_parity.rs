@@ -108,6 +108,26 @@ impl Pair {
         serde_json::from_value(hash).unwrap()
     }
 
+    /// [`Pair::send`] under automine, then wait until both have the receipt: anvil answers the
+    /// send before its block is mined, so a busy machine can see a null receipt at first.
+    fn send_mined(&self, raw: &Bytes) -> B256 {
+        let hash = self.send(raw);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for addr in [self.anvil, self.verinfer] {
+            while call(addr, "eth_getTransactionReceipt", json!([hash]))
+                .unwrap_or_default()
+                .is_null()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "no receipt for {hash} from {addr} in 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        hash
+    }
+
     fn head(&self, field: &str) -> Value {
         self.same_fields("eth_getBlockByNumber", json!(["latest", false]), &[field])
             .1[field]
@@ -145,7 +165,7 @@ fn rpc_methods_answer_like_anvil() {
     pair.same("eth_signTypedData_v4", json!([alice, typed]));
 
     // A contract, then a write to its slot 0.
-    let deploy = pair.send(&signed(0, TxKind::Create, storage_contract(), 0));
+    let deploy = pair.send_mined(&signed(0, TxKind::Create, storage_contract(), 0));
     let receipt = pair.same_fields(
         "eth_getTransactionReceipt",
         json!([deploy]),
@@ -153,7 +173,7 @@ fn rpc_methods_answer_like_anvil() {
     );
     let contract: Address = serde_json::from_value(receipt.1["contractAddress"].clone()).unwrap();
     let value = B256::with_last_byte(42);
-    let write = pair.send(&signed(1, TxKind::Call(contract), value.to_vec(), 0));
+    let write = pair.send_mined(&signed(1, TxKind::Call(contract), value.to_vec(), 0));
 
     // Transactions by block and index.
     let tx_fields = [
