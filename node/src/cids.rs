@@ -12,7 +12,7 @@
 //! Bindings are immutable: a CID names content, so rebinding it to another model is refused.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use alloy_primitives::{B256, U256};
 use verinfer_precompile::{opengradient::hex_model_id, record, ADDRESS};
@@ -105,17 +105,9 @@ pub fn bind(chain: &mut Chain, cid: &str, model: B256) -> Result<bool, CidError>
     Ok(true)
 }
 
-/// What a `cids.json` entry points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A model id.
-    Id(B256),
-    /// A file in the same folder.
-    File(PathBuf),
-}
-
-/// The entries of `dir/cids.json`, in CID order; none when the file does not exist.
-pub fn read_file(dir: &Path) -> anyhow::Result<Vec<(String, Target)>> {
+/// The bindings of `dir/cids.json` (`{"<cid>": "0x<model id>" | "<file>.onnx"}`) in CID order,
+/// a file named by its model id (keccak256 of its bytes); none when there is no such file.
+pub fn read_file(dir: &Path) -> anyhow::Result<Vec<(String, B256)>> {
     use anyhow::Context;
     let path = dir.join(CIDS_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -129,16 +121,22 @@ pub fn read_file(dir: &Path) -> anyhow::Result<Vec<(String, Target)>> {
             path.display()
         )
     })?;
-    Ok(entries
+    entries
         .into_iter()
         .map(|(cid, target)| {
-            let target = match hex_model_id(&target) {
-                Some(id) => Target::Id(id),
-                None => Target::File(dir.join(target)),
+            let model = match hex_model_id(&target) {
+                Some(id) => id,
+                None => {
+                    let file = dir.join(&target);
+                    let bytes = std::fs::read(&file).with_context(|| {
+                        format!("{}: reading {}", path.display(), file.display())
+                    })?;
+                    alloy_primitives::keccak256(bytes)
+                }
             };
-            (cid, target)
+            Ok((cid, model))
         })
-        .collect())
+        .collect()
 }
 
 /// Write `book` (CID → model id) as `dir/cids.json`, atomically.
@@ -175,15 +173,15 @@ mod tests {
         let id = B256::repeat_byte(7);
         let book = BTreeMap::from([("QmA".to_string(), id)]);
         write_file(&dir, &book).unwrap();
-        assert_eq!(
-            read_file(&dir).unwrap(),
-            vec![("QmA".into(), Target::Id(id))]
-        );
+        assert_eq!(read_file(&dir).unwrap(), vec![("QmA".into(), id)]);
+        std::fs::write(dir.join("linear.onnx"), b"bytes").unwrap();
         std::fs::write(dir.join(CIDS_FILE), r#"{"QmB": "linear.onnx"}"#).unwrap();
         assert_eq!(
             read_file(&dir).unwrap(),
-            vec![("QmB".into(), Target::File(dir.join("linear.onnx")))]
+            vec![("QmB".into(), alloy_primitives::keccak256(b"bytes"))]
         );
+        std::fs::write(dir.join(CIDS_FILE), r#"{"QmC": "missing.onnx"}"#).unwrap();
+        assert!(read_file(&dir).is_err());
         std::fs::write(dir.join(CIDS_FILE), "[1]").unwrap();
         assert!(read_file(&dir).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

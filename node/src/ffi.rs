@@ -56,16 +56,11 @@ pub fn answer(chunks: &[String], models: &[PathBuf], attester_key: &B256) -> Res
 /// started with `--models` those folders would bind it.
 fn bound_cid(paths: &[PathBuf], cid: &str) -> Result<Option<B256>> {
     for dir in paths.iter().filter(|p| p.is_dir()) {
-        for (name, target) in cids::read_file(dir)? {
-            if name != cid {
-                continue;
-            }
-            return Ok(Some(match target {
-                cids::Target::Id(id) => id,
-                cids::Target::File(file) => keccak256(
-                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
-                ),
-            }));
+        if let Some((_, model)) = cids::read_file(dir)?
+            .into_iter()
+            .find(|(name, _)| name == cid)
+        {
+            return Ok(Some(model));
         }
     }
     Ok(None)

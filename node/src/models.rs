@@ -56,15 +56,7 @@ pub(crate) fn start_up_cids(dirs: &[PathBuf]) -> Result<Vec<(String, B256, PathB
     let mut bindings = Vec::new();
     for dir in dirs {
         let file = dir.join(cids::CIDS_FILE);
-        for (cid, target) in cids::read_file(dir)? {
-            let model = match target {
-                cids::Target::Id(id) => id,
-                cids::Target::File(path) => {
-                    keccak256(std::fs::read(&path).with_context(|| {
-                        format!("{}: reading {}", file.display(), path.display())
-                    })?)
-                }
-            };
+        for (cid, model) in cids::read_file(dir)? {
             bindings.push((cid, model, file.clone()));
         }
     }

@@ -119,16 +119,6 @@ impl Source for DataDir {
     }
 
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
-        crate::cids::read_file(&self.models)?
-            .into_iter()
-            .map(|(cid, target)| match target {
-                crate::cids::Target::Id(id) => Ok((cid, id)),
-                crate::cids::Target::File(path) => {
-                    let bytes = std::fs::read(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    Ok((cid, alloy_primitives::keccak256(bytes)))
-                }
-            })
-            .collect()
+        crate::cids::read_file(&self.models)
     }
 }
