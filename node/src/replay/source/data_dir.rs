@@ -2,9 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use alloy_primitives::{Address, B256, U256};
 use anyhow::{anyhow, Context};
+use verinfer_precompile::abi::InferenceRecord;
+use verinfer_precompile::record;
 
-use crate::replay::*;
+use super::{ReplayBlock, Source};
+use crate::state::StoredDiff;
+use crate::storage::Storage;
 
 /// A data directory as a replay source.
 pub struct DataDir {

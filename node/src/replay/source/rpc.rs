@@ -1,10 +1,13 @@
 //! Replay from a running node over JSON-RPC.
 
+use alloy_primitives::{Address, Bytes, B256, U256};
 use anyhow::{anyhow, Context};
 use serde_json::json;
+use verinfer_precompile::abi::InferenceRecord;
 
+use super::{ReplayBlock, Source};
 use crate::client::Client;
-use crate::replay::*;
+use crate::state::StoredDiff;
 use crate::wire::ModelJson;
 
 /// A node's RPC as a replay source.

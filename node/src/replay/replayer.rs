@@ -1,0 +1,402 @@
+//! The replay itself: a [`Replayer`] walks a source's chain one phase at a time — genesis, then
+//! for each block its dev edits, models, witnesses, transactions, execution and checks, and at
+//! the end the records in the source's state.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
+
+use super::sink::Sink;
+use super::{checks, Mismatch, ReplayBlock, Report, Source};
+use crate::execute::{self, Executed, Included, OnInvalid};
+use crate::state::{StateDiff, Undo, WorldState};
+use crate::storage::{Storage, StoredBlock};
+
+/// Replays one source's chain into a fresh in-memory state, collecting [`Mismatch`]es.
+pub(super) struct Replayer<'a> {
+    source: &'a dyn Source,
+    keep_going: bool,
+    sink: Option<Sink<'a>>,
+    head: u64,
+    store: Arc<ModelStore>,
+    verifier: Arc<Verifier>,
+    precompile: Arc<InferencePrecompile>,
+    /// The models admitted so far.
+    loaded: HashSet<B256>,
+    world: WorldState,
+    /// The hashes of the blocks replayed so far, by number.
+    hashes: Vec<B256>,
+    parent_timestamp: u64,
+    /// The inferences the replay recorded, in order.
+    recorded: Vec<U256>,
+    report: Report,
+}
+
+impl<'a> Replayer<'a> {
+    /// A replay of `source` (whose head is `head`) checking signatures against `attester`,
+    /// writing verified blocks into `sink` if there is one.
+    pub(super) fn new(
+        source: &'a dyn Source,
+        keep_going: bool,
+        sink: Option<&'a Storage>,
+        head: u64,
+        report: Report,
+    ) -> anyhow::Result<Self> {
+        let store = Arc::new(ModelStore::default());
+        let verifier = Arc::new(Verifier::new(report.attester));
+        let precompile = Arc::new(InferencePrecompile::new(
+            store.clone(),
+            Mode::Verify(verifier.clone()),
+        ));
+        Ok(Self {
+            source,
+            keep_going,
+            sink: sink.map(Sink::new).transpose()?,
+            head,
+            store,
+            verifier,
+            precompile,
+            loaded: HashSet::new(),
+            world: WorldState::default(),
+            hashes: Vec::new(),
+            parent_timestamp: 0,
+            recorded: Vec::new(),
+            report,
+        })
+    }
+
+    /// Replay every block, then check the records; `progress(done, total)` after each block.
+    pub(super) fn run(mut self, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<Report> {
+        self.genesis()?;
+        progress(0, self.head);
+        for number in 1..=self.head {
+            if self.stopped() || !self.block(number)? {
+                break;
+            }
+            progress(number, self.head);
+        }
+        if !self.stopped() {
+            self.records()?;
+        }
+        self.report.state_root = self.world.root();
+        Ok(self.report)
+    }
+
+    /// Whether a mismatch ends the replay here.
+    fn stopped(&self) -> bool {
+        !self.keep_going && !self.report.mismatches.is_empty()
+    }
+
+    fn found(&mut self, mismatches: impl IntoIterator<Item = Mismatch>) {
+        self.report.mismatches.extend(mismatches);
+    }
+
+    /// Phase 1: the genesis allocation must give the genesis header's state root.
+    fn genesis(&mut self) -> anyhow::Result<()> {
+        let genesis = self.source.block(0)?;
+        let allocation = StateDiff::from(&self.source.genesis()?);
+        self.world.apply(&allocation);
+        self.hashes.push(genesis.block.hash);
+        self.found(checks::header(&genesis.block, None));
+        self.parent_timestamp = genesis.block.header.timestamp;
+        let root = self.world.root();
+        if root != genesis.block.header.state_root {
+            self.found([Mismatch::block(
+                0,
+                format!(
+                    "genesis state root: header {}, allocation gives {root}",
+                    genesis.block.header.state_root
+                ),
+            )]);
+        }
+        if let (Some(sink), true) = (&self.sink, self.report.mismatches.is_empty()) {
+            sink.genesis(self.report.chain_id, &genesis.block, &allocation)?;
+        }
+        Ok(())
+    }
+
+    /// Replay block `number`; false when the replay must stop at it.
+    fn block(&mut self, number: u64) -> anyhow::Result<bool> {
+        let replayed = self.source.block(number)?;
+        let block = &replayed.block;
+        let clean = self.report.mismatches.len();
+        let parent = self.hashes.last().map(|h| (*h, self.parent_timestamp));
+        self.found(checks::header(block, parent));
+        self.parent_timestamp = block.header.timestamp;
+        let edits_undo = self.dev_edits(&replayed)?;
+        self.models(&replayed);
+        let transaction_of = self.witnesses(&replayed);
+        let transactions = self.transactions(&replayed);
+        let Some(executed) = self.execute(block, transactions) else {
+            return Ok(false);
+        };
+        self.inferences(number, &executed, &transaction_of);
+        self.found(checks::receipts(&replayed, &executed.receipts));
+
+        let undo = self.sink.as_ref().map(|_| {
+            let mut undo = self.world.undo_of(&executed.diff);
+            undo.then_undo(edits_undo);
+            undo
+        });
+        self.world.apply(&executed.diff);
+        self.seal(block, &executed);
+        if let (Some(sink), Some(undo)) = (&self.sink, undo) {
+            if self.report.mismatches.len() > clean {
+                return Ok(false);
+            }
+            sink.block(block, &executed, &replayed.witnesses, &undo)?;
+        }
+        self.hashes.push(block.hash);
+        self.report.blocks += 1;
+        Ok(true)
+    }
+
+    /// Phase 2: apply the dev edits made before the block; returns their combined undo.
+    fn dev_edits(&mut self, replayed: &ReplayBlock) -> anyhow::Result<Undo> {
+        let mut edits_undo = Undo::default();
+        for (k, edit) in replayed.edits.iter().enumerate() {
+            let diff = StateDiff::from(edit);
+            let mut undo = self.world.undo_of(&diff);
+            undo.then_undo(std::mem::take(&mut edits_undo));
+            edits_undo = undo;
+            self.world.apply(&diff);
+            if let Some(sink) = &self.sink {
+                let number = replayed.block.header.number;
+                sink.edit(number, &diff, &edits_undo, &replayed.edits[..=k])?;
+            }
+        }
+        Ok(edits_undo)
+    }
+
+    /// Phase 3: admit the models the block's inferences used, each checked against its id.
+    fn models(&mut self, replayed: &ReplayBlock) {
+        let number = replayed.block.header.number;
+        for witness in &replayed.witnesses {
+            if !self.loaded.insert(witness.model_id) {
+                continue;
+            }
+            match load_model(self.source, &self.store, witness.model_id) {
+                Ok(()) => self.report.models += 1,
+                Err(what) => self.found([Mismatch::at(
+                    number,
+                    Some(witness.transaction_hash),
+                    Some(witness.id),
+                    what,
+                )]),
+            }
+        }
+    }
+
+    /// Phase 4: hand the block's witnesses to the verifier; returns each inference's
+    /// transaction.
+    fn witnesses(&mut self, replayed: &ReplayBlock) -> HashMap<U256, B256> {
+        let number = replayed.block.header.number;
+        let mut transaction_of = HashMap::new();
+        let mut witnesses = Vec::new();
+        for w in &replayed.witnesses {
+            transaction_of.insert(w.id, w.transaction_hash);
+            match w.to_precompile() {
+                Some(witness) => witnesses.push(witness),
+                None => self.found([Mismatch::at(
+                    number,
+                    Some(w.transaction_hash),
+                    Some(w.id),
+                    "witness outputs are not an ABI-encoded Tensor[]",
+                )]),
+            }
+        }
+        self.verifier.add_witnesses(witnesses);
+        transaction_of
+    }
+
+    /// Phase 5: decode the block's transactions and recover their senders.
+    fn transactions(&mut self, replayed: &ReplayBlock) -> Vec<Included> {
+        let block = &replayed.block;
+        let number = block.header.number;
+        let mut transactions = Vec::new();
+        for (i, raw) in replayed.transactions.iter().enumerate() {
+            let hash = block.transactions.get(i).copied();
+            match decode_transaction(raw) {
+                Ok(included) => {
+                    if Some(included.hash) != hash {
+                        self.found([Mismatch::at(
+                            number,
+                            hash,
+                            None,
+                            format!("transaction bytes hash to {}", included.hash),
+                        )]);
+                    }
+                    transactions.push(included);
+                }
+                Err(what) => self.found([Mismatch::at(number, hash, None, what)]),
+            }
+        }
+        if transactions.len() != block.transactions.len() {
+            self.found([Mismatch::block(
+                number,
+                format!(
+                    "the block lists {} transactions, the source served {}",
+                    block.transactions.len(),
+                    transactions.len()
+                ),
+            )]);
+        }
+        self.report.transactions += transactions.len() as u64;
+        transactions
+    }
+
+    /// Phase 6: execute the block on the current state, the precompile in verify mode; `None`
+    /// (and a mismatch) when a transaction cannot execute at all.
+    fn execute(&mut self, block: &StoredBlock, transactions: Vec<Included>) -> Option<Executed> {
+        let env = execute::header_env(self.report.chain_id, &block.header);
+        let executed = execute::execute(
+            &self.world,
+            &execute::hash_lookup(&self.hashes),
+            env,
+            &self.precompile,
+            transactions,
+            OnInvalid::Fail,
+        );
+        match executed {
+            Ok(executed) => Some(executed),
+            Err(invalid) => {
+                self.found([Mismatch::at(
+                    block.header.number,
+                    Some(invalid.hash),
+                    None,
+                    format!("cannot execute: {}", invalid.reason),
+                )]);
+                None
+            }
+        }
+    }
+
+    /// Phase 7: what the verifier found, and inferences the block has no witness for.
+    fn inferences(
+        &mut self,
+        number: u64,
+        executed: &Executed,
+        transaction_of: &HashMap<U256, B256>,
+    ) {
+        for finding in self.verifier.take_findings() {
+            let id = finding.inference_id();
+            let message = finding.to_string();
+            let what = message
+                .strip_prefix(&format!("inference {id}: "))
+                .unwrap_or(&message)
+                .to_string();
+            let transaction = transaction_of.get(&id).copied();
+            self.found([Mismatch::at(number, transaction, Some(id), what)]);
+        }
+        for w in &executed.witnesses {
+            if !transaction_of.contains_key(&w.id) {
+                self.found([Mismatch::at(
+                    number,
+                    Some(w.transaction_hash),
+                    Some(w.id),
+                    "recorded by the replay, but the block has no witness for it",
+                )]);
+            }
+            self.recorded.push(w.id);
+        }
+        self.report.inferences += executed.witnesses.len() as u64;
+    }
+
+    /// Phase 8: seal the header as mining does, from the recorded inputs: it must be the same
+    /// header.
+    fn seal(&mut self, block: &StoredBlock, executed: &Executed) {
+        let sealed = execute::header(
+            &execute::HeaderInputs::of(&block.header),
+            executed,
+            self.world.root(),
+        );
+        let number = block.header.number;
+        let differences = execute::header_differences(&block.header, &sealed);
+        self.found(
+            differences
+                .into_iter()
+                .map(|what| Mismatch::block(number, what)),
+        );
+    }
+
+    /// Phase 9: the records in the source's state now must be the ones the replay wrote.
+    fn records(&mut self) -> anyhow::Result<()> {
+        for id in std::mem::take(&mut self.recorded) {
+            let replayed = record::read(id, |slot| {
+                Ok::<_, std::convert::Infallible>(
+                    self.world.storage(&verinfer_precompile::ADDRESS, &slot),
+                )
+            });
+            let served = self.source.record(id)?;
+            match (replayed, served) {
+                (Ok(replayed), Some(served)) => {
+                    if let Some(what) = checks::record(replayed.as_ref(), &served) {
+                        self.found([Mismatch::inference(
+                            id,
+                            format!("record in the source's state: {what}"),
+                        )]);
+                    }
+                }
+                (_, None) => {
+                    self.found([Mismatch::inference(id, "missing from the source's state")])
+                }
+                (Err(e), Some(_)) => self.found([Mismatch::inference(
+                    id,
+                    format!("the replay's own record cannot be read: {e}"),
+                )]),
+            }
+            if self.stopped() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The attester whose signatures the source's records carry: the source's own, or the first
+/// record's.
+pub(super) fn chain_attester(source: &dyn Source, head: u64) -> anyhow::Result<Option<Address>> {
+    if let Some(attester) = source.attester()? {
+        return Ok(Some(attester));
+    }
+    for number in 1..=head {
+        if let Some(w) = source.block(number)?.witnesses.first() {
+            if let Some(record) = source.record(w.id)? {
+                return Ok(Some(record.attester));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Fetch a model's bytes, check they hash to its id, and admit them.
+fn load_model(source: &dyn Source, store: &ModelStore, id: B256) -> Result<(), String> {
+    let bytes = source
+        .model(id)
+        .map_err(|e| format!("model {id}: cannot fetch: {e:#}"))?;
+    let got = keccak256(&bytes);
+    if got != id {
+        return Err(format!(
+            "model {id}: the bytes served under this id hash to {got}"
+        ));
+    }
+    store
+        .add_bytes(&bytes)
+        .map(|_| ())
+        .map_err(|e| format!("model {id}: refused by admission: {e}"))
+}
+
+fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
+    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
+        .map_err(|e| format!("undecodable transaction: {e}"))?;
+    let hash = *tx.tx_hash();
+    let tx = tx
+        .try_into_recovered()
+        .map_err(|e| format!("bad signature: {e}"))?;
+    Ok(Included { hash, tx })
+}
