@@ -111,80 +111,13 @@ pub fn check_inference(
         .and_then(|m| m.bytes)
         .ok_or_else(|| anyhow!("the node does not serve model {}", record.modelId))?;
 
-    let mut checks = Vec::new();
-    let mut check = |what: &str, passed: bool, detail: String| {
-        checks.push(Check {
-            what: what.to_string(),
-            passed,
-            detail: if passed { String::new() } else { detail },
-        })
-    };
-    let bytes_hash = keccak256(&bytes);
-    check(
-        "the model bytes the node serves hash to the model id",
-        bytes_hash == record.modelId,
-        format!("they hash to {bytes_hash}"),
-    );
-    check(
-        "the transaction called infer with this model",
-        call.modelId == record.modelId,
-        format!("it called model {}", call.modelId),
-    );
-    let input_hash = keccak256((call.modelId, call.inputs.clone()).abi_encode_params());
-    check(
-        "the transaction's inputs hash to the recorded input hash",
-        input_hash == record.inputHash,
-        format!("they hash to {input_hash}"),
-    );
-    let output_hash = keccak256(record.outputs.abi_encode());
-    check(
-        "the recorded outputs hash to the recorded output hash",
-        output_hash == record.outputHash,
-        format!("they hash to {output_hash}"),
-    );
-    let reexecuted = match rerun(&bytes, &call) {
-        Ok(outputs) => {
-            let difference = difference(&record.outputs, &outputs);
-            check(
-                "re-running the model gives the recorded outputs, bit for bit",
-                difference.is_none(),
-                difference.unwrap_or_default(),
-            );
-            outputs
-        }
-        Err(e) => {
-            check(
-                "re-running the model gives the recorded outputs, bit for bit",
-                false,
-                format!("the model could not be re-run: {e:#}"),
-            );
-            Vec::new()
-        }
-    };
-    let digest = attestation::digest(
-        chain_id,
-        id,
-        record.modelId,
-        record.inputHash,
-        record.outputHash,
-    );
-    let recovered = attestation::recover(&digest, &record.signature).ok();
-    check(
-        "the signature over the EIP-712 digest recovers to the attester",
-        recovered == Some(attester),
-        match recovered {
-            Some(a) => format!("it recovers to {a}, the attester is {attester}"),
-            None => "it does not recover to any address".into(),
-        },
-    );
-    check(
-        "the record names the attester",
-        record.attester == attester,
-        format!("it names {}", record.attester),
-    );
+    let mut checks = Checks::default();
+    checks.hashes(&bytes, &call, &record);
+    let reexecuted = checks.rerun(&bytes, &call, &record);
+    let (digest, recovered) = checks.signature(chain_id, id, &record, attester);
     let state_proof = if with_state_proof {
         let (proof, result) = prove_record(client, id, &record)?;
-        check(
+        checks.check(
             "eth_getProof proves the record's storage against the block's state root",
             result.is_ok(),
             result.err().unwrap_or_default(),
@@ -213,8 +146,104 @@ pub fn check_inference(
         attester,
         recovered,
         state_proof,
-        checks,
+        checks: checks.0,
     })
+}
+
+/// The checks of one proof, in the order they ran.
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn check(&mut self, what: &str, passed: bool, detail: String) {
+        self.0.push(Check {
+            what: what.to_string(),
+            passed,
+            detail: if passed { String::new() } else { detail },
+        });
+    }
+
+    /// The model bytes, the transaction's call and the record agree on the model and hashes.
+    fn hashes(&mut self, bytes: &[u8], call: &IInference::inferCall, record: &InferenceRecord) {
+        let bytes_hash = keccak256(bytes);
+        self.check(
+            "the model bytes the node serves hash to the model id",
+            bytes_hash == record.modelId,
+            format!("they hash to {bytes_hash}"),
+        );
+        self.check(
+            "the transaction called infer with this model",
+            call.modelId == record.modelId,
+            format!("it called model {}", call.modelId),
+        );
+        let input_hash = keccak256((call.modelId, call.inputs.clone()).abi_encode_params());
+        self.check(
+            "the transaction's inputs hash to the recorded input hash",
+            input_hash == record.inputHash,
+            format!("they hash to {input_hash}"),
+        );
+        let output_hash = keccak256(record.outputs.abi_encode());
+        self.check(
+            "the recorded outputs hash to the recorded output hash",
+            output_hash == record.outputHash,
+            format!("they hash to {output_hash}"),
+        );
+    }
+
+    /// Re-running the model on the call's inputs gives the recorded outputs; returns what the
+    /// re-run gave (nothing if it could not run).
+    fn rerun(
+        &mut self,
+        bytes: &[u8],
+        call: &IInference::inferCall,
+        record: &InferenceRecord,
+    ) -> Vec<Tensor> {
+        const WHAT: &str = "re-running the model gives the recorded outputs, bit for bit";
+        match rerun(bytes, call) {
+            Ok(outputs) => {
+                let difference = difference(&record.outputs, &outputs);
+                self.check(WHAT, difference.is_none(), difference.unwrap_or_default());
+                outputs
+            }
+            Err(e) => {
+                self.check(WHAT, false, format!("the model could not be re-run: {e:#}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The record's signature recovers to `attester`, and the record names it; returns the
+    /// digest and the address the signature recovers to.
+    fn signature(
+        &mut self,
+        chain_id: u64,
+        id: U256,
+        record: &InferenceRecord,
+        attester: Address,
+    ) -> (B256, Option<Address>) {
+        let digest = attestation::digest(
+            chain_id,
+            id,
+            record.modelId,
+            record.inputHash,
+            record.outputHash,
+        );
+        let recovered = attestation::recover(&digest, &record.signature).ok();
+        self.check(
+            "the signature over the EIP-712 digest recovers to the attester",
+            recovered == Some(attester),
+            match recovered {
+                Some(a) => format!("it recovers to {a}, the attester is {attester}"),
+                None => "it does not recover to any address".into(),
+            },
+        );
+        self.check(
+            "the record names the attester",
+            record.attester == attester,
+            format!("it names {}", record.attester),
+        );
+        (digest, recovered)
+    }
 }
 
 /// Prove, with `eth_getProof` at the latest block, that the precompile account's storage holds

@@ -1,11 +1,14 @@
 //! Starting a node: open the chain, load the models, start the JSON-RPC server and the miner.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use anyhow::{Context, Result};
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use jsonrpsee::RpcModule;
 use tokio::sync::watch;
 use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore};
 
@@ -13,6 +16,7 @@ use crate::chain::{Chain, ChainConfig};
 use crate::config::{default_attester_key, dev_accounts, NodeConfig, MAX_HTTP_CONNECTIONS};
 use crate::models::{self, persist_model, Rejected};
 use crate::node::{MiningMode, Node};
+use crate::replay::ReplayFrom;
 use crate::storage::Storage;
 
 /// A started node.
@@ -67,41 +71,19 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     let attester_address = attester.address();
 
     let models = Arc::new(ModelStore::default());
-    let (storage, model_dir) = match &config.data_dir {
-        Some(dir) => {
-            let model_dir = dir.join("models");
-            std::fs::create_dir_all(&model_dir)
-                .with_context(|| format!("creating {}", model_dir.display()))?;
-            let storage = Storage::open(&dir.join("chain.redb"))
-                .with_context(|| format!("opening the database in {}", dir.display()))?;
-            (storage, Some(model_dir))
-        }
-        None => (Storage::in_memory()?, None),
-    };
-    let mut chain_id = config.chain_id;
-    let mut replayed_cids = Vec::new();
-    let storage = match config.replay_from.clone() {
+    let (storage, model_dir) = open_storage(config.data_dir.as_deref())?;
+    let (storage, chain_id, replayed_cids) = match config.replay_from.clone() {
         Some(from) => {
-            let (storage, seen) =
-                tokio::task::spawn_blocking(move || models::replay_from(&from, storage))
-                    .await
-                    .context("the replay thread failed")??;
-            replayed_cids = seen.cids;
-            for bytes in seen.models {
-                let info = models
-                    .add_bytes(&bytes)
-                    .context("admitting a model of the replayed chain")?;
-                if let Some(dir) = &model_dir {
-                    persist_model(dir, &info.id, &bytes)?;
-                }
-            }
-            chain_id = storage
-                .meta("chain_id")?
-                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-                .unwrap_or(chain_id);
-            storage
+            replay_first(
+                from,
+                storage,
+                &models,
+                model_dir.as_deref(),
+                config.chain_id,
+            )
+            .await?
         }
-        None => storage,
+        None => (storage, config.chain_id, Vec::new()),
     };
     let mut scan = Vec::new();
     scan.extend(model_dir.clone());
@@ -128,7 +110,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         (true, Some(interval)) => MiningMode::Interval(interval),
         (true, None) => MiningMode::Auto,
     };
-    let (mining, mut mining_rx) = watch::channel(mode);
+    let (mining, mining_rx) = watch::channel(mode);
     let node = Arc::new(Node::new(
         config.clone(),
         chain,
@@ -149,6 +131,64 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
     }
 
+    let (server, addr) = serve(&config, crate::rpc::module(node.clone())?).await?;
+
+    let miner = tokio::spawn(mine_on_interval(node.clone(), mining_rx));
+
+    Ok(NodeHandle {
+        node,
+        addr,
+        rejected,
+        server,
+        miner,
+    })
+}
+
+/// The data dir's database and model folder, or an in-memory database.
+fn open_storage(data_dir: Option<&Path>) -> Result<(Storage, Option<PathBuf>)> {
+    Ok(match data_dir {
+        Some(dir) => {
+            let model_dir = dir.join("models");
+            std::fs::create_dir_all(&model_dir)
+                .with_context(|| format!("creating {}", model_dir.display()))?;
+            let storage = Storage::open(&dir.join("chain.redb"))
+                .with_context(|| format!("opening the database in {}", dir.display()))?;
+            (storage, Some(model_dir))
+        }
+        None => (Storage::in_memory()?, None),
+    })
+}
+
+/// Replay the chain at `from` into `storage` before the node starts on it: admits (and keeps
+/// in `model_dir`) the models the chain used; returns the storage, the replayed chain's id
+/// and its CID bindings.
+async fn replay_first(
+    from: ReplayFrom,
+    storage: Storage,
+    models: &ModelStore,
+    model_dir: Option<&Path>,
+    default_chain_id: u64,
+) -> Result<(Storage, u64, Vec<(String, B256)>)> {
+    let (storage, seen) = tokio::task::spawn_blocking(move || models::replay_from(&from, storage))
+        .await
+        .context("the replay thread failed")??;
+    for bytes in seen.models {
+        let info = models
+            .add_bytes(&bytes)
+            .context("admitting a model of the replayed chain")?;
+        if let Some(dir) = model_dir {
+            persist_model(dir, &info.id, &bytes)?;
+        }
+    }
+    let chain_id = storage
+        .meta("chain_id")?
+        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(default_chain_id);
+    Ok((storage, chain_id, seen.cids))
+}
+
+/// Serve `module` on the configured address, with the body, connection and WebSocket caps.
+async fn serve(config: &NodeConfig, module: RpcModule<Node>) -> Result<(ServerHandle, SocketAddr)> {
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body)
         .max_response_body_size(u32::MAX)
@@ -168,40 +208,32 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = server.local_addr()?;
-    let module = crate::rpc::module(node.clone())?;
-    let server = server.start(module);
+    Ok((server.start(module), addr))
+}
 
-    let miner_node = node.clone();
-    let miner = tokio::spawn(async move {
-        loop {
-            let mode = *mining_rx.borrow_and_update();
-            match mode {
-                MiningMode::Interval(interval) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(interval) => {
-                            let node = miner_node.clone();
-                            let mined = tokio::task::spawn_blocking(move || node.mine(None)).await;
-                            if let Ok(Err(e)) = mined {
-                                tracing::error!("interval mining failed: {e}");
-                            }
+/// The interval miner: mines a block every interval while the mode says so, and waits for a
+/// mode change otherwise.
+async fn mine_on_interval(node: Arc<Node>, mut mining_rx: watch::Receiver<MiningMode>) {
+    loop {
+        let mode = *mining_rx.borrow_and_update();
+        match mode {
+            MiningMode::Interval(interval) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {
+                        let node = node.clone();
+                        let mined = tokio::task::spawn_blocking(move || node.mine(None)).await;
+                        if let Ok(Err(e)) = mined {
+                            tracing::error!("interval mining failed: {e}");
                         }
-                        changed = mining_rx.changed() => if changed.is_err() { return },
                     }
+                    changed = mining_rx.changed() => if changed.is_err() { return },
                 }
-                MiningMode::Auto | MiningMode::Manual => {
-                    if mining_rx.changed().await.is_err() {
-                        return;
-                    }
+            }
+            MiningMode::Auto | MiningMode::Manual => {
+                if mining_rx.changed().await.is_err() {
+                    return;
                 }
             }
         }
-    });
-
-    Ok(NodeHandle {
-        node,
-        addr,
-        rejected,
-        server,
-        miner,
-    })
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256, U64};
+use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use revm::state::Bytecode;
 use serde::{Deserialize, Serialize};
@@ -70,32 +71,8 @@ fn mine_blocks(
 }
 
 pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
-    m.register_blocking_method("evm_mine", |p, n, _| -> RpcResult<String> {
-        let params: Option<MineParams> = p.sequence().optional_next()?;
-        let (timestamp, blocks) = match params {
-            None => (None, 1),
-            Some(MineParams::Timestamp(t)) => (Some(t.to()), 1),
-            Some(MineParams::Options { timestamp, blocks }) => (
-                timestamp.map(|t| t.saturating_to()),
-                blocks.map_or(1, |b| b.saturating_to()),
-            ),
-        };
-        if blocks > MAX_BLOCKS_PER_CALL {
-            return Err(invalid_params("at most 1000000 blocks per call"));
-        }
-        mine_blocks(&n, blocks, None, timestamp)?;
-        Ok("0x0".into())
-    })?;
-    m.register_blocking_method("anvil_mine", |p, n, _| -> RpcResult<()> {
-        let mut seq = p.sequence();
-        let blocks: Option<U256> = seq.optional_next()?;
-        let interval: Option<U256> = seq.optional_next()?;
-        let blocks: u64 = blocks.map_or(1, |b| b.saturating_to());
-        if blocks > MAX_BLOCKS_PER_CALL {
-            return Err(invalid_params("at most 1000000 blocks per call"));
-        }
-        mine_blocks(&n, blocks, interval.map(|i| i.saturating_to()), None)
-    })?;
+    m.register_blocking_method("evm_mine", |p, n, _| evm_mine(p, &n))?;
+    m.register_blocking_method("anvil_mine", |p, n, _| anvil_mine(p, &n))?;
     m.register_alias("hardhat_mine", "anvil_mine")?;
     m.register_method("evm_snapshot", |_, n, _| -> RpcResult<_> {
         Ok(U256::from(n.chain().snapshot()))
@@ -105,33 +82,14 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         Ok(n.chain().revert(id.saturating_to())?)
     })?;
     // anvil answers null.
-    m.register_method("evm_setAutomine", |p, n, _| -> RpcResult<()> {
-        let on: bool = p.one()?;
-        n.set_mining(if on {
-            MiningMode::Auto
-        } else {
-            MiningMode::Manual
-        });
-        if on {
-            let has_ready = n.chain().has_ready();
-            if has_ready {
-                n.mine(None)?;
-            }
-        }
-        Ok(())
-    })?;
+    m.register_method("evm_setAutomine", |p, n, _| evm_set_automine(p, n))?;
     m.register_alias("anvil_setAutomine", "evm_setAutomine")?;
     m.register_method("anvil_getAutomine", |_, n, _| -> RpcResult<_> {
         Ok(n.mining() == MiningMode::Auto)
     })?;
     m.register_alias("hardhat_getAutomine", "anvil_getAutomine")?;
-    m.register_method("evm_setIntervalMining", |p, n, _| -> RpcResult<bool> {
-        let seconds: u64 = p.one()?;
-        n.set_mining(match seconds {
-            0 => MiningMode::Manual,
-            s => MiningMode::Interval(Duration::from_secs(s)),
-        });
-        Ok(true)
+    m.register_method("evm_setIntervalMining", |p, n, _| {
+        evm_set_interval_mining(p, n)
     })?;
     m.register_alias("anvil_setIntervalMining", "evm_setIntervalMining")?;
     m.register_method("evm_increaseTime", |p, n, _| -> RpcResult<i64> {
@@ -154,32 +112,9 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         edit(n, address, |a, _| a.nonce = nonce.saturating_to())
     })?;
     m.register_alias("hardhat_setNonce", "anvil_setNonce")?;
-    m.register_method("anvil_setCode", |p, n, _| -> RpcResult<()> {
-        let (address, code): (Address, Bytes) = p.parse()?;
-        edit(n, address, |a, diff| {
-            let hash = keccak256(&code);
-            a.code_hash = if code.is_empty() {
-                revm::primitives::KECCAK_EMPTY
-            } else {
-                hash
-            };
-            if !code.is_empty() {
-                diff.codes.insert(hash, Bytecode::new_raw(code));
-            }
-        })
-    })?;
+    m.register_method("anvil_setCode", |p, n, _| anvil_set_code(p, n))?;
     m.register_alias("hardhat_setCode", "anvil_setCode")?;
-    m.register_method("anvil_setStorageAt", |p, n, _| -> RpcResult<bool> {
-        let (address, slot, value): (Address, U256, B256) = p.parse()?;
-        let mut chain = n.chain();
-        let mut diff = StateDiff::default();
-        diff.set_storage(address, slot, value.into());
-        if chain.world().account(&address).is_none() {
-            diff.set_account(address, AccountState::default());
-        }
-        chain.edit_state(diff)?;
-        Ok(true)
-    })?;
+    m.register_method("anvil_setStorageAt", |p, n, _| anvil_set_storage_at(p, n))?;
     m.register_alias("hardhat_setStorageAt", "anvil_setStorageAt")?;
     m.register_method("anvil_impersonateAccount", |p, n, _| -> RpcResult<()> {
         let address: Address = p.one()?;
@@ -199,71 +134,13 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         "hardhat_stopImpersonatingAccount",
         "anvil_stopImpersonatingAccount",
     )?;
-    m.register_method("anvil_dumpState", |_, n, _| -> RpcResult<Bytes> {
-        let chain = n.chain();
-        let world = chain.world();
-        let accounts = world
-            .accounts()
-            .map(|(address, state, storage)| {
-                let code = world
-                    .code(&state.code_hash)
-                    .map(|c| c.original_bytes())
-                    .unwrap_or_default();
-                (
-                    *address,
-                    DumpedAccount {
-                        nonce: state.nonce,
-                        balance: state.balance,
-                        code,
-                        storage: storage.iter().map(|(k, v)| (*k, *v)).collect(),
-                    },
-                )
-            })
-            .collect();
-        let json = serde_json::to_vec(&Dump { accounts })
-            .map_err(|e| super::rpc_error(super::INTERNAL_ERROR, e.to_string()))?;
-        Ok(json.into())
-    })?;
+    m.register_method("anvil_dumpState", |_, n, _| anvil_dump_state(n))?;
     m.register_alias("hardhat_dumpState", "anvil_dumpState")?;
-    m.register_method("anvil_loadState", |p, n, _| -> RpcResult<bool> {
-        let bytes: Bytes = p.one()?;
-        let dump: Dump = serde_json::from_slice(&bytes)
-            .map_err(|e| invalid_params(format!("not a state dump: {e}")))?;
-        let mut diff = StateDiff::default();
-        for (address, account) in dump.accounts {
-            let code_hash = if account.code.is_empty() {
-                revm::primitives::KECCAK_EMPTY
-            } else {
-                let hash = keccak256(&account.code);
-                diff.codes.insert(hash, Bytecode::new_raw(account.code));
-                hash
-            };
-            diff.accounts.insert(
-                address,
-                AccountChange {
-                    state: Some(AccountState {
-                        nonce: account.nonce,
-                        balance: account.balance,
-                        code_hash,
-                    }),
-                    storage_cleared: true,
-                    storage: account.storage.into_iter().collect(),
-                },
-            );
-        }
-        n.chain().load_state(diff)?;
-        Ok(true)
-    })?;
+    m.register_method("anvil_loadState", |p, n, _| anvil_load_state(p, n))?;
     m.register_alias("hardhat_loadState", "anvil_loadState")?;
     m.register_alias("anvil_snapshot", "evm_snapshot")?;
     m.register_alias("anvil_revert", "evm_revert")?;
-    m.register_method("anvil_reset", |p, n, _| -> RpcResult<()> {
-        let forking: Option<serde_json::Value> = p.sequence().optional_next()?;
-        if forking.is_some_and(|f| !f.is_null() && f.get("forking").is_some()) {
-            return Err(invalid_params("verinfer cannot fork another chain: call anvil_reset with no arguments to go back to genesis"));
-        }
-        Ok(n.chain().reset()?)
-    })?;
+    m.register_method("anvil_reset", |p, n, _| anvil_reset(p, n))?;
     m.register_alias("hardhat_reset", "anvil_reset")?;
     m.register_method(
         "anvil_dropTransaction",
@@ -279,71 +156,232 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         Ok(())
     })?;
     m.register_alias("hardhat_setCoinbase", "anvil_setCoinbase")?;
-    m.register_method(
-        "anvil_setNextBlockBaseFeePerGas",
-        |p, n, _| -> RpcResult<()> {
-            let fee: U256 = p.one()?;
-            let fee =
-                u64::try_from(fee).map_err(|_| invalid_params("base fee does not fit 64 bits"))?;
-            n.chain().block_params.next_base_fee = Some(fee);
-            Ok(())
-        },
-    )?;
+    m.register_method("anvil_setNextBlockBaseFeePerGas", |p, n, _| {
+        anvil_set_next_block_base_fee_per_gas(p, n)
+    })?;
     m.register_alias(
         "hardhat_setNextBlockBaseFeePerGas",
         "anvil_setNextBlockBaseFeePerGas",
     )?;
-    m.register_method("anvil_setBlockGasLimit", |p, n, _| -> RpcResult<bool> {
-        let limit: U256 = p.one()?;
-        let limit = u64::try_from(limit)
-            .ok()
-            .filter(|l| *l >= MIN_GAS_LIMIT)
-            .ok_or_else(|| {
-                invalid_params(format!(
-                    "gas limit must be between {MIN_GAS_LIMIT} and 2^64 - 1"
-                ))
-            })?;
-        n.chain().block_params.gas_limit = limit;
-        Ok(true)
+    m.register_method("anvil_setBlockGasLimit", |p, n, _| {
+        anvil_set_block_gas_limit(p, n)
     })?;
-    m.register_method("anvil_nodeInfo", |_, n, _| -> RpcResult<serde_json::Value> {
-        let chain = n.chain();
-        let head = &chain.head().header;
-        Ok(serde_json::json!({
-            "currentBlockNumber": U64::from(head.number),
-            "currentBlockTimestamp": head.timestamp,
-            "currentBlockHash": chain.head().hash,
-            "hardFork": format!("{:?}", revm::primitives::hardfork::SpecId::default()),
-            "transactionOrder": "fees",
-            "environment": {
-                "baseFee": U256::from(chain.next_base_fee()),
-                "chainId": n.config.chain_id,
-                "gasLimit": U256::from(chain.block_params.gas_limit),
-                "gasPrice": U256::from(u128::from(chain.next_base_fee()) + super::eth::DEFAULT_PRIORITY_FEE),
-            },
-            "forkConfig": {"forkUrl": null, "forkBlockNumber": null, "forkRetryBackoff": null},
-        }))
-    })?;
-    m.register_method(
-        "anvil_metadata",
-        |_, n, _| -> RpcResult<serde_json::Value> {
-            let chain = n.chain();
-            let head = chain.head();
-            Ok(serde_json::json!({
-                "clientVersion": super::eth::CLIENT_VERSION,
-                "clientSemver": env!("CARGO_PKG_VERSION"),
-                "clientCommitSha": option_env!("VERINFER_GIT_SHA"),
-                "chainId": n.config.chain_id,
-                "instanceId": n.instance_id,
-                "latestBlockNumber": head.header.number,
-                "latestBlockHash": head.hash,
-                "forkedNetwork": null,
-                "snapshots": {},
-            }))
-        },
-    )?;
+    m.register_method("anvil_nodeInfo", |_, n, _| anvil_node_info(n))?;
+    m.register_method("anvil_metadata", |_, n, _| anvil_metadata(n))?;
     m.register_alias("hardhat_metadata", "anvil_metadata")?;
     Ok(())
+}
+/// `evm_mine`.
+fn evm_mine(p: Params<'_>, n: &Node) -> RpcResult<String> {
+    let params: Option<MineParams> = p.sequence().optional_next()?;
+    let (timestamp, blocks) = match params {
+        None => (None, 1),
+        Some(MineParams::Timestamp(t)) => (Some(t.to()), 1),
+        Some(MineParams::Options { timestamp, blocks }) => (
+            timestamp.map(|t| t.saturating_to()),
+            blocks.map_or(1, |b| b.saturating_to()),
+        ),
+    };
+    if blocks > MAX_BLOCKS_PER_CALL {
+        return Err(invalid_params("at most 1000000 blocks per call"));
+    }
+    mine_blocks(&n, blocks, None, timestamp)?;
+    Ok("0x0".into())
+}
+
+/// `anvil_mine`.
+fn anvil_mine(p: Params<'_>, n: &Node) -> RpcResult<()> {
+    let mut seq = p.sequence();
+    let blocks: Option<U256> = seq.optional_next()?;
+    let interval: Option<U256> = seq.optional_next()?;
+    let blocks: u64 = blocks.map_or(1, |b| b.saturating_to());
+    if blocks > MAX_BLOCKS_PER_CALL {
+        return Err(invalid_params("at most 1000000 blocks per call"));
+    }
+    mine_blocks(&n, blocks, interval.map(|i| i.saturating_to()), None)
+}
+
+/// `evm_setAutomine`.
+fn evm_set_automine(p: Params<'_>, n: &Node) -> RpcResult<()> {
+    let on: bool = p.one()?;
+    n.set_mining(if on {
+        MiningMode::Auto
+    } else {
+        MiningMode::Manual
+    });
+    if on {
+        let has_ready = n.chain().has_ready();
+        if has_ready {
+            n.mine(None)?;
+        }
+    }
+    Ok(())
+}
+
+/// `evm_setIntervalMining`.
+fn evm_set_interval_mining(p: Params<'_>, n: &Node) -> RpcResult<bool> {
+    let seconds: u64 = p.one()?;
+    n.set_mining(match seconds {
+        0 => MiningMode::Manual,
+        s => MiningMode::Interval(Duration::from_secs(s)),
+    });
+    Ok(true)
+}
+
+/// `anvil_setCode`.
+fn anvil_set_code(p: Params<'_>, n: &Node) -> RpcResult<()> {
+    let (address, code): (Address, Bytes) = p.parse()?;
+    edit(n, address, |a, diff| {
+        let hash = keccak256(&code);
+        a.code_hash = if code.is_empty() {
+            revm::primitives::KECCAK_EMPTY
+        } else {
+            hash
+        };
+        if !code.is_empty() {
+            diff.codes.insert(hash, Bytecode::new_raw(code));
+        }
+    })
+}
+
+/// `anvil_setStorageAt`.
+fn anvil_set_storage_at(p: Params<'_>, n: &Node) -> RpcResult<bool> {
+    let (address, slot, value): (Address, U256, B256) = p.parse()?;
+    let mut chain = n.chain();
+    let mut diff = StateDiff::default();
+    diff.set_storage(address, slot, value.into());
+    if chain.world().account(&address).is_none() {
+        diff.set_account(address, AccountState::default());
+    }
+    chain.edit_state(diff)?;
+    Ok(true)
+}
+
+/// `anvil_dumpState`.
+fn anvil_dump_state(n: &Node) -> RpcResult<Bytes> {
+    let chain = n.chain();
+    let world = chain.world();
+    let accounts = world
+        .accounts()
+        .map(|(address, state, storage)| {
+            let code = world
+                .code(&state.code_hash)
+                .map(|c| c.original_bytes())
+                .unwrap_or_default();
+            (
+                *address,
+                DumpedAccount {
+                    nonce: state.nonce,
+                    balance: state.balance,
+                    code,
+                    storage: storage.iter().map(|(k, v)| (*k, *v)).collect(),
+                },
+            )
+        })
+        .collect();
+    let json = serde_json::to_vec(&Dump { accounts })
+        .map_err(|e| super::rpc_error(super::INTERNAL_ERROR, e.to_string()))?;
+    Ok(json.into())
+}
+
+/// `anvil_loadState`.
+fn anvil_load_state(p: Params<'_>, n: &Node) -> RpcResult<bool> {
+    let bytes: Bytes = p.one()?;
+    let dump: Dump = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid_params(format!("not a state dump: {e}")))?;
+    let mut diff = StateDiff::default();
+    for (address, account) in dump.accounts {
+        let code_hash = if account.code.is_empty() {
+            revm::primitives::KECCAK_EMPTY
+        } else {
+            let hash = keccak256(&account.code);
+            diff.codes.insert(hash, Bytecode::new_raw(account.code));
+            hash
+        };
+        diff.accounts.insert(
+            address,
+            AccountChange {
+                state: Some(AccountState {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                    code_hash,
+                }),
+                storage_cleared: true,
+                storage: account.storage.into_iter().collect(),
+            },
+        );
+    }
+    n.chain().load_state(diff)?;
+    Ok(true)
+}
+
+/// `anvil_reset`.
+fn anvil_reset(p: Params<'_>, n: &Node) -> RpcResult<()> {
+    let forking: Option<serde_json::Value> = p.sequence().optional_next()?;
+    if forking.is_some_and(|f| !f.is_null() && f.get("forking").is_some()) {
+        return Err(invalid_params("verinfer cannot fork another chain: call anvil_reset with no arguments to go back to genesis"));
+    }
+    Ok(n.chain().reset()?)
+}
+
+/// `anvil_setNextBlockBaseFeePerGas`.
+fn anvil_set_next_block_base_fee_per_gas(p: Params<'_>, n: &Node) -> RpcResult<()> {
+    let fee: U256 = p.one()?;
+    let fee = u64::try_from(fee).map_err(|_| invalid_params("base fee does not fit 64 bits"))?;
+    n.chain().block_params.next_base_fee = Some(fee);
+    Ok(())
+}
+
+/// `anvil_setBlockGasLimit`.
+fn anvil_set_block_gas_limit(p: Params<'_>, n: &Node) -> RpcResult<bool> {
+    let limit: U256 = p.one()?;
+    let limit = u64::try_from(limit)
+        .ok()
+        .filter(|l| *l >= MIN_GAS_LIMIT)
+        .ok_or_else(|| {
+            invalid_params(format!(
+                "gas limit must be between {MIN_GAS_LIMIT} and 2^64 - 1"
+            ))
+        })?;
+    n.chain().block_params.gas_limit = limit;
+    Ok(true)
+}
+
+/// `anvil_nodeInfo`.
+fn anvil_node_info(n: &Node) -> RpcResult<serde_json::Value> {
+    let chain = n.chain();
+    let head = &chain.head().header;
+    Ok(serde_json::json!({
+        "currentBlockNumber": U64::from(head.number),
+        "currentBlockTimestamp": head.timestamp,
+        "currentBlockHash": chain.head().hash,
+        "hardFork": format!("{:?}", revm::primitives::hardfork::SpecId::default()),
+        "transactionOrder": "fees",
+        "environment": {
+            "baseFee": U256::from(chain.next_base_fee()),
+            "chainId": n.config.chain_id,
+            "gasLimit": U256::from(chain.block_params.gas_limit),
+            "gasPrice": U256::from(u128::from(chain.next_base_fee()) + super::eth::DEFAULT_PRIORITY_FEE),
+        },
+        "forkConfig": {"forkUrl": null, "forkBlockNumber": null, "forkRetryBackoff": null},
+    }))
+}
+
+/// `anvil_metadata`.
+fn anvil_metadata(n: &Node) -> RpcResult<serde_json::Value> {
+    let chain = n.chain();
+    let head = chain.head();
+    Ok(serde_json::json!({
+        "clientVersion": super::eth::CLIENT_VERSION,
+        "clientSemver": env!("CARGO_PKG_VERSION"),
+        "clientCommitSha": option_env!("VERINFER_GIT_SHA"),
+        "chainId": n.config.chain_id,
+        "instanceId": n.instance_id,
+        "latestBlockNumber": head.header.number,
+        "latestBlockHash": head.hash,
+        "forkedNetwork": null,
+        "snapshots": {},
+    }))
 }
 
 /// Lowest block gas limit `anvil_setBlockGasLimit` accepts: one plain transfer.

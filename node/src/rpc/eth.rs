@@ -1,17 +1,11 @@
 //! `eth_*`, `net_*` and `web3_*`.
 
-use alloy_consensus::transaction::{Recovered, SignerRecoverable};
-use alloy_consensus::{SignableTransaction, TxEnvelope};
-use alloy_dyn_abi::TypedData;
-use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{keccak256, Address, Bytes, Signature, TxKind, B256, U256, U64};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::state::StateOverride;
 use alloy_rpc_types_eth::{
-    AccessListResult, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterChanges, SyncStatus,
-    Transaction, TransactionReceipt, TransactionRequest,
+    AccessListResult, Block, BlockId, BlockNumberOrTag, EIP1186AccountProofResponse, FeeHistory,
+    SyncStatus, Transaction, TransactionReceipt, TransactionRequest,
 };
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use revm::context_interface::result::ExecutionResult;
@@ -23,7 +17,6 @@ use super::convert::{
 };
 use super::{invalid_params, revert_error, rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::{Chain, ChainError};
-use crate::filters::{self, PollFilter};
 use crate::node::Node;
 
 /// The priority fee `eth_maxPriorityFeePerGas` suggests and `eth_sendTransaction` uses.
@@ -68,41 +61,12 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_accounts", |_, n, _| -> RpcResult<_> {
         Ok(n.signers.iter().map(|s| s.address()).collect::<Vec<_>>())
     })?;
-    m.register_method("eth_getBalance", |p, n, _| -> RpcResult<U256> {
-        let (address, block) = address_and_block(&p)?;
-        let chain = n.chain();
-        let world = chain.state_at(state_block(&chain, block)?)?;
-        Ok(world
-            .account(&address)
-            .map(|a| a.balance)
-            .unwrap_or_default())
+    m.register_method("eth_getBalance", |p, n, _| eth_get_balance(p, n))?;
+    m.register_method("eth_getTransactionCount", |p, n, _| {
+        eth_get_transaction_count(p, n)
     })?;
-    m.register_method("eth_getTransactionCount", |p, n, _| -> RpcResult<U64> {
-        let (address, block) = address_and_block(&p)?;
-        let chain = n.chain();
-        if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            return Ok(U64::from(chain.pending_nonce(&address)));
-        }
-        let world = chain.state_at(state_block(&chain, block)?)?;
-        Ok(U64::from(
-            world.account(&address).map(|a| a.nonce).unwrap_or(0),
-        ))
-    })?;
-    m.register_method("eth_getCode", |p, n, _| -> RpcResult<Bytes> {
-        let (address, block) = address_and_block(&p)?;
-        let chain = n.chain();
-        let world = chain.state_at(state_block(&chain, block)?)?;
-        Ok(world.code_of(&address).original_bytes())
-    })?;
-    m.register_method("eth_getStorageAt", |p, n, _| -> RpcResult<B256> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let slot: U256 = seq.next()?;
-        let block: Option<BlockId> = seq.optional_next()?;
-        let chain = n.chain();
-        let world = chain.state_at(state_block(&chain, block)?)?;
-        Ok(world.storage(&address, &slot).into())
-    })?;
+    m.register_method("eth_getCode", |p, n, _| eth_get_code(p, n))?;
+    m.register_method("eth_getStorageAt", |p, n, _| eth_get_storage_at(p, n))?;
     m.register_method("eth_gasPrice", |_, n, _| -> RpcResult<_> {
         Ok(U256::from(
             u128::from(n.chain().next_base_fee()) + DEFAULT_PRIORITY_FEE,
@@ -111,90 +75,15 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_maxPriorityFeePerGas", |_, _, _| -> RpcResult<_> {
         Ok(U256::from(DEFAULT_PRIORITY_FEE))
     })?;
-    m.register_method("eth_feeHistory", |p, n, _| -> RpcResult<FeeHistory> {
-        let mut seq = p.sequence();
-        let count: U64 = seq.next()?;
-        let newest: BlockNumberOrTag = seq.next()?;
-        let percentiles: Option<Vec<f64>> = seq.optional_next()?;
-        fee_history(&n.chain(), count.to(), newest, percentiles)
-    })?;
+    m.register_method("eth_feeHistory", |p, n, _| eth_fee_history(p, n))?;
     // Run on the worker that received the call (no thread hop per call, which costs more than
     // a typical view call), telling tokio it may block so a long call does not stall the
     // worker's other tasks.
-    m.register_method("eth_call", |p, n, _| -> RpcResult<Bytes> {
-        in_place(|| {
-            let (req, block, state) = call_params(&p)?;
-            let chain = n.chain();
-            let at = state_block(&chain, block)?;
-            let diff = overrides(&*chain.state_at(at)?, state)?;
-            match chain.call(&call_request(&req)?, diff, at)? {
-                ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-                ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
-                ExecutionResult::Halt { reason, .. } => {
-                    Err(rpc_error(SERVER_ERROR, format!("EVM error {reason:?}")))
-                }
-            }
-        })
+    m.register_method("eth_call", |p, n, _| eth_call(p, n))?;
+    m.register_blocking_method("eth_estimateGas", |p, n, _| eth_estimate_gas(p, &n))?;
+    m.register_method("eth_getTransactionByHash", |p, n, _| {
+        eth_get_transaction_by_hash(p, n)
     })?;
-    m.register_blocking_method("eth_estimateGas", |p, n, _| -> RpcResult<U64> {
-        let (req, block, state) = call_params(&p)?;
-        let chain = n.chain();
-        let at = state_block(&chain, block)?;
-        let diff = overrides(&*chain.state_at(at)?, state)?;
-        Ok(U64::from(chain.estimate_gas(
-            &call_request(&req)?,
-            diff,
-            at,
-        )?))
-    })?;
-    m.register_blocking_method("eth_sendRawTransaction", |p, n, _| -> RpcResult<B256> {
-        let raw: Bytes = p.one()?;
-        let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
-            .map_err(|e| invalid_params(format!("transaction does not decode: {e}")))?;
-        let sender = tx
-            .recover_signer()
-            .map_err(|e| invalid_params(format!("invalid signature: {e}")))?;
-        Ok(n.submit(Recovered::new_unchecked(tx, sender))?)
-    })?;
-    m.register_blocking_method("eth_sendTransaction", |p, n, _| -> RpcResult<B256> {
-        let req: TransactionRequest = p.one()?;
-        let tx = sign_request(&n, req)?;
-        Ok(n.submit(tx)?)
-    })?;
-    m.register_method("eth_sign", |p, n, _| -> RpcResult<Bytes> {
-        let (address, data): (Address, Bytes) = p.parse()?;
-        sign_message(n, &address, &data)
-    })?;
-    m.register_method("personal_sign", |p, n, _| -> RpcResult<Bytes> {
-        let (data, address): (Bytes, Address) = p.parse()?;
-        sign_message(n, &address, &data)
-    })?;
-    m.register_method("eth_signTypedData_v4", |p, n, _| -> RpcResult<Bytes> {
-        let (address, data): (Address, serde_json::Value) = p.parse()?;
-        let typed: TypedData = match data {
-            serde_json::Value::String(s) => serde_json::from_str(&s),
-            other => serde_json::from_value(other),
-        }
-        .map_err(|e| invalid_params(format!("typed data: {e}")))?;
-        let hash = typed
-            .eip712_signing_hash()
-            .map_err(|e| invalid_params(format!("typed data: {e}")))?;
-        let signature = signer(n, &address)?
-            .sign_hash_sync(&hash)
-            .map_err(|e| rpc_error(SERVER_ERROR, e.to_string()))?;
-        Ok(signature.as_bytes().into())
-    })?;
-    m.register_method(
-        "eth_getTransactionByHash",
-        |p, n, _| -> RpcResult<Option<_>> {
-            let hash: B256 = p.one()?;
-            let chain = n.chain();
-            if let Some(tx) = chain.pool().get(&hash) {
-                return Ok(Some(pending_transaction(&tx.tx)));
-            }
-            Ok(mined_transaction(&chain, &hash)?)
-        },
-    )?;
     m.register_method(
         "eth_getTransactionByBlockNumberAndIndex",
         |p, n, _| -> RpcResult<Option<_>> {
@@ -209,44 +98,10 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             transaction_at(&n.chain(), BlockId::from(hash), index)
         },
     )?;
-    m.register_method("eth_getProof", |p, n, _| -> RpcResult<_> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let slots: Vec<U256> = seq.next()?;
-        let block: Option<BlockId> = seq.optional_next()?;
-        let chain = n.chain();
-        let mut world = chain.state_at(state_block(&chain, block)?)?.into_owned();
-        Ok(world.proof(address, &slots))
+    m.register_method("eth_getProof", |p, n, _| eth_get_proof(p, n))?;
+    m.register_blocking_method("eth_createAccessList", |p, n, _| {
+        eth_create_access_list(p, &n)
     })?;
-    m.register_blocking_method(
-        "eth_createAccessList",
-        |p, n, _| -> RpcResult<AccessListResult> {
-            let mut seq = p.sequence();
-            let req: TransactionRequest = seq.next()?;
-            let block: Option<BlockId> = seq.optional_next()?;
-            let chain = n.chain();
-            let at = state_block(&chain, block)?;
-            let mut request = call_request(&req)?;
-            let mut inspector = AccessListInspector::new(request.tx.access_list.clone());
-            chain.call_inspected(&request, Default::default(), at, &mut inspector)?;
-            let access_list = inspector.into_access_list();
-            // Gas used with the list in place, as anvil and geth report it.
-            request.tx.access_list = access_list.clone();
-            if request.tx.tx_type == 0 {
-                request.tx.tx_type = 1;
-            }
-            let result = chain.call(&request, Default::default(), at)?;
-            Ok(AccessListResult {
-                access_list,
-                gas_used: U256::from(result.tx_gas_used()),
-                error: match &result {
-                    ExecutionResult::Success { .. } => None,
-                    ExecutionResult::Revert { .. } => Some("execution reverted".into()),
-                    ExecutionResult::Halt { reason, .. } => Some(format!("{reason:?}")),
-                },
-            })
-        },
-    )?;
     m.register_method(
         "eth_getTransactionReceipt",
         |p, n, _| -> RpcResult<Option<TransactionReceipt>> {
@@ -254,37 +109,13 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             Ok(receipt(&n.chain(), hash)?)
         },
     )?;
-    m.register_method("eth_getBlockByNumber", |p, n, _| -> RpcResult<Option<_>> {
-        let (tag, full): (BlockNumberOrTag, Option<bool>) = p.parse()?;
-        let chain = n.chain();
-        let Some(block) = block_by_id(&chain, BlockId::Number(tag))? else {
-            return Ok(None);
-        };
-        Ok(Some(rpc_block(&chain, &block, full.unwrap_or(false))?))
+    m.register_method("eth_getBlockByNumber", |p, n, _| {
+        eth_get_block_by_number(p, n)
     })?;
-    m.register_method("eth_getBlockByHash", |p, n, _| -> RpcResult<Option<_>> {
-        let (hash, full): (B256, Option<bool>) = p.parse()?;
-        let chain = n.chain();
-        let Some(block) = block_by_id(&chain, BlockId::from(hash))? else {
-            return Ok(None);
-        };
-        Ok(Some(rpc_block(&chain, &block, full.unwrap_or(false))?))
+    m.register_method("eth_getBlockByHash", |p, n, _| eth_get_block_by_hash(p, n))?;
+    m.register_method("eth_getBlockReceipts", |p, n, _| {
+        eth_get_block_receipts(p, n)
     })?;
-    m.register_method(
-        "eth_getBlockReceipts",
-        |p, n, _| -> RpcResult<Option<Vec<TransactionReceipt>>> {
-            let id: BlockId = p.one()?;
-            let chain = n.chain();
-            let Some(block) = block_by_id(&chain, id)? else {
-                return Ok(None);
-            };
-            let mut out = Vec::new();
-            for hash in &block.transactions {
-                out.extend(receipt(&chain, *hash)?);
-            }
-            Ok(Some(out))
-        },
-    )?;
     m.register_method(
         "eth_getBlockTransactionCountByNumber",
         |p, n, _| -> RpcResult<Option<U64>> {
@@ -301,118 +132,171 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
             Ok(block_by_id(&chain, BlockId::from(hash))?.map(|b| U64::from(b.transactions.len())))
         },
     )?;
-    m.register_method("eth_getLogs", |p, n, _| -> RpcResult<Vec<_>> {
-        let filter: Filter = p.one()?;
-        Ok(filters::logs(&n.chain(), &filter, n.config.max_log_range)?)
-    })?;
-    m.register_method("eth_newFilter", |p, n, _| -> RpcResult<U256> {
-        let filter: Filter = p.one()?;
-        let next = n.chain().head().header.number + 1;
-        let next = match filter.get_from_block() {
-            Some(from) => from.min(next),
-            None => next,
-        };
-        Ok(n.filters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .install(PollFilter::Logs {
-                filter: Box::new(filter),
-                next,
-            }))
-    })?;
-    m.register_method("eth_newBlockFilter", |_, n, _| -> RpcResult<U256> {
-        let next = n.chain().head().header.number + 1;
-        Ok(n.filters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .install(PollFilter::Blocks { next }))
-    })?;
-    m.register_method(
-        "eth_newPendingTransactionFilter",
-        |_, n, _| -> RpcResult<U256> {
-            let receiver = n.pending_transactions.subscribe();
-            Ok(n.filters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .install(PollFilter::PendingTransactions(receiver)))
-        },
-    )?;
-    m.register_method(
-        "eth_getFilterChanges",
-        |p, n, _| -> RpcResult<FilterChanges> {
-            let id: U256 = p.one()?;
-            let chain = n.chain();
-            let head = chain.head().header.number;
-            let mut filters = n.filters.lock().unwrap_or_else(|e| e.into_inner());
-            let filter = filters
-                .get_mut(&id)
-                .ok_or_else(|| rpc_error(SERVER_ERROR, "filter not found"))?;
-            match filter {
-                PollFilter::Blocks { next } => {
-                    let hashes = (*next..=head).filter_map(|b| chain.block_hash(b)).collect();
-                    *next = head + 1;
-                    Ok(FilterChanges::Hashes(hashes))
-                }
-                PollFilter::PendingTransactions(receiver) => {
-                    use tokio::sync::broadcast::error::TryRecvError;
-                    let mut hashes = Vec::new();
-                    loop {
-                        match receiver.try_recv() {
-                            Ok(hash) => hashes.push(hash),
-                            Err(TryRecvError::Lagged(_)) => continue,
-                            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-                        }
-                    }
-                    Ok(FilterChanges::Hashes(hashes))
-                }
-                PollFilter::Logs { filter, next } => {
-                    // A filter left unpolled for more blocks than one query may scan starts
-                    // again at the head, and says so once (geth drops such filters).
-                    let max_range = n.config.max_log_range;
-                    if head >= *next && head - *next >= max_range {
-                        let behind = head - *next + 1;
-                        *next = head + 1;
-                        return Err(rpc_error(
-                            SERVER_ERROR,
-                            format!(
-                                "filter fell {behind} blocks behind (more than {max_range}); it now starts at block {}: read the blocks it missed with eth_getLogs",
-                                head + 1
-                            ),
-                        ));
-                    }
-                    let to = filter.get_to_block().unwrap_or(head).min(head);
-                    let logs = filters::logs_in_range(&chain, filter, *next, to, max_range)?;
-                    *next = head + 1;
-                    Ok(FilterChanges::Logs(logs))
-                }
-            }
-        },
-    )?;
-    m.register_method("eth_getFilterLogs", |p, n, _| -> RpcResult<Vec<_>> {
-        let id: U256 = p.one()?;
-        let chain = n.chain();
-        let filter = match n
-            .filters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&id)
-        {
-            Some(PollFilter::Logs { filter, .. }) => filter.clone(),
-            Some(PollFilter::Blocks { .. } | PollFilter::PendingTransactions(_)) => {
-                return Err(invalid_params("filter is not a log filter"))
-            }
-            None => return Err(rpc_error(SERVER_ERROR, "filter not found")),
-        };
-        Ok(filters::logs(&chain, &filter, n.config.max_log_range)?)
-    })?;
-    m.register_method("eth_uninstallFilter", |p, n, _| -> RpcResult<bool> {
-        let id: U256 = p.one()?;
-        Ok(n.filters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id))
-    })?;
     Ok(())
+}
+/// `eth_getBalance`.
+fn eth_get_balance(p: Params<'_>, n: &Node) -> RpcResult<U256> {
+    let (address, block) = address_and_block(&p)?;
+    let chain = n.chain();
+    let world = chain.state_at(state_block(&chain, block)?)?;
+    Ok(world
+        .account(&address)
+        .map(|a| a.balance)
+        .unwrap_or_default())
+}
+
+/// `eth_getTransactionCount`.
+fn eth_get_transaction_count(p: Params<'_>, n: &Node) -> RpcResult<U64> {
+    let (address, block) = address_and_block(&p)?;
+    let chain = n.chain();
+    if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+        return Ok(U64::from(chain.pending_nonce(&address)));
+    }
+    let world = chain.state_at(state_block(&chain, block)?)?;
+    Ok(U64::from(
+        world.account(&address).map(|a| a.nonce).unwrap_or(0),
+    ))
+}
+
+/// `eth_getCode`.
+fn eth_get_code(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
+    let (address, block) = address_and_block(&p)?;
+    let chain = n.chain();
+    let world = chain.state_at(state_block(&chain, block)?)?;
+    Ok(world.code_of(&address).original_bytes())
+}
+
+/// `eth_getStorageAt`.
+fn eth_get_storage_at(p: Params<'_>, n: &Node) -> RpcResult<B256> {
+    let mut seq = p.sequence();
+    let address: Address = seq.next()?;
+    let slot: U256 = seq.next()?;
+    let block: Option<BlockId> = seq.optional_next()?;
+    let chain = n.chain();
+    let world = chain.state_at(state_block(&chain, block)?)?;
+    Ok(world.storage(&address, &slot).into())
+}
+
+/// `eth_feeHistory`.
+fn eth_fee_history(p: Params<'_>, n: &Node) -> RpcResult<FeeHistory> {
+    let mut seq = p.sequence();
+    let count: U64 = seq.next()?;
+    let newest: BlockNumberOrTag = seq.next()?;
+    let percentiles: Option<Vec<f64>> = seq.optional_next()?;
+    fee_history(&n.chain(), count.to(), newest, percentiles)
+}
+
+/// `eth_call`.
+fn eth_call(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
+    in_place(|| {
+        let (req, block, state) = call_params(&p)?;
+        let chain = n.chain();
+        let at = state_block(&chain, block)?;
+        let diff = overrides(&*chain.state_at(at)?, state)?;
+        match chain.call(&call_request(&req)?, diff, at)? {
+            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+            ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
+            ExecutionResult::Halt { reason, .. } => {
+                Err(rpc_error(SERVER_ERROR, format!("EVM error {reason:?}")))
+            }
+        }
+    })
+}
+
+/// `eth_estimateGas`.
+fn eth_estimate_gas(p: Params<'_>, n: &Node) -> RpcResult<U64> {
+    let (req, block, state) = call_params(&p)?;
+    let chain = n.chain();
+    let at = state_block(&chain, block)?;
+    let diff = overrides(&*chain.state_at(at)?, state)?;
+    Ok(U64::from(chain.estimate_gas(
+        &call_request(&req)?,
+        diff,
+        at,
+    )?))
+}
+
+/// `eth_getTransactionByHash`.
+fn eth_get_transaction_by_hash(p: Params<'_>, n: &Node) -> RpcResult<Option<Transaction>> {
+    let hash: B256 = p.one()?;
+    let chain = n.chain();
+    if let Some(tx) = chain.pool().get(&hash) {
+        return Ok(Some(pending_transaction(&tx.tx)));
+    }
+    Ok(mined_transaction(&chain, &hash)?)
+}
+
+/// `eth_getProof`.
+fn eth_get_proof(p: Params<'_>, n: &Node) -> RpcResult<EIP1186AccountProofResponse> {
+    let mut seq = p.sequence();
+    let address: Address = seq.next()?;
+    let slots: Vec<U256> = seq.next()?;
+    let block: Option<BlockId> = seq.optional_next()?;
+    let chain = n.chain();
+    let mut world = chain.state_at(state_block(&chain, block)?)?.into_owned();
+    Ok(world.proof(address, &slots))
+}
+
+/// `eth_createAccessList`.
+fn eth_create_access_list(p: Params<'_>, n: &Node) -> RpcResult<AccessListResult> {
+    let mut seq = p.sequence();
+    let req: TransactionRequest = seq.next()?;
+    let block: Option<BlockId> = seq.optional_next()?;
+    let chain = n.chain();
+    let at = state_block(&chain, block)?;
+    let mut request = call_request(&req)?;
+    let mut inspector = AccessListInspector::new(request.tx.access_list.clone());
+    chain.call_inspected(&request, Default::default(), at, &mut inspector)?;
+    let access_list = inspector.into_access_list();
+    // Gas used with the list in place, as anvil and geth report it.
+    request.tx.access_list = access_list.clone();
+    if request.tx.tx_type == 0 {
+        request.tx.tx_type = 1;
+    }
+    let result = chain.call(&request, Default::default(), at)?;
+    Ok(AccessListResult {
+        access_list,
+        gas_used: U256::from(result.tx_gas_used()),
+        error: match &result {
+            ExecutionResult::Success { .. } => None,
+            ExecutionResult::Revert { .. } => Some("execution reverted".into()),
+            ExecutionResult::Halt { reason, .. } => Some(format!("{reason:?}")),
+        },
+    })
+}
+
+/// `eth_getBlockByNumber`.
+fn eth_get_block_by_number(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> {
+    let (tag, full): (BlockNumberOrTag, Option<bool>) = p.parse()?;
+    let chain = n.chain();
+    let Some(block) = block_by_id(&chain, BlockId::Number(tag))? else {
+        return Ok(None);
+    };
+    Ok(Some(rpc_block(&chain, &block, full.unwrap_or(false))?))
+}
+
+/// `eth_getBlockByHash`.
+fn eth_get_block_by_hash(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> {
+    let (hash, full): (B256, Option<bool>) = p.parse()?;
+    let chain = n.chain();
+    let Some(block) = block_by_id(&chain, BlockId::from(hash))? else {
+        return Ok(None);
+    };
+    Ok(Some(rpc_block(&chain, &block, full.unwrap_or(false))?))
+}
+
+/// `eth_getBlockReceipts`.
+fn eth_get_block_receipts(p: Params<'_>, n: &Node) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+    let id: BlockId = p.one()?;
+    let chain = n.chain();
+    let Some(block) = block_by_id(&chain, id)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for hash in &block.transactions {
+        out.extend(receipt(&chain, *hash)?);
+    }
+    Ok(Some(out))
 }
 
 /// A mined transaction by hash, as the RPC shows it.
@@ -481,63 +365,6 @@ fn receipt(chain: &Chain, hash: B256) -> Result<Option<TransactionReceipt>, Chai
         .map(|b| b.header.timestamp)
         .unwrap_or_default();
     Ok(Some(rpc_receipt(hash, &stored, &receipt, timestamp)?))
-}
-
-fn signer<'a>(node: &'a Node, address: &Address) -> RpcResult<&'a PrivateKeySigner> {
-    node.signers
-        .iter()
-        .find(|s| s.address() == *address)
-        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("no signer for account {address}")))
-}
-
-fn sign_message(node: &Node, address: &Address, data: &[u8]) -> RpcResult<Bytes> {
-    let signature = signer(node, address)?
-        .sign_message_sync(data)
-        .map_err(|e| rpc_error(SERVER_ERROR, e.to_string()))?;
-    Ok(signature.as_bytes().into())
-}
-
-/// Fill in and sign a dev account's (or an impersonated account's) transaction.
-fn sign_request(node: &Node, mut req: TransactionRequest) -> RpcResult<Recovered<TxEnvelope>> {
-    let from = req.from.ok_or_else(|| invalid_params("missing 'from'"))?;
-    let key = node.signers.iter().find(|s| s.address() == from);
-    let chain = node.chain();
-    if key.is_none() && !chain.impersonated.contains(&from) {
-        return Err(rpc_error(
-            SERVER_ERROR,
-            format!("no signer for account {from}"),
-        ));
-    }
-    req.chain_id.get_or_insert(chain.config().chain_id);
-    req.nonce.get_or_insert(chain.pending_nonce(&from));
-    req.to.get_or_insert(TxKind::Create);
-    if req.gas_price.is_none() {
-        let tip = *req
-            .max_priority_fee_per_gas
-            .get_or_insert(DEFAULT_PRIORITY_FEE);
-        let max_fee = 2 * u128::from(chain.next_base_fee()) + tip;
-        req.max_fee_per_gas.get_or_insert(max_fee);
-    }
-    if req.gas.is_none() {
-        let head = chain.head().header.number;
-        let gas = chain.estimate_gas(&call_request(&req)?, Default::default(), head)?;
-        req.gas = Some(gas);
-    }
-    drop(chain);
-    let typed = req
-        .build_typed_tx()
-        .map_err(|_| invalid_params("transaction request is missing fields"))?;
-    let envelope = match key {
-        Some(key) => {
-            let signature = key
-                .sign_hash_sync(&typed.signature_hash())
-                .map_err(|e| rpc_error(SERVER_ERROR, e.to_string()))?;
-            typed.into_envelope(signature)
-        }
-        // Impersonated: no key; a placeholder signature, and the sender is taken as given.
-        None => typed.into_envelope(Signature::new(U256::from(1), U256::from(1), false)),
-    };
-    Ok(Recovered::new_unchecked(envelope, from))
 }
 
 fn fee_history(

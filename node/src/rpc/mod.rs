@@ -4,6 +4,8 @@ mod convert;
 mod debug;
 mod dev;
 mod eth;
+mod eth_filter;
+mod eth_sign;
 pub mod http_guard;
 mod step_limit;
 pub(crate) mod subscribe;
@@ -70,6 +72,8 @@ impl From<ChainError> for ErrorObjectOwned {
 pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
     let mut module = RpcModule::from_arc(node);
     eth::register(&mut module)?;
+    eth_filter::register(&mut module)?;
+    eth_sign::register(&mut module)?;
     dev::register(&mut module)?;
     debug::register(&mut module)?;
     subscribe::register(&mut module)?;

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 
 use alloy_primitives::{Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::BlockId;
+use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use serde_json::Value;
 use verinfer_precompile::{attestation, record, ModelInfo, ADDRESS};
@@ -63,172 +64,193 @@ pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("verinfer_attester", |_, n, _| -> RpcResult<_> {
         Ok(n.attester)
     })?;
-    m.register_blocking_method("verinfer_uploadModel", |p, n, _| -> RpcResult<ModelJson> {
-        let mut params = p.sequence();
-        let bytes: Bytes = params.next()?;
-        let cids: Option<OneOrMany> = params.optional_next()?;
-        let cids = cids.map(OneOrMany::into_vec).unwrap_or_default();
-        for cid in &cids {
-            crate::cids::check(cid).map_err(|e| invalid_params(e.to_string()))?;
-        }
-        let info = n
-            .add_model(&bytes)
-            .map_err(|e| invalid_params(format!("model refused: {e}")))?;
-        for cid in &cids {
-            n.bind_cid(cid, info.id)
-                .map_err(|e| invalid_params(format!("model {} admitted, but {e}", info.id)))?;
-        }
-        Ok(model_json(&n, &info, &mut n.cids_by_model(), false))
+    m.register_blocking_method("verinfer_uploadModel", |p, n, _| {
+        verinfer_upload_model(p, &n)
     })?;
-    m.register_method("verinfer_listModels", |_, n, _| -> RpcResult<_> {
-        let mut cids = n.cids_by_model();
-        Ok(n.models
-            .list()
-            .iter()
-            .map(|info| model_json(n, info, &mut cids, false))
-            .collect::<Vec<_>>())
+    m.register_method("verinfer_listModels", |_, n, _| verinfer_list_models(n))?;
+    m.register_method("verinfer_getModel", |p, n, _| verinfer_get_model(p, n))?;
+    m.register_method("verinfer_getInference", |p, n, _| {
+        verinfer_get_inference(p, n)
     })?;
-    m.register_method(
-        "verinfer_getModel",
-        |p, n, _| -> RpcResult<Option<ModelJson>> {
-            // A model id, or a CID bound to one.
-            let name: String = p.one()?;
-            let Some(id) = n.resolve_cid(&name) else {
-                return Ok(None);
-            };
-            let mut cids = n.cids_by_model();
-            Ok(n.models
-                .get(&id)
-                .map(|m| model_json(n, &m.info, &mut cids, true)))
-        },
-    )?;
-    m.register_method(
-        "verinfer_getInference",
-        |p, n, _| -> RpcResult<Option<InferenceJson>> {
-            let id: U256 = p.one()?;
-            let chain = n.chain();
-            let world = chain.world();
-            let read = record::read(id, |slot| {
-                Ok::<_, Infallible>(world.storage(&ADDRESS, &slot))
-            })
-            .map_err(|e| rpc_error(SERVER_ERROR, format!("inference {id}: {e}")))?;
-            let Some(rec) = read else { return Ok(None) };
-            let transaction_hash = chain
-                .storage()
-                .witnesses(rec.blockNumber)
-                .map_err(ChainError::from)?
-                .iter()
-                .find(|w| w.id == id)
-                .map(|w| w.transaction_hash);
-            let digest = attestation::digest(
-                chain.config().chain_id,
-                id,
-                rec.modelId,
-                rec.inputHash,
-                rec.outputHash,
-            );
-            let signature_valid = attestation::recover(&digest, &rec.signature)
-                .is_ok_and(|signer| signer == rec.attester);
-            let open_gradient_mode = match world
-                .storage(&ADDRESS, &record::mode_slot(id))
-                .saturating_to::<u8>()
-            {
-                1 => Some("VANILLA".to_string()),
-                2 => Some("ZK".to_string()),
-                3 => Some("TEE".to_string()),
-                _ => None,
-            };
-            Ok(Some(InferenceJson {
-                id,
-                model_id: rec.modelId,
-                input_hash: rec.inputHash,
-                output_hash: rec.outputHash,
-                outputs: tensors_json(&rec.outputs),
-                caller: rec.caller,
-                block_number: rec.blockNumber,
-                transaction_hash,
-                attester: rec.attester,
-                signature: rec.signature,
-                digest,
-                signature_valid,
-                open_gradient_mode,
-            }))
-        },
-    )?;
-    m.register_method(
-        "verinfer_getBlockInferences",
-        |p, n, _| -> RpcResult<Vec<WitnessJson>> {
-            let id: Value = p.one()?;
-            let id: BlockId = match id.as_u64() {
-                Some(number) => BlockId::number(number),
-                None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
-            };
-            let chain = n.chain();
-            let block = block_by_id(&chain, id)?
-                .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
-            let witnesses = chain
-                .storage()
-                .witnesses(block.header.number)
-                .map_err(ChainError::from)?;
-            Ok(witnesses
-                .into_iter()
-                .map(|w| WitnessJson {
-                    decoded_outputs: w.decoded_outputs().map(|t| tensors_json(&t)),
-                    witness: w,
-                })
-                .collect())
-        },
-    )?;
-    m.register_method("verinfer_getGenesis", |_, n, _| -> RpcResult<StoredDiff> {
-        n.chain()
-            .storage()
-            .genesis()
-            .map_err(ChainError::from)?
-            .ok_or_else(|| rpc_error(SERVER_ERROR, "this chain does not record its genesis"))
+    m.register_method("verinfer_getBlockInferences", |p, n, _| {
+        verinfer_get_block_inferences(p, n)
     })?;
-    m.register_method(
-        "verinfer_getReplayBlock",
-        |p, n, _| -> RpcResult<ReplayBlock> {
-            let number: u64 = p.one()?;
-            let chain = n.chain();
-            let storage = chain.storage();
-            let block = storage
-                .block(number)
-                .map_err(ChainError::from)?
-                .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {number} not found")))?;
-            let mut transactions = Vec::with_capacity(block.transactions.len());
-            let mut receipts = Vec::with_capacity(block.transactions.len());
-            for hash in &block.transactions {
-                let missing = || rpc_error(SERVER_ERROR, format!("transaction {hash} is missing"));
-                let tx = storage
-                    .transaction(hash)
-                    .map_err(ChainError::from)?
-                    .ok_or_else(missing)?;
-                transactions.push(tx.raw);
-                receipts.push(
-                    storage
-                        .receipt(hash)
-                        .map_err(ChainError::from)?
-                        .ok_or_else(missing)?,
-                );
-            }
-            Ok(ReplayBlock {
-                witnesses: storage.witnesses(number).map_err(ChainError::from)?,
-                edits: storage.edits(number).map_err(ChainError::from)?,
-                block,
-                transactions,
-                receipts,
-            })
-        },
-    )?;
-    m.register_method("verinfer_inferenceCount", |_, n, _| -> RpcResult<_> {
-        let chain = n.chain();
-        Ok(U64::from(
-            chain
-                .world()
-                .storage(&ADDRESS, &record::COUNT_SLOT)
-                .saturating_to::<u64>(),
-        ))
+    m.register_method("verinfer_getGenesis", |_, n, _| verinfer_get_genesis(n))?;
+    m.register_method("verinfer_getReplayBlock", |p, n, _| {
+        verinfer_get_replay_block(p, n)
+    })?;
+    m.register_method("verinfer_inferenceCount", |_, n, _| {
+        verinfer_inference_count(n)
     })?;
     Ok(())
+}
+/// `verinfer_uploadModel`.
+fn verinfer_upload_model(p: Params<'_>, n: &Node) -> RpcResult<ModelJson> {
+    let mut params = p.sequence();
+    let bytes: Bytes = params.next()?;
+    let cids: Option<OneOrMany> = params.optional_next()?;
+    let cids = cids.map(OneOrMany::into_vec).unwrap_or_default();
+    for cid in &cids {
+        crate::cids::check(cid).map_err(|e| invalid_params(e.to_string()))?;
+    }
+    let info = n
+        .add_model(&bytes)
+        .map_err(|e| invalid_params(format!("model refused: {e}")))?;
+    for cid in &cids {
+        n.bind_cid(cid, info.id)
+            .map_err(|e| invalid_params(format!("model {} admitted, but {e}", info.id)))?;
+    }
+    Ok(model_json(&n, &info, &mut n.cids_by_model(), false))
+}
+
+/// `verinfer_listModels`.
+fn verinfer_list_models(n: &Node) -> RpcResult<Vec<ModelJson>> {
+    let mut cids = n.cids_by_model();
+    Ok(n.models
+        .list()
+        .iter()
+        .map(|info| model_json(n, info, &mut cids, false))
+        .collect::<Vec<_>>())
+}
+
+/// `verinfer_getModel`.
+fn verinfer_get_model(p: Params<'_>, n: &Node) -> RpcResult<Option<ModelJson>> {
+    // A model id, or a CID bound to one.
+    let name: String = p.one()?;
+    let Some(id) = n.resolve_cid(&name) else {
+        return Ok(None);
+    };
+    let mut cids = n.cids_by_model();
+    Ok(n.models
+        .get(&id)
+        .map(|m| model_json(n, &m.info, &mut cids, true)))
+}
+
+/// `verinfer_getInference`.
+fn verinfer_get_inference(p: Params<'_>, n: &Node) -> RpcResult<Option<InferenceJson>> {
+    let id: U256 = p.one()?;
+    let chain = n.chain();
+    let world = chain.world();
+    let read = record::read(id, |slot| {
+        Ok::<_, Infallible>(world.storage(&ADDRESS, &slot))
+    })
+    .map_err(|e| rpc_error(SERVER_ERROR, format!("inference {id}: {e}")))?;
+    let Some(rec) = read else { return Ok(None) };
+    let transaction_hash = chain
+        .storage()
+        .witnesses(rec.blockNumber)
+        .map_err(ChainError::from)?
+        .iter()
+        .find(|w| w.id == id)
+        .map(|w| w.transaction_hash);
+    let digest = attestation::digest(
+        chain.config().chain_id,
+        id,
+        rec.modelId,
+        rec.inputHash,
+        rec.outputHash,
+    );
+    let signature_valid =
+        attestation::recover(&digest, &rec.signature).is_ok_and(|signer| signer == rec.attester);
+    let open_gradient_mode = match world
+        .storage(&ADDRESS, &record::mode_slot(id))
+        .saturating_to::<u8>()
+    {
+        1 => Some("VANILLA".to_string()),
+        2 => Some("ZK".to_string()),
+        3 => Some("TEE".to_string()),
+        _ => None,
+    };
+    Ok(Some(InferenceJson {
+        id,
+        model_id: rec.modelId,
+        input_hash: rec.inputHash,
+        output_hash: rec.outputHash,
+        outputs: tensors_json(&rec.outputs),
+        caller: rec.caller,
+        block_number: rec.blockNumber,
+        transaction_hash,
+        attester: rec.attester,
+        signature: rec.signature,
+        digest,
+        signature_valid,
+        open_gradient_mode,
+    }))
+}
+
+/// `verinfer_getBlockInferences`.
+fn verinfer_get_block_inferences(p: Params<'_>, n: &Node) -> RpcResult<Vec<WitnessJson>> {
+    let id: Value = p.one()?;
+    let id: BlockId = match id.as_u64() {
+        Some(number) => BlockId::number(number),
+        None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
+    };
+    let chain = n.chain();
+    let block = block_by_id(&chain, id)?
+        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
+    let witnesses = chain
+        .storage()
+        .witnesses(block.header.number)
+        .map_err(ChainError::from)?;
+    Ok(witnesses
+        .into_iter()
+        .map(|w| WitnessJson {
+            decoded_outputs: w.decoded_outputs().map(|t| tensors_json(&t)),
+            witness: w,
+        })
+        .collect())
+}
+
+/// `verinfer_getGenesis`.
+fn verinfer_get_genesis(n: &Node) -> RpcResult<StoredDiff> {
+    n.chain()
+        .storage()
+        .genesis()
+        .map_err(ChainError::from)?
+        .ok_or_else(|| rpc_error(SERVER_ERROR, "this chain does not record its genesis"))
+}
+
+/// `verinfer_getReplayBlock`.
+fn verinfer_get_replay_block(p: Params<'_>, n: &Node) -> RpcResult<ReplayBlock> {
+    let number: u64 = p.one()?;
+    let chain = n.chain();
+    let storage = chain.storage();
+    let block = storage
+        .block(number)
+        .map_err(ChainError::from)?
+        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {number} not found")))?;
+    let mut transactions = Vec::with_capacity(block.transactions.len());
+    let mut receipts = Vec::with_capacity(block.transactions.len());
+    for hash in &block.transactions {
+        let missing = || rpc_error(SERVER_ERROR, format!("transaction {hash} is missing"));
+        let tx = storage
+            .transaction(hash)
+            .map_err(ChainError::from)?
+            .ok_or_else(missing)?;
+        transactions.push(tx.raw);
+        receipts.push(
+            storage
+                .receipt(hash)
+                .map_err(ChainError::from)?
+                .ok_or_else(missing)?,
+        );
+    }
+    Ok(ReplayBlock {
+        witnesses: storage.witnesses(number).map_err(ChainError::from)?,
+        edits: storage.edits(number).map_err(ChainError::from)?,
+        block,
+        transactions,
+        receipts,
+    })
+}
+
+/// `verinfer_inferenceCount`.
+fn verinfer_inference_count(n: &Node) -> RpcResult<U64> {
+    let chain = n.chain();
+    Ok(U64::from(
+        chain
+            .world()
+            .storage(&ADDRESS, &record::COUNT_SLOT)
+            .saturating_to::<u64>(),
+    ))
 }

@@ -1,0 +1,230 @@
+//! Taking transactions in and mining blocks: admission checks, the pool, sealing.
+
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_primitives::{keccak256, B256, U256};
+
+use crate::execute::{self, Executed, HeaderInputs, Included, OnInvalid};
+use crate::pool::PoolTransaction;
+use crate::state::Undo;
+use crate::storage::{BlockWrite, StoredBlock};
+
+use super::{Chain, ChainError, MinedBlock, MAX_TIMESTAMP, TX_GAS_LIMIT_CAP};
+
+/// What the EVM would refuse before executing a transaction, checked before it enters the pool
+/// (so a refused transaction gets its reason and mines no block): fee fields in order, init code
+/// size, and the intrinsic gas (calldata, access list, authorizations, EIP-7623 floor).
+fn check_intrinsic(tx: &TxEnvelope) -> Result<(), ChainError> {
+    use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
+    let invalid = |what: String| Err(ChainError::InvalidTransaction(what));
+    if let Some(tip) = tx.max_priority_fee_per_gas() {
+        if tip > tx.max_fee_per_gas() {
+            return invalid(format!(
+                "max priority fee per gas higher than max fee per gas: tip {tip}, max fee {}",
+                tx.max_fee_per_gas()
+            ));
+        }
+    }
+    let create = tx.kind().is_create();
+    if create && tx.input().len() > MAX_INITCODE_SIZE {
+        return invalid(format!(
+            "max initcode size exceeded: code size {}, limit {MAX_INITCODE_SIZE}",
+            tx.input().len()
+        ));
+    }
+    let (accounts, storages) = tx.access_list().map_or((0, 0), |list| {
+        (
+            list.len() as u64,
+            list.iter().map(|item| item.storage_keys.len() as u64).sum(),
+        )
+    });
+    let authorizations = tx.authorization_list().map_or(0, |a| a.len() as u64);
+    let spec = revm::context::CfgEnv::<revm::primitives::hardfork::SpecId>::default().spec;
+    let gas = calculate_initial_tx_gas(
+        spec,
+        tx.input(),
+        create,
+        accounts,
+        storages,
+        authorizations,
+        None,
+    );
+    let needed = gas
+        .initial_regular_gas
+        .saturating_add(gas.initial_state_gas)
+        .max(gas.floor_gas);
+    if tx.gas_limit() < needed {
+        return invalid(format!(
+            "intrinsic gas too low: have {}, want {needed}",
+            tx.gas_limit()
+        ));
+    }
+    Ok(())
+}
+/// Largest init code of a contract creation (EIP-3860).
+const MAX_INITCODE_SIZE: usize = 49_152;
+
+impl Chain {
+    /// Check a signed transaction and add it to the pool; returns its hash.
+    pub fn submit(&mut self, tx: Recovered<TxEnvelope>) -> Result<B256, ChainError> {
+        let inner = tx.inner();
+        if inner.is_eip4844() {
+            return Err(ChainError::InvalidTransaction(
+                "blob transactions are not supported".into(),
+            ));
+        }
+        if let Some(id) = inner.chain_id() {
+            if id != self.config.chain_id {
+                return Err(ChainError::InvalidTransaction(format!(
+                    "invalid chain id: transaction is for chain {id}, this chain is {}",
+                    self.config.chain_id
+                )));
+            }
+        }
+        let account = self.world.account(&tx.signer()).unwrap_or_default();
+        if inner.nonce() < account.nonce {
+            return Err(ChainError::InvalidTransaction(format!(
+                "nonce too low: next nonce {}, tx nonce {}",
+                account.nonce,
+                inner.nonce()
+            )));
+        }
+        if inner.gas_limit() > self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP) {
+            return Err(ChainError::InvalidTransaction(format!(
+                "exceeds block gas limit: gas {} above the cap {}",
+                inner.gas_limit(),
+                self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP)
+            )));
+        }
+        check_intrinsic(inner)?;
+        let base_fee = self.next_base_fee();
+        if inner.max_fee_per_gas() < u128::from(base_fee) {
+            return Err(ChainError::InvalidTransaction(format!(
+                "max fee per gas less than block base fee: maxFeePerGas: {}, baseFee: {base_fee}",
+                inner.max_fee_per_gas()
+            )));
+        }
+        let cost = U256::from(inner.gas_limit())
+            .saturating_mul(U256::from(inner.max_fee_per_gas()))
+            .saturating_add(inner.value());
+        if cost > account.balance {
+            return Err(ChainError::InvalidTransaction(format!(
+                "insufficient funds for gas * price + value: have {} want {cost}",
+                account.balance
+            )));
+        }
+        self.seq += 1;
+        let pooled = PoolTransaction::new(tx, self.seq);
+        let hash = pooled.hash;
+        self.pool.add(pooled)?;
+        Ok(hash)
+    }
+
+    /// Whether the pool holds transactions that could go in a block now.
+    pub fn has_ready(&self) -> bool {
+        !self.pool.is_empty()
+            && !self
+                .pool
+                .ready(self.next_base_fee(), |a| self.nonce(a))
+                .is_empty()
+    }
+
+    /// Mine one block with the ready transactions (possibly none).
+    pub fn mine(&mut self, timestamp: Option<u64>) -> Result<MinedBlock, ChainError> {
+        let parent = self.head.header.clone();
+        let number = parent.number + 1;
+        let base_fee = self.next_base_fee();
+        self.block_params.next_base_fee = None;
+        if let Some(ts) = timestamp {
+            if ts > MAX_TIMESTAMP {
+                return Err(ChainError::Invalid(format!(
+                    "timestamp {ts} is past the latest allowed, {MAX_TIMESTAMP}"
+                )));
+            }
+            self.clock.next_timestamp = Some(ts);
+        }
+        let timestamp = self.clock.next(parent.timestamp).ok_or_else(|| {
+            ChainError::Invalid(format!(
+                "the head's timestamp is {}, the latest allowed: no block can follow it",
+                parent.timestamp
+            ))
+        })?;
+        let prevrandao = keccak256(self.head.hash);
+        let env = self.evm_env(number, timestamp, base_fee, prevrandao);
+        let ready = self.pool.ready(base_fee, |a| self.nonce(a));
+
+        let executed = execute::execute(
+            &self.world,
+            &execute::hash_lookup(&self.hashes),
+            env,
+            &self.precompile,
+            ready.into_iter().map(|p| Included {
+                hash: p.hash,
+                tx: p.tx,
+            }),
+            OnInvalid::Skip,
+        )
+        .map_err(|e| ChainError::Invalid(e.to_string()))?;
+
+        let mut world = std::mem::take(&mut self.world);
+        let mut undo = world.undo_of(&executed.diff);
+        undo.then_undo(self.pending_undo.clone());
+        world.apply(&executed.diff);
+        let inputs = HeaderInputs {
+            parent_hash: self.head.hash,
+            number,
+            timestamp,
+            beneficiary: self.block_params.coinbase,
+            gas_limit: self.block_params.gas_limit,
+            base_fee,
+            prevrandao,
+        };
+        let header = execute::header(&inputs, &executed, world.root());
+        let hash = header.hash_slow();
+        let stored_txs = executed.stored_transactions(number, hash);
+        let Executed {
+            diff,
+            receipts,
+            witnesses,
+            dropped,
+            ..
+        } = executed;
+        let block = StoredBlock {
+            hash,
+            header,
+            transactions: stored_txs.iter().map(|(h, _)| *h).collect(),
+        };
+        let written = self.storage.write_block(&BlockWrite {
+            block: &block,
+            transactions: &stored_txs,
+            receipts: &receipts,
+            witnesses: &witnesses,
+            diff: &diff,
+            undo: &undo,
+        });
+        if let Err(e) = written {
+            // Nothing of this block reached the disk; undo it in memory too.
+            self.world = self.storage.load_state()?;
+            return Err(e.into());
+        }
+        self.world = world;
+        self.pending_undo = Undo::default();
+        self.pending_edits.clear();
+        self.hashes.push(hash);
+        self.head = block.clone();
+        for (h, _) in &stored_txs {
+            self.pool.remove(h);
+        }
+        for (h, _) in &dropped {
+            self.pool.remove(h);
+        }
+        let world = &self.world;
+        self.pool
+            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
+        Ok(MinedBlock {
+            block,
+            receipts,
+            dropped,
+        })
+    }
+}

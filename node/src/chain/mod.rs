@@ -1,0 +1,329 @@
+//! The chain: head, world state, mempool and block production.
+//!
+//! One [`Chain`] owns the database. Every block is executed against an [`Overlay`] of the world
+//! state, then its diff, header, transactions, receipts and inference witnesses are written in
+//! one durable database transaction, and only then folded into memory and announced.
+
+mod call;
+mod dev;
+mod mine;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use alloy_consensus::Header;
+use alloy_eips::eip1559::BaseFeeParams;
+use alloy_evm::EvmEnv;
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use revm::bytecode::Bytecode;
+use verinfer_precompile::opengradient::OG_ADDRESS;
+use verinfer_precompile::{InferencePrecompile, ADDRESS, GENESIS_NONCE};
+
+use crate::execute::{self, Executed, HeaderInputs};
+use crate::pool::{Pool, PoolError};
+use crate::state::{AccountState, StateDiff, StoredDiff, Undo, WorldState};
+use crate::storage::{BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt};
+
+pub use call::CallRequest;
+use dev::{Clock, Snapshot};
+
+/// Latest block timestamp the chain accepts (`i64::MAX` seconds): timestamps stay strictly
+/// increasing and clock arithmetic cannot overflow.
+pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
+
+/// Largest gas limit a single transaction may have (EIP-7825, active since Osaka).
+pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
+
+/// Chain parameters fixed at genesis.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    pub chain_id: u64,
+    pub gas_limit: u64,
+    pub initial_base_fee: u64,
+    /// Balances at genesis.
+    pub genesis_accounts: Vec<(Address, U256)>,
+}
+
+/// Why a chain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    InvalidTransaction(String),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("execution reverted")]
+    Revert(Bytes),
+    #[error("EVM error: {0}")]
+    Halt(String),
+    #[error("block {0} not found")]
+    UnknownBlock(String),
+    #[error("state of block {0} is not kept (only the head's state is); query `latest`")]
+    StateUnavailable(u64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the data directory belongs to chain {found}, not {expected}")]
+    WrongChain { expected: u64, found: u64 },
+}
+
+/// What mining a block produced, for RPC answers and subscriptions.
+#[derive(Clone, Debug)]
+pub struct MinedBlock {
+    pub block: StoredBlock,
+    pub receipts: Vec<StoredReceipt>,
+    /// Transactions the block could not include, with the reason.
+    pub dropped: Vec<(B256, String)>,
+}
+
+/// The chain.
+pub struct Chain {
+    config: ChainConfig,
+    storage: Storage,
+    world: WorldState,
+    hashes: Vec<B256>,
+    head: StoredBlock,
+    precompile: Arc<InferencePrecompile>,
+    pool: Pool,
+    seq: u64,
+    clock: Clock,
+    snapshots: BTreeMap<u64, Snapshot>,
+    next_snapshot: u64,
+    /// Undoes the dev edits made since the last block.
+    pending_undo: Undo,
+    /// The dev edits made since the last block, in order.
+    pending_edits: Vec<StoredDiff>,
+    /// Senders allowed without a signature (`anvil_impersonateAccount`).
+    pub impersonated: HashSet<Address>,
+    /// What the next blocks are built with (`anvil_setCoinbase`, `anvil_setBlockGasLimit`,
+    /// `anvil_setNextBlockBaseFeePerGas`). Headers record them, so replays follow.
+    pub block_params: BlockParams,
+}
+
+/// Parameters of the blocks to come that dev methods may change.
+#[derive(Clone, Debug)]
+pub struct BlockParams {
+    /// Fee recipient.
+    pub coinbase: Address,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Base fee of the next block only, instead of EIP-1559's.
+    pub next_base_fee: Option<u64>,
+}
+
+impl BlockParams {
+    fn new(config: &ChainConfig) -> Self {
+        Self {
+            coinbase: Address::ZERO,
+            gas_limit: config.gas_limit,
+            next_base_fee: None,
+        }
+    }
+}
+
+fn next_base_fee(parent: &Header) -> u64 {
+    BaseFeeParams::ethereum().next_block_base_fee(
+        parent.gas_used,
+        parent.gas_limit,
+        parent.base_fee_per_gas.unwrap_or_default(),
+    )
+}
+
+impl Chain {
+    /// Open the chain in `storage`, writing genesis if it is empty.
+    pub fn open(
+        config: ChainConfig,
+        storage: Storage,
+        precompile: Arc<InferencePrecompile>,
+    ) -> Result<Self, ChainError> {
+        let (world, head, hashes) = match storage.head()? {
+            Some(number) => {
+                let found = storage
+                    .meta("chain_id")?
+                    .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                    .unwrap_or(config.chain_id);
+                if found != config.chain_id {
+                    return Err(ChainError::WrongChain {
+                        expected: config.chain_id,
+                        found,
+                    });
+                }
+                let head = storage
+                    .block(number)?
+                    .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
+                (storage.load_state()?, head, storage.block_hashes()?)
+            }
+            None => {
+                let (world, genesis, diff) = Self::genesis(&config);
+                storage.set_meta("chain_id", &config.chain_id.to_be_bytes())?;
+                storage.set_genesis(&StoredDiff::from(&diff))?;
+                storage.write_block(&BlockWrite {
+                    block: &genesis,
+                    transactions: &[],
+                    receipts: &[],
+                    witnesses: &[],
+                    diff: &diff,
+                    undo: &Undo::default(),
+                })?;
+                let hashes = vec![genesis.hash];
+                (world, genesis, hashes)
+            }
+        };
+        let pending_undo = storage.pending_undo()?;
+        let pending_edits = storage.pending_edits()?;
+        let block_params = BlockParams::new(&config);
+        Ok(Self {
+            config,
+            pending_undo,
+            pending_edits,
+            storage,
+            world,
+            hashes,
+            head,
+            precompile,
+            pool: Pool::default(),
+            seq: 0,
+            clock: Clock::default(),
+            snapshots: BTreeMap::new(),
+            next_snapshot: 1,
+            impersonated: HashSet::new(),
+            block_params,
+        })
+    }
+
+    /// The genesis state, block and allocation (accounts and code).
+    fn genesis(config: &ChainConfig) -> (WorldState, StoredBlock, StateDiff) {
+        let mut diff = StateDiff::default();
+        for (address, balance) in &config.genesis_accounts {
+            diff.set_account(
+                *address,
+                AccountState {
+                    balance: *balance,
+                    ..Default::default()
+                },
+            );
+        }
+        // The precompile accounts (0xA00 and the OpenGradient facade at 0xF4): nonce 1 so
+        // EIP-161 never deletes their storage, and the shim's code, which this node never runs
+        // but EVMs without the precompile do (and which old solc's extcodesize check wants).
+        let shim = verinfer_precompile::shim::runtime_code();
+        let code_hash = keccak256(&shim);
+        diff.codes.insert(code_hash, Bytecode::new_raw(shim));
+        for address in [ADDRESS, OG_ADDRESS] {
+            diff.set_account(
+                address,
+                AccountState {
+                    nonce: GENESIS_NONCE,
+                    code_hash,
+                    ..Default::default()
+                },
+            );
+        }
+        let mut world = WorldState::default();
+        world.apply(&diff);
+        let inputs = HeaderInputs {
+            parent_hash: B256::ZERO,
+            number: 0,
+            timestamp: Clock::default().now(),
+            beneficiary: Address::ZERO,
+            gas_limit: config.gas_limit,
+            base_fee: config.initial_base_fee,
+            prevrandao: B256::ZERO,
+        };
+        let header = execute::header(&inputs, &Executed::default(), world.root());
+        let block = StoredBlock {
+            hash: header.hash_slow(),
+            header,
+            transactions: Vec::new(),
+        };
+        (world, block, diff)
+    }
+
+    /// The chain parameters.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The database.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The head block.
+    pub fn head(&self) -> &StoredBlock {
+        &self.head
+    }
+
+    /// The world state at the head.
+    pub fn world(&self) -> &WorldState {
+        &self.world
+    }
+
+    /// The mempool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The base fee the next block will have.
+    pub fn next_base_fee(&self) -> u64 {
+        self.block_params
+            .next_base_fee
+            .unwrap_or_else(|| next_base_fee(&self.head.header))
+    }
+
+    /// The hash of block `number`, if it exists.
+    pub fn block_hash(&self, number: u64) -> Option<B256> {
+        self.hashes.get(usize::try_from(number).ok()?).copied()
+    }
+
+    /// An account's nonce counting its pooled transactions.
+    pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let current = self.nonce(address);
+        match self.pool.highest_nonce(address) {
+            Some(n) if n >= current => n + 1,
+            _ => current,
+        }
+    }
+
+    fn evm_env(&self, number: u64, timestamp: u64, base_fee: u64, prevrandao: B256) -> EvmEnv {
+        execute::evm_env(
+            self.config.chain_id,
+            number,
+            timestamp,
+            self.block_params.gas_limit,
+            base_fee,
+            prevrandao,
+            self.block_params.coinbase,
+        )
+    }
+
+    /// The world state after block `number`: the head's, or rebuilt from undo entries.
+    pub fn state_at(&self, number: u64) -> Result<Cow<'_, WorldState>, ChainError> {
+        let head = self.head.header.number;
+        if number > head {
+            return Err(ChainError::UnknownBlock(number.to_string()));
+        }
+        if number == head {
+            return Ok(Cow::Borrowed(&self.world));
+        }
+        let mut world = self.world.clone();
+        world.apply(&self.pending_undo.to_diff());
+        for block in (number + 1..=head).rev() {
+            world.apply(&self.storage.undo(block)?.to_diff());
+        }
+        Ok(Cow::Owned(world))
+    }
+
+    /// A stored header by number (the head's without a read).
+    pub fn header(&self, number: u64) -> Result<Header, ChainError> {
+        if number == self.head.header.number {
+            return Ok(self.head.header.clone());
+        }
+        Ok(self
+            .storage
+            .block(number)?
+            .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?
+            .header)
+    }
+}

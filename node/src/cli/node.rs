@@ -1,0 +1,230 @@
+//! `verinfer node`: its flags, start-up and banner.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::model::print_model;
+use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, B256};
+use anyhow::{bail, Context, Result};
+use verinfer_node::config::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::sandbox::AdmissionBudget;
+use verinfer_node::{NodeConfig, NodeHandle};
+use verinfer_precompile::ADDRESS;
+
+#[derive(clap::Args)]
+pub(crate) struct NodeArgs {
+    /// Port to listen on (HTTP and WebSocket).
+    #[arg(short, long, default_value_t = 8545)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Chain id.
+    #[arg(long, default_value_t = 31337)]
+    chain_id: u64,
+    /// Number of funded dev accounts.
+    #[arg(short, long, default_value_t = 10)]
+    accounts: usize,
+    /// Balance of each dev account, in ETH.
+    #[arg(long, default_value = "10000")]
+    balance: String,
+    /// BIP-39 mnemonic the dev accounts derive from.
+    #[arg(short, long, default_value = DEFAULT_MNEMONIC)]
+    mnemonic: String,
+    /// Mine a block every SECS seconds instead of one per transaction.
+    #[arg(short, long, value_name = "SECS")]
+    block_time: Option<f64>,
+    /// Mine only on evm_mine / anvil_mine.
+    #[arg(long, conflicts_with = "block_time")]
+    no_mining: bool,
+    /// Where the chain and uploaded models are kept
+    /// [default: $VERINFER_DATA_DIR, else ~/.local/share/verinfer/chain-<chain id>].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, conflicts_with = "data_dir")]
+    ephemeral: bool,
+    /// Admit every .onnx file in DIR at start (repeatable); a `cids.json` there
+    /// (`{"<CID>": "<file>.onnx"}`) binds OpenGradient-style CIDs to them.
+    #[arg(long = "models", value_name = "DIR")]
+    models: Vec<PathBuf>,
+    /// The attester's private key (hex) [default: derived from the mnemonic, shown at start].
+    #[arg(long, value_name = "KEY")]
+    attester_key: Option<B256>,
+    /// Block gas limit.
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+    /// Largest JSON-RPC request body, in bytes.
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    max_request_body: u32,
+    /// Most blocks one eth_getLogs call or filter poll may scan; a filter left further behind
+    /// is reset to the head with an error saying so.
+    #[arg(long, default_value_t = verinfer_node::filters::DEFAULT_MAX_LOG_RANGE)]
+    max_log_range: u64,
+    /// Most steps the default (struct logger) tracer records; a longer trace is refused unless
+    /// the request sets a `limit` (callTracer has no such bound).
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_TRACE_MAX_STEPS)]
+    trace_max_steps: u64,
+    /// Most debug_trace* calls running at once; more get an error asking to retry.
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_MAX_CONCURRENT_TRACES)]
+    max_concurrent_traces: usize,
+    /// Most WebSocket connections open at once; HTTP keeps 1 024 connections of its own
+    /// however many WebSockets are open.
+    #[arg(long, default_value_t = verinfer_node::config::DEFAULT_MAX_WS_CONNECTIONS)]
+    max_ws_connections: usize,
+    /// Seconds one uploaded model's admission may take (it runs in a child process, stopped
+    /// past the budget, before the node admits the model itself).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    admission_timeout: f64,
+    /// Resident memory one uploaded model's admission may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    admission_memory: u64,
+    /// Start from another node's chain (its RPC URL, or a copy of its data directory): replay
+    /// it from genesis, verifying every block, then serve it. Needs an empty data directory
+    /// (or --ephemeral); the chain id comes from the source. Keep the same mnemonic or
+    /// --attester-key to go on attesting as the same attester.
+    #[arg(long, value_name = "URL|DIR")]
+    replay_from: Option<verinfer_node::replay::ReplayFrom>,
+}
+
+pub(crate) fn default_data_dir(chain_id: u64) -> PathBuf {
+    if let Some(dir) = std::env::var_os("VERINFER_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("verinfer").join(format!("chain-{chain_id}"))
+}
+
+pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let balance = parse_ether(&args.balance)
+        .with_context(|| format!("--balance {:?} is not an ETH amount", args.balance))?;
+    let block_time = match args.block_time {
+        Some(secs) if !(secs > 0.0 && secs.is_finite()) => {
+            bail!("--block-time must be a positive number of seconds")
+        }
+        Some(secs) => Some(Duration::from_secs_f64(secs)),
+        None => None,
+    };
+    if !(args.admission_timeout > 0.0 && args.admission_timeout.is_finite()) {
+        bail!("--admission-timeout must be a positive number of seconds");
+    }
+    let admission_budget = AdmissionBudget {
+        program: std::env::current_exe().context("locating the verinfer binary")?,
+        timeout: Duration::from_secs_f64(args.admission_timeout),
+        max_rss: args.admission_memory.saturating_mul(1 << 20),
+    };
+    let data_dir = (!args.ephemeral).then(|| {
+        args.data_dir
+            .unwrap_or_else(|| default_data_dir(args.chain_id))
+    });
+    let config = NodeConfig {
+        host: args.host,
+        port: args.port,
+        chain_id: args.chain_id,
+        accounts: args.accounts,
+        balance,
+        mnemonic: args.mnemonic,
+        block_time,
+        mining: !args.no_mining,
+        data_dir,
+        model_dirs: args.models,
+        attester_key: args.attester_key,
+        gas_limit: args.gas_limit,
+        max_request_body: args.max_request_body,
+        max_log_range: args.max_log_range,
+        trace_max_steps: args.trace_max_steps,
+        max_concurrent_traces: args.max_concurrent_traces.max(1),
+        max_ws_connections: args.max_ws_connections,
+        admission_budget: Some(admission_budget),
+        replay_from: args.replay_from,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let handle = verinfer_node::start(config.clone()).await?;
+        print_banner(&config, &handle);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                out!("\nShutting down");
+                handle.stop().await;
+            }
+        }
+        Ok(())
+    })
+}
+
+pub(crate) fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
+    let node = &handle.node;
+    out!(
+        "\n  verinfer {}  —  verifiable ONNX inference devnet\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out!("Available Accounts\n==================");
+    for (i, s) in node.signers.iter().enumerate() {
+        out!(
+            "({i}) {} ({} ETH)",
+            s.address(),
+            format_ether(config.balance)
+        );
+    }
+    out!("\nPrivate Keys\n==================");
+    for (i, s) in node.signers.iter().enumerate() {
+        out!("({i}) 0x{}", hex::encode(s.to_bytes()));
+    }
+    out!("\nWallet\n==================");
+    out!("Mnemonic:          {}", config.mnemonic);
+    out!("Derivation path:   m/44'/60'/0'/0/");
+    out!("\nAttester\n==================");
+    out!("Address:           {}", node.attester);
+    match config.attester_key {
+        Some(_) => out!("Key:               from --attester-key"),
+        None => out!(
+            "Key:               {} (derived from the mnemonic; --attester-key sets another)",
+            default_attester_key(&config.mnemonic)
+        ),
+    }
+    out!("\nModels\n==================");
+    let models = node.models.list();
+    if models.is_empty() {
+        out!("none (add with --models DIR, `verinfer model add`, or verinfer_uploadModel)");
+    }
+    for info in &models {
+        print_model(info);
+    }
+    for r in &handle.rejected {
+        out!("refused  {}", r.reason);
+    }
+    let chain = node.chain();
+    out!("\nChain ID:          {}", chain.config().chain_id);
+    out!("Base fee:          {}", chain.next_base_fee());
+    out!("Gas limit:         {}", config.gas_limit);
+    out!("Precompile:        {ADDRESS}");
+    out!(
+        "Tract kernels:     {}",
+        verinfer_precompile::engine::active_isa()
+    );
+    match &config.data_dir {
+        Some(dir) => out!("Data dir:          {}", dir.display()),
+        None => out!("Data dir:          none (--ephemeral: memory only)"),
+    }
+    let head = chain.head().header.number;
+    if head > 0 {
+        out!("Head:              block {head} (resumed)");
+    }
+    let mining = match (config.mining, config.block_time) {
+        (false, _) => "manual (evm_mine)".to_string(),
+        (true, Some(t)) => format!("every {}s", t.as_secs_f64()),
+        (true, None) => "automine".to_string(),
+    };
+    out!("Mining:            {mining}");
+    out!("\nListening on {}", handle.addr);
+}

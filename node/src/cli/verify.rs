@@ -1,0 +1,155 @@
+//! `verinfer verify` (a whole chain) and `verinfer verify-inference` (one record).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use verinfer_node::client::Client;
+use verinfer_node::tensor::format_tensor;
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyInferenceArgs {
+    /// The inference id (decimal or 0x hex), as `infer` returned it.
+    id: alloy_primitives::U256,
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The attester the signature must recover to (default: the node's).
+    #[arg(long, value_name = "ADDRESS")]
+    attester: Option<alloy_primitives::Address>,
+    /// Print the proof report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also prove the record's storage slots against the latest block's state root
+    /// (eth_getProof), so the record is shown to be in the chain's committed state.
+    #[arg(long)]
+    proof: bool,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["rpc", "data_dir"])))]
+pub(crate) struct VerifyArgs {
+    /// A running node to verify.
+    #[arg(long, value_name = "URL")]
+    rpc: Option<String>,
+    /// A node's data directory to verify (a copy, or of a stopped node).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Report every mismatch instead of stopping at the first.
+    #[arg(long)]
+    keep_going: bool,
+    /// The attester signatures must recover to (default: the node's, or the first record's).
+    #[arg(long, value_name = "ADDRESS")]
+    attester: Option<alloy_primitives::Address>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `verinfer verify`: replay, print a report, succeed only if nothing differed.
+pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
+    use verinfer_node::replay::{self, data_dir::DataDir, rpc::Rpc, Options, Source};
+    let source: Box<dyn Source> = match (&args.rpc, &args.data_dir) {
+        (Some(url), _) => Box::new(Rpc::new(url)?),
+        (None, Some(dir)) => Box::new(DataDir::open(dir)?),
+        (None, None) => bail!("give --rpc URL or --data-dir DIR"),
+    };
+    let options = Options {
+        keep_going: args.keep_going,
+        attester: args.attester,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "replaying {bar:40} block {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = replay::replay(source.as_ref(), &options, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(report.mismatches.is_empty());
+    }
+    let secs = report.elapsed.as_secs_f64();
+    out!(
+        "replayed {} blocks, {} transactions, {} inferences over {} models in {:.2} s ({:.0} blocks/s)",
+        report.blocks,
+        report.transactions,
+        report.inferences,
+        report.models,
+        secs,
+        report.blocks as f64 / secs.max(1e-9)
+    );
+    out!("attester   {}", report.attester);
+    out!("state root {}", report.state_root);
+    if report.mismatches.is_empty() {
+        out!("OK: every block, receipt, inference and attestation checks out");
+        return Ok(true);
+    }
+    out!("MISMATCH ({}):", report.mismatches.len());
+    for m in &report.mismatches {
+        out!("  {m}");
+    }
+    if !args.keep_going {
+        out!("(stopped at the first; --keep-going lists them all)");
+    }
+    Ok(false)
+}
+
+pub(crate) fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
+    let client = Client::new(&args.rpc)?;
+    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester, args.proof)?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&proof)?);
+        return Ok(proof.verified());
+    }
+    out!("inference {} on chain {}", proof.id, proof.chain_id);
+    out!(
+        "  recorded by   {} in block {}, caller {}",
+        proof.transaction_hash,
+        proof.block_number,
+        proof.caller
+    );
+    out!(
+        "  model         {} ({} bytes)",
+        proof.model_id,
+        proof.model_size
+    );
+    for (i, t) in proof.inputs.iter().enumerate() {
+        out!("  input {i}       shape {:?} {}", t.shape, format_tensor(t));
+    }
+    for (i, t) in proof.outputs.iter().enumerate() {
+        out!("  output {i}      shape {:?} {}", t.shape, format_tensor(t));
+    }
+    out!("  input hash    {}", proof.input_hash);
+    out!("  output hash   {}", proof.output_hash);
+    out!("  digest        {} (EIP-712)", proof.digest);
+    out!("  attester      {}", proof.attester);
+    if let Some(state) = &proof.state_proof {
+        out!(
+            "  state root    {} of block {} ({}), {} slots proven",
+            state.state_root,
+            state.block_number,
+            state.block_hash,
+            state.slots
+        );
+    }
+    for check in &proof.checks {
+        if check.passed {
+            out!("  ok    {}", check.what);
+        } else {
+            out!("  FAIL  {}: {}", check.what, check.detail);
+        }
+    }
+    if proof.verified() {
+        out!("VERIFIED");
+    } else {
+        out!("NOT VERIFIED");
+    }
+    Ok(proof.verified())
+}
