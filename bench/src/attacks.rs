@@ -19,7 +19,7 @@ use crate::peer::{Binaries, Kind, Peer};
 
 /// One attack's outcome.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct AttackRow {
+pub(crate) struct AttackRow {
     /// The finding of the hardening issue it reproduces.
     pub finding: &'static str,
     pub attack: &'static str,
@@ -37,13 +37,13 @@ pub struct AttackRow {
 }
 
 /// The budgets every row is held to (the hardening issue's "done when").
-pub const MAX_RSS_MB: f64 = 1536.0;
-pub const MAX_PROBE_MS: f64 = 1000.0;
+pub(crate) const MAX_RSS_MB: f64 = 1536.0;
+pub(crate) const MAX_PROBE_MS: f64 = 1000.0;
 
 type Attack = fn(&Target) -> anyhow::Result<String>;
 
 /// Run every attack (or those of the findings in `only`), each on a fresh node.
-pub fn run_all(bins: &Binaries, only: &[String]) -> anyhow::Result<Vec<AttackRow>> {
+pub(crate) fn run_all(bins: &Binaries, only: &[String]) -> anyhow::Result<Vec<AttackRow>> {
     let attacks: [(&str, &str, Attack); 9] = [
         (
             "F1",
@@ -94,7 +94,7 @@ pub fn run_all(bins: &Binaries, only: &[String]) -> anyhow::Result<Vec<AttackRow
 }
 
 /// A node under attack.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     addr: SocketAddr,
     bins: &'a Binaries,
     /// Dev account 0's next nonce.
@@ -440,7 +440,7 @@ fn short(text: &str) -> String {
 }
 
 /// The rows as a Markdown table, with whether each stayed within the budgets.
-pub fn markdown(rows: &[AttackRow]) -> String {
+pub(crate) fn markdown(rows: &[AttackRow]) -> String {
     let mut out = format!(
         "# Hostile-load campaign\n\nEach attack on a fresh `verinfer node --ephemeral`; \
          `eth_blockNumber` probed every 100 ms meanwhile. Budgets: peak RSS < {MAX_RSS_MB:.0} MB, \

@@ -15,7 +15,7 @@ use verinfer_tests::evm::{call_direct, TestEvm};
 
 /// One model's in-process figures.
 #[derive(Clone, Debug, Serialize)]
-pub struct ModelCost {
+pub(crate) struct ModelCost {
     pub name: String,
     pub id: B256,
     /// Median bare tract run (`engine::run` on the cached plan), µs.
@@ -54,7 +54,7 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// Figures for each model of `models` (name, info) with `inputs`.
-pub fn model_costs(
+pub(crate) fn model_costs(
     store: &Arc<ModelStore>,
     models: &[(String, ModelInfo, Vec<Tensor>)],
     runs: usize,
@@ -103,7 +103,7 @@ pub fn model_costs(
 
 /// Ordinary EVM execution speed on one loop body.
 #[derive(Clone, Debug, Serialize)]
-pub struct EvmSpeed {
+pub(crate) struct EvmSpeed {
     pub name: String,
     pub gas: u64,
     pub micros: f64,
@@ -112,7 +112,7 @@ pub struct EvmSpeed {
 
 /// Gas per second of revm running loops of ordinary opcodes: arithmetic, keccak over memory,
 /// warm storage reads and writes. Each is a 16M-gas transaction run to out-of-gas.
-pub fn evm_speed(runs: usize) -> anyhow::Result<Vec<EvmSpeed>> {
+pub(crate) fn evm_speed(runs: usize) -> anyhow::Result<Vec<EvmSpeed>> {
     // Each body ends in `PUSH1 0 JUMP` back to the JUMPDEST at 0.
     let bodies: [(&str, &[u8]); 3] = [
         // x = x * 3 + 7 mod 2^256, x kept on the stack.

@@ -70,20 +70,30 @@ struct Args {
 /// Workload sizes of a mode.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Sizes {
+    /// Sequential transfers from one sender.
     pub transfers: u64,
+    /// Senders sending at once in the concurrent workload.
     pub concurrent_senders: u64,
+    /// Transfers each concurrent sender sends.
     pub concurrent_per_sender: u64,
+    /// `eth_call`s in the call workload.
     pub calls: u64,
+    /// Contract deployments.
     pub deployments: u64,
+    /// `infer` transactions per shipped model.
     pub infers_per_model: u64,
+    /// `predict` calls per shipped model.
     pub predicts_per_model: u64,
+    /// Chain lengths (blocks) at which the scaling run measures.
     pub scaling_steps: Vec<u64>,
     /// A node's scaling run stops filling after this many seconds (anvil and hardhat slow down
     /// as their chains grow; the steps they did not reach are left out).
     pub scaling_budget_secs: u64,
     /// Transfers measured at each scaling step.
     pub scaling_probe: u64,
+    /// Dev accounts funded at genesis (senders of the concurrent workload among them).
     pub funded_accounts: u64,
+    /// Repetitions of each in-process measurement.
     pub inprocess_runs: usize,
 }
 

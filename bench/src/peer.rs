@@ -14,7 +14,7 @@ use serde::Serialize;
 /// A kind of node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `verinfer node` with a data directory (its default).
     Verinfer,
     /// `verinfer node --ephemeral` (memory only, as anvil and hardhat are).
@@ -38,14 +38,14 @@ impl fmt::Display for Kind {
 
 impl Kind {
     /// Whether this is a verinfer node (has the precompile).
-    pub fn is_verinfer(self) -> bool {
+    pub(crate) fn is_verinfer(self) -> bool {
         matches!(self, Self::Verinfer | Self::VerinferEphemeral)
     }
 }
 
 /// Where the binaries are.
 #[derive(Clone, Debug)]
-pub struct Binaries {
+pub(crate) struct Binaries {
     pub verinfer: PathBuf,
     /// The project-local npm prefix holding `@foundry-rs/anvil` and `hardhat`.
     pub peers: PathBuf,
@@ -72,7 +72,7 @@ impl Binaries {
 }
 
 /// A running node.
-pub struct Peer {
+pub(crate) struct Peer {
     pub kind: Kind,
     pub url: String,
     child: Child,
@@ -81,7 +81,7 @@ pub struct Peer {
 
 impl Peer {
     /// Start a node of `kind` on a free port and wait until it answers `eth_chainId`.
-    pub fn start(kind: Kind, bins: &Binaries) -> anyhow::Result<Self> {
+    pub(crate) fn start(kind: Kind, bins: &Binaries) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut data = None;
         let mut command = match kind {
@@ -159,7 +159,7 @@ impl Peer {
     }
 
     /// Peak resident memory of the node process so far (VmHWM), in bytes.
-    pub fn peak_rss(&self) -> Option<u64> {
+    pub(crate) fn peak_rss(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -175,6 +175,6 @@ impl Drop for Peer {
 }
 
 /// The repository root (the bench crate's parent).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -12,7 +12,7 @@ use crate::Sizes;
 
 /// Everything one run measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     pub mode: &'static str,
     pub machine: String,
     pub command: String,
@@ -32,7 +32,7 @@ pub struct Results {
 }
 
 impl Results {
-    pub fn new(sizes: &Sizes, full: bool) -> Self {
+    pub(crate) fn new(sizes: &Sizes, full: bool) -> Self {
         Self {
             mode: if full { "full" } else { "quick" },
             machine: machine(),
@@ -54,7 +54,7 @@ impl Results {
         }
     }
 
-    pub fn record(&mut self, workload: &str, node: Kind, stats: Stats) {
+    pub(crate) fn record(&mut self, workload: &str, node: Kind, stats: Stats) {
         self.workloads
             .entry(workload.to_string())
             .or_default()
@@ -73,7 +73,7 @@ impl Results {
 
 /// Transfer throughput at one point of a scaling run.
 #[derive(Clone, Debug, Serialize)]
-pub struct ScalingRow {
+pub(crate) struct ScalingRow {
     pub node: String,
     pub prior_transactions: u64,
     /// Funded accounts, for the state-size run.
@@ -87,7 +87,7 @@ pub struct ScalingRow {
 
 /// One model: bare tract, the precompile call, and its transactions on the verinfer node.
 #[derive(Clone, Debug, Serialize)]
-pub struct ModelRow {
+pub(crate) struct ModelRow {
     pub cost: ModelCost,
     pub infer_tx: Option<Stats>,
     pub predict_call: Option<Stats>,
@@ -104,7 +104,7 @@ pub struct ModelRow {
 }
 
 impl ModelRow {
-    pub fn new(
+    pub(crate) fn new(
         cost: ModelCost,
         infer_tx: Option<Stats>,
         predict_call: Option<Stats>,
@@ -133,14 +133,14 @@ impl ModelRow {
 
 /// One goal of the benchmark issue and where it stands.
 #[derive(Clone, Debug, Serialize)]
-pub struct Goals {
+pub(crate) struct Goals {
     pub goal: String,
     pub measured: String,
     pub met: Option<bool>,
 }
 
 impl Goals {
-    pub fn evaluate(r: &Results) -> Vec<Goals> {
+    pub(crate) fn evaluate(r: &Results) -> Vec<Goals> {
         let mut goals = Vec::new();
         let ratio = |w: &str| {
             let v = r.stat(w, Kind::Verinfer)?.per_second;
@@ -352,7 +352,7 @@ fn or_dash<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
 }
 
 /// The report in markdown.
-pub fn markdown(r: &Results) -> String {
+pub(crate) fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let nodes = [
         Kind::Verinfer,

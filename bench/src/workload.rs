@@ -19,11 +19,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Chain id of every node under test.
-pub const CHAIN_ID: u64 = 31337;
+pub(crate) const CHAIN_ID: u64 = 31337;
 
 /// Throughput and latency of one workload on one node.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub count: u64,
     pub seconds: f64,
     pub per_second: f64,
@@ -55,13 +55,13 @@ impl Stats {
 
 /// A JSON-RPC connection to one node.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     provider: RootProvider<Ethereum>,
     stalls: Arc<AtomicU64>,
 }
 
 impl Client {
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
         Ok(Self {
             provider: RootProvider::new_http(url.parse()?),
             stalls: Arc::default(),
@@ -69,7 +69,9 @@ impl Client {
     }
 
     /// One call; the node's error is the error.
-    pub async fn rpc<T: DeserializeOwned + Send + Sync + Unpin + 'static + std::fmt::Debug>(
+    pub(crate) async fn rpc<
+        T: DeserializeOwned + Send + Sync + Unpin + 'static + std::fmt::Debug,
+    >(
         &self,
         method: &'static str,
         params: Value,
@@ -86,7 +88,7 @@ impl Client {
     /// anvil 1.7.1 with automine sometimes leaves a transaction that arrived while it was
     /// mining in its pool until the next transaction comes, and a workload's last transaction
     /// has no next one. The stall's time counts, as it would for a user waiting on it.
-    pub async fn wait_success(&self, hash: B256) -> anyhow::Result<Value> {
+    pub(crate) async fn wait_success(&self, hash: B256) -> anyhow::Result<Value> {
         let started = Instant::now();
         let mut nudged = false;
         loop {
@@ -116,23 +118,23 @@ impl Client {
     }
 
     /// Transactions stalled so far.
-    pub fn stalls(&self) -> u64 {
+    pub(crate) fn stalls(&self) -> u64 {
         self.stalls.load(Ordering::Relaxed)
     }
 }
 
 /// How long a transaction may stay pending under automine before it counts as stalled.
-pub const STALL: Duration = Duration::from_secs(2);
+pub(crate) const STALL: Duration = Duration::from_secs(2);
 
 /// A key with its next nonce, signing EIP-1559 transactions offline.
-pub struct Sender {
+pub(crate) struct Sender {
     key: PrivateKeySigner,
     pub nonce: u64,
 }
 
 impl Sender {
     /// `key` with its pending nonce on the node.
-    pub async fn new(client: &Client, key: PrivateKeySigner) -> anyhow::Result<Self> {
+    pub(crate) async fn new(client: &Client, key: PrivateKeySigner) -> anyhow::Result<Self> {
         let nonce: alloy::primitives::U64 = client
             .rpc("eth_getTransactionCount", json!([key.address(), "pending"]))
             .await?;
@@ -143,16 +145,16 @@ impl Sender {
     }
 
     /// `key` of an account that never sent a transaction.
-    pub fn fresh(key: PrivateKeySigner) -> Self {
+    pub(crate) fn fresh(key: PrivateKeySigner) -> Self {
         Self { key, nonce: 0 }
     }
 
-    pub fn address(&self) -> Address {
+    pub(crate) fn address(&self) -> Address {
         self.key.address()
     }
 
     /// Sign the next transaction.
-    pub fn sign(
+    pub(crate) fn sign(
         &mut self,
         to: TxKind,
         value: U256,
@@ -178,7 +180,7 @@ impl Sender {
     }
 
     /// `count` signed 1-wei transfers, each to a fresh address (so state grows).
-    pub fn transfers(&mut self, count: u64, salt: u64) -> anyhow::Result<Vec<Bytes>> {
+    pub(crate) fn transfers(&mut self, count: u64, salt: u64) -> anyhow::Result<Vec<Bytes>> {
         (0..count)
             .map(|i| {
                 let to = fresh_address(salt, i);
@@ -189,7 +191,7 @@ impl Sender {
 }
 
 /// A deterministic address nobody holds the key of.
-pub fn fresh_address(salt: u64, i: u64) -> Address {
+pub(crate) fn fresh_address(salt: u64, i: u64) -> Address {
     let mut seed = [0u8; 16];
     seed[..8].copy_from_slice(&salt.to_be_bytes());
     seed[8..].copy_from_slice(&i.to_be_bytes());
@@ -197,7 +199,7 @@ pub fn fresh_address(salt: u64, i: u64) -> Address {
 }
 
 /// Send signed transactions one after another, each after the previous one's receipt.
-pub async fn send_sequential(client: &Client, raws: Vec<Bytes>) -> anyhow::Result<Stats> {
+pub(crate) async fn send_sequential(client: &Client, raws: Vec<Bytes>) -> anyhow::Result<Stats> {
     send_concurrent(client, vec![raws]).await
 }
 
@@ -207,7 +209,10 @@ pub async fn send_sequential(client: &Client, raws: Vec<Bytes>) -> anyhow::Resul
 ///
 /// (Pipelining a sender's transactions without the wait makes anvil 1.7.1 leave some pending
 /// until another transaction arrives, and halves its throughput; see [`Client::wait_success`].)
-pub async fn send_concurrent(client: &Client, batches: Vec<Vec<Bytes>>) -> anyhow::Result<Stats> {
+pub(crate) async fn send_concurrent(
+    client: &Client,
+    batches: Vec<Vec<Bytes>>,
+) -> anyhow::Result<Stats> {
     let stalls = client.stalls();
     let started = Instant::now();
     let tasks: Vec<_> = batches
@@ -236,7 +241,7 @@ pub async fn send_concurrent(client: &Client, batches: Vec<Vec<Bytes>>) -> anyho
 }
 
 /// Repeat one read-only call `count` times.
-pub async fn repeat_call(
+pub(crate) async fn repeat_call(
     client: &Client,
     method: &'static str,
     params: Value,
@@ -253,7 +258,11 @@ pub async fn repeat_call(
 }
 
 /// Deploy `init` code from `sender`; returns the contract address.
-pub async fn deploy(client: &Client, sender: &mut Sender, init: &[u8]) -> anyhow::Result<Address> {
+pub(crate) async fn deploy(
+    client: &Client,
+    sender: &mut Sender,
+    init: &[u8],
+) -> anyhow::Result<Address> {
     let raw = sender.sign(
         TxKind::Create,
         U256::ZERO,

@@ -30,15 +30,28 @@ pub const MAX_CID_LEN: usize = 128;
 pub enum CidError {
     /// The string cannot be a CID.
     #[error("{cid:?} is not a usable CID: {reason}")]
-    Invalid { cid: String, reason: &'static str },
+    Invalid {
+        /// The CID.
+        cid: String,
+        /// Why it cannot be one.
+        reason: &'static str,
+    },
     /// The model is not on this node.
     #[error("cannot bind {cid}: the node has no model {model}")]
-    UnknownModel { cid: String, model: B256 },
+    UnknownModel {
+        /// The CID.
+        cid: String,
+        /// The model.
+        model: B256,
+    },
     /// The CID names another model already.
     #[error("{cid} is bound to model {bound} on this chain; bindings cannot change (asked for {requested})")]
     Rebind {
+        /// The CID.
         cid: String,
+        /// The model it is bound to.
         bound: B256,
+        /// The model the request named.
         requested: B256,
     },
     /// The state edit failed.

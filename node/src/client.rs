@@ -12,20 +12,34 @@ use serde_json::{json, Value};
 /// Why an RPC call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The URL is not `http://host:port`.
     #[error("unsupported RPC URL {0:?}: use http://host:port")]
     Url(String),
+    /// No connection could be opened to the node.
     #[error("cannot reach {url}")]
-    Connect { url: String, source: std::io::Error },
+    Connect {
+        /// The URL.
+        url: String,
+        /// The connection error.
+        source: std::io::Error,
+    },
+    /// The connection failed midway.
     #[error("talking to the node: {0}")]
     Io(#[from] std::io::Error),
+    /// The node answered with an HTTP error status.
     #[error("the node answered HTTP {0}")]
     Http(u16),
+    /// The answer is not a JSON-RPC response.
     #[error("the node's answer is not JSON-RPC: {0}")]
     Malformed(String),
+    /// The node answered with a JSON-RPC error.
     #[error("{message} (code {code}){}", data.as_ref().map(|d| format!(", data {d}")).unwrap_or_default())]
     Rpc {
+        /// JSON-RPC error code.
         code: i64,
+        /// JSON-RPC error message.
         message: String,
+        /// JSON-RPC error data (revert data, for a revert).
         data: Option<Value>,
     },
 }

@@ -17,13 +17,17 @@ pub const DEFAULT_MNEMONIC: &str = "test test test test test test test test test
 /// Everything `verinfer node` can be told.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    /// Address to listen on.
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
+    /// EIP-155 chain id.
     pub chain_id: u64,
+    /// Number of dev accounts derived from the mnemonic and funded at genesis.
     pub accounts: usize,
     /// Balance of each dev account, in wei.
     pub balance: U256,
+    /// BIP-39 mnemonic of the dev accounts (and, by default, of the attester key).
     pub mnemonic: String,
     /// Interval mining; `None` with `mining` on means automine.
     pub block_time: Option<Duration>,
@@ -35,6 +39,7 @@ pub struct NodeConfig {
     pub model_dirs: Vec<PathBuf>,
     /// The attester's private key; derived from the mnemonic when absent.
     pub attester_key: Option<B256>,
+    /// Block gas limit.
     pub gas_limit: u64,
     /// Largest JSON-RPC request body, in bytes.
     pub max_request_body: u32,

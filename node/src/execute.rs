@@ -43,7 +43,9 @@ pub enum OnInvalid {
 /// A transaction the block included.
 #[derive(Clone, Debug)]
 pub struct Included {
+    /// The transaction hash.
     pub hash: B256,
+    /// The transaction with its recovered sender.
     pub tx: Recovered<TxEnvelope>,
 }
 
@@ -52,6 +54,7 @@ pub struct Included {
 pub struct Executed {
     /// The state changes, to apply to the world state.
     pub diff: StateDiff,
+    /// The transactions executed, in block order.
     pub included: Vec<Included>,
     /// One receipt per included transaction.
     pub receipts: Vec<StoredReceipt>,
@@ -59,6 +62,7 @@ pub struct Executed {
     pub witnesses: Vec<BlockWitness>,
     /// Transactions left out, with the reason (only under [`OnInvalid::Skip`]).
     pub dropped: Vec<(B256, String)>,
+    /// Gas used by the whole block.
     pub gas_used: u64,
 }
 
@@ -66,7 +70,9 @@ pub struct Executed {
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("transaction {hash} is invalid: {reason}")]
 pub struct InvalidTransaction {
+    /// The transaction hash.
     pub hash: B256,
+    /// Why the EVM refused it.
     pub reason: String,
 }
 
@@ -209,12 +215,19 @@ pub fn hash_lookup(hashes: &[B256]) -> impl Fn(u64) -> B256 + '_ {
 /// The header fields the block's producer chooses before executing it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderInputs {
+    /// Hash of the parent block.
     pub parent_hash: B256,
+    /// Block number.
     pub number: u64,
+    /// Block timestamp, seconds.
     pub timestamp: u64,
+    /// Fee recipient (coinbase).
     pub beneficiary: Address,
+    /// Block gas limit.
     pub gas_limit: u64,
+    /// Base fee per gas, wei.
     pub base_fee: u64,
+    /// `mixHash`, the value `block.prevrandao` reads.
     pub prevrandao: B256,
 }
 

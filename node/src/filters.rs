@@ -19,11 +19,19 @@ pub const DEFAULT_MAX_LOG_RANGE: u64 = 100_000;
 #[derive(Debug)]
 pub enum PollFilter {
     /// New block hashes after `next - 1`.
-    Blocks { next: u64 },
+    Blocks {
+        /// The first block number not yet reported.
+        next: u64,
+    },
     /// Hashes of transactions pooled since the last poll.
     PendingTransactions(tokio::sync::broadcast::Receiver<B256>),
     /// Matching logs of blocks from `next` on.
-    Logs { filter: Box<Filter>, next: u64 },
+    Logs {
+        /// The filter.
+        filter: Box<Filter>,
+        /// The first block not yet searched.
+        next: u64,
+    },
 }
 
 /// Installed polling filters by id.

@@ -15,7 +15,9 @@ use crate::storage::Storage;
 /// A model the start-up scan refused.
 #[derive(Clone, Debug)]
 pub struct Rejected {
+    /// The file or upload refused.
     pub path: String,
+    /// Why admission refused it.
     pub reason: String,
 }
 

@@ -32,10 +32,13 @@ pub enum MiningMode {
 /// The state shared by every RPC handler.
 pub struct Node {
     chain: Mutex<Chain>,
+    /// What the node was started with.
     pub config: NodeConfig,
     /// Dev accounts, in mnemonic order.
     pub signers: Vec<PrivateKeySigner>,
+    /// The admitted models.
     pub models: Arc<ModelStore>,
+    /// The address inference attestations recover to.
     pub attester: Address,
     /// Where uploaded models are kept, when the node has a data dir.
     pub model_dir: Option<PathBuf>,
@@ -49,6 +52,7 @@ pub struct Node {
     /// The hash of every transaction accepted into the pool, for pending-transaction
     /// subscriptions and filters.
     pub pending_transactions: broadcast::Sender<B256>,
+    /// Installed polling filters (`eth_newFilter` and kin).
     pub filters: Mutex<Filters>,
     /// Identifies this run of the node (`anvil_metadata`).
     pub instance_id: B256,

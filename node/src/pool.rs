@@ -19,7 +19,9 @@ use alloy_primitives::{Address, B256};
 /// A validated, signature-recovered transaction.
 #[derive(Clone, Debug)]
 pub struct PoolTransaction {
+    /// The transaction hash.
     pub hash: B256,
+    /// The transaction with its recovered sender.
     pub tx: Recovered<TxEnvelope>,
     /// Arrival order, to break ties between equal tips.
     pub seq: u64,
@@ -66,14 +68,19 @@ impl PoolTransaction {
 /// Why the pool refused a transaction.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PoolError {
+    /// A transaction with the same sender and nonce is pooled with a tip this one does not beat by 10%.
     #[error("replacement transaction underpriced")]
     ReplacementUnderpriced,
+    /// The transaction is pooled already.
     #[error("already known")]
     AlreadyKnown,
+    /// The nonce is 2^64-1, which no transaction may use.
     #[error("nonce 2^64-1 is out of range (EIP-2681)")]
     NonceMax,
+    /// The sender has [`MAX_PER_SENDER`] transactions pooled.
     #[error("sender has {MAX_PER_SENDER} transactions in the pool already")]
     SenderFull,
+    /// The pool holds [`MAX_POOL_BYTES`] of transactions.
     #[error("the pool is full ({MAX_POOL_BYTES} bytes of transactions)")]
     Full,
 }

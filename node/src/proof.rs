@@ -26,6 +26,7 @@ use crate::wire::{InferenceJson, ModelJson};
 pub struct Check {
     /// What was checked, for people.
     pub what: String,
+    /// Whether it held.
     pub passed: bool,
     /// Why it failed (empty when it passed).
     pub detail: String,
@@ -35,15 +36,24 @@ pub struct Check {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceProof {
+    /// The inference (record) id.
     pub id: U256,
+    /// The chain the record is on.
     pub chain_id: u64,
+    /// The transaction that recorded it.
     pub transaction_hash: B256,
+    /// The block that recorded it.
     pub block_number: u64,
+    /// The contract that called `infer`.
     pub caller: Address,
+    /// The model that ran.
     pub model_id: B256,
+    /// Size of the model's ONNX bytes.
     pub model_size: usize,
     #[serde(serialize_with = "as_json")]
+    /// The inputs the transaction passed.
     pub inputs: Vec<Tensor>,
+    /// The output decimals the transaction asked for.
     pub output_decimals: u8,
     /// The outputs the record holds.
     #[serde(serialize_with = "as_json")]
@@ -51,16 +61,21 @@ pub struct InferenceProof {
     /// The outputs of re-running the model here (empty when it could not run).
     #[serde(serialize_with = "as_json")]
     pub reexecuted: Vec<Tensor>,
+    /// The recorded input hash.
     pub input_hash: B256,
+    /// The recorded output hash.
     pub output_hash: B256,
     /// The EIP-712 digest the signature covers.
     pub digest: B256,
+    /// The recorded attestation signature.
     pub signature: Bytes,
     /// The attester the signature must recover to.
     pub attester: Address,
+    /// The address the signature recovers to, if any.
     pub recovered: Option<Address>,
     /// With `--proof`: the block whose state root the record's storage was proven against.
     pub state_proof: Option<StateProof>,
+    /// Every check made, in order.
     pub checks: Vec<Check>,
 }
 
@@ -68,8 +83,11 @@ pub struct InferenceProof {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateProof {
+    /// The block the proof is against.
     pub block_number: u64,
+    /// That block's hash.
     pub block_hash: B256,
+    /// That block's state root, which the proof hashes up to.
     pub state_root: B256,
     /// The slots proven: the inference count and every slot of the record.
     pub slots: usize,

@@ -21,6 +21,7 @@ use crate::storage::Storage;
 
 /// A started node.
 pub struct NodeHandle {
+    /// The node's shared state.
     pub node: Arc<Node>,
     /// Where the RPC server listens.
     pub addr: SocketAddr,

@@ -22,8 +22,11 @@ use crate::trie::MerkleTrie;
 /// An account's header fields (code lives in the code table by hash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountState {
+    /// Transactions sent (or contracts created) by the account.
     pub nonce: u64,
+    /// Balance, wei.
     pub balance: U256,
+    /// Hash of the account's code (`KECCAK_EMPTY` for none).
     pub code_hash: B256,
 }
 
@@ -78,7 +81,9 @@ pub struct AccountChange {
 /// Changes to the world state, in the order-independent form the database stores.
 #[derive(Clone, Debug, Default)]
 pub struct StateDiff {
+    /// Changed accounts.
     pub accounts: HashMap<Address, AccountChange>,
+    /// New code, by hash.
     pub codes: HashMap<B256, Bytecode>,
 }
 
@@ -102,6 +107,7 @@ impl StateDiff {
 /// replay can apply them exactly where the node did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StoredDiff {
+    /// Changed accounts.
     pub accounts: HashMap<Address, AccountChange>,
     /// Code by hash, as its bytes.
     pub codes: HashMap<B256, Bytes>,
@@ -137,6 +143,7 @@ impl From<&StoredDiff> for StateDiff {
 /// gives the state before. Code is content-addressed and never removed, so it needs no undo.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Undo {
+    /// The accounts' previous values.
     pub accounts: HashMap<Address, AccountChange>,
 }
 
@@ -414,6 +421,7 @@ impl DBErrorMarker for StateError {}
 pub struct Overlay<'a> {
     base: &'a WorldState,
     block_hashes: &'a dyn Fn(u64) -> B256,
+    /// The block's writes so far.
     pub diff: StateDiff,
 }
 

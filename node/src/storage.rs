@@ -53,10 +53,17 @@ const EDITS: TableDefinition<u64, &[u8]> = TableDefinition::new("edits");
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// redb failed.
     #[error("database: {0}")]
     Db(#[from] redb::Error),
+    /// A stored value does not decode.
     #[error("corrupt {what} record: {reason}")]
-    Corrupt { what: &'static str, reason: String },
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 macro_rules! db_err {
@@ -82,8 +89,11 @@ type Result<T> = std::result::Result<T, StorageError>;
 /// A block as stored: its header and its transactions' hashes in order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredBlock {
+    /// The block hash.
     pub hash: B256,
+    /// The header.
     pub header: Header,
+    /// Transaction hashes, in block order.
     pub transactions: Vec<B256>,
 }
 
@@ -92,32 +102,48 @@ pub struct StoredBlock {
 pub struct StoredTransaction {
     /// EIP-2718 encoding.
     pub raw: Bytes,
+    /// The recovered sender.
     pub sender: Address,
+    /// The block that included it.
     pub block_number: u64,
+    /// That block's hash.
     pub block_hash: B256,
+    /// Position in the block.
     pub index: u64,
 }
 
 /// A receipt as stored, with what the RPC form needs besides the transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredReceipt {
+    /// EIP-2718 transaction type.
     pub tx_type: u8,
+    /// Whether the transaction succeeded.
     pub success: bool,
+    /// Gas used by the block up to and including this transaction.
     pub cumulative_gas_used: u64,
+    /// Gas used by this transaction.
     pub gas_used: u64,
+    /// Price paid per gas, wei.
     pub effective_gas_price: u128,
+    /// The contract a creation made.
     pub contract_address: Option<Address>,
     /// Index in the block of this receipt's first log.
     pub first_log_index: u64,
+    /// The logs the transaction emitted.
     pub logs: Vec<Log>,
 }
 
 /// Everything a mined block writes.
 pub struct BlockWrite<'a> {
+    /// The sealed block.
     pub block: &'a StoredBlock,
+    /// Its transactions, by hash.
     pub transactions: &'a [(B256, StoredTransaction)],
+    /// Its receipts.
     pub receipts: &'a [StoredReceipt],
+    /// Its inference witnesses.
     pub witnesses: &'a [BlockWitness],
+    /// Its state changes.
     pub diff: &'a StateDiff,
     /// Undoes `diff` and any dev edits since the previous block.
     pub undo: &'a Undo,

@@ -8,8 +8,11 @@ use verinfer_precompile::abi::Tensor;
 /// (element i is `values[i] / 10**decimals`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorJson {
+    /// Dimensions.
     pub shape: Vec<u32>,
+    /// Values as decimal strings, row-major.
     pub values: Vec<String>,
+    /// Decimal places of the fixed-point values.
     pub decimals: u8,
 }
 

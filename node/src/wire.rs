@@ -12,8 +12,11 @@ use crate::witness::BlockWitness;
 /// A model input or output: its name, element type (`f32`, `i64`, ...) and shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorSpecJson {
+    /// Name in the ONNX graph.
     pub name: String,
+    /// Element type, lowercase (`f32`, `i64`, …).
     pub dtype: String,
+    /// Dimensions (a symbolic batch dimension reads 1).
     pub shape: Vec<usize>,
 }
 
@@ -31,14 +34,21 @@ impl From<&TensorSpec> for TensorSpecJson {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelJson {
+    /// keccak256 of the ONNX bytes.
     pub id: B256,
     /// Size of the ONNX file, bytes.
     pub size: usize,
+    /// The model's inputs, in order.
     pub inputs: Vec<TensorSpecJson>,
+    /// The model's outputs, in order.
     pub outputs: Vec<TensorSpecJson>,
+    /// Compute units admission priced the model at.
     pub compute_cost: u64,
+    /// Memory estimate, bytes.
     pub memory_estimate: u64,
+    /// Gas `infer` charges on top of the call.
     pub infer_gas: u64,
+    /// Gas `predict` charges on top of the call.
     pub predict_gas: u64,
     /// Runs since the node admitted it.
     pub runs: u64,
@@ -54,16 +64,25 @@ pub struct ModelJson {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceJson {
+    /// The record id.
     pub id: U256,
+    /// The model that ran.
     pub model_id: B256,
+    /// `keccak256(abi.encode(modelId, inputs))`.
     pub input_hash: B256,
+    /// `keccak256(abi.encode(outputs))`.
     pub output_hash: B256,
+    /// The recorded outputs.
     pub outputs: Vec<TensorJson>,
+    /// The contract that called `infer`.
     pub caller: Address,
+    /// The block that recorded it.
     pub block_number: u64,
     /// The transaction that recorded it, when the node still has the block's witnesses.
     pub transaction_hash: Option<B256>,
+    /// The address named as attester in the record.
     pub attester: Address,
+    /// The attestation signature (65 bytes).
     pub signature: Bytes,
     /// The EIP-712 digest the signature covers.
     pub digest: B256,
@@ -79,6 +98,8 @@ pub struct InferenceJson {
 #[serde(rename_all = "camelCase")]
 pub struct WitnessJson {
     #[serde(flatten)]
+    /// The witness as stored.
     pub witness: BlockWitness,
+    /// Its outputs decoded, if they decode as a `Tensor[]`.
     pub decoded_outputs: Option<Vec<TensorJson>>,
 }

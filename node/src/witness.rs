@@ -15,8 +15,11 @@ pub struct BlockWitness {
     pub transaction_hash: B256,
     /// The record id.
     pub id: U256,
+    /// The model that ran.
     pub model_id: B256,
+    /// The recorded input hash.
     pub input_hash: B256,
+    /// The recorded output hash.
     pub output_hash: B256,
     /// `abi.encode(outputs)` with outputs a `Tensor[]`.
     pub outputs: Bytes,

@@ -8,7 +8,7 @@ use alloy_evm::precompiles::PrecompileInput;
 use alloy_evm::EvmInternals;
 use alloy_primitives::{address, Address, B256, I256, U256};
 use alloy_sol_types::SolCall;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_main, Criterion};
 use revm::context::Context;
 use revm::database::{CacheDB, EmptyDB};
 use revm::state::AccountInfo;
@@ -113,5 +113,10 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+// criterion_group! generates an undocumented public function.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bench);
+}
+use group::benches;
 criterion_main!(benches);

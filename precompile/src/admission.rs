@@ -49,33 +49,62 @@ impl Default for AdmissionLimits {
 pub enum AdmissionError {
     /// The file is over the size cap.
     #[error("model is {size} bytes, over the {limit}-byte cap")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Size, bytes.
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The graph has more nodes than admission builds.
     #[error("model has {nodes} nodes (subgraphs included), over the {limit}-node cap")]
-    TooManyNodes { nodes: usize, limit: usize },
+    TooManyNodes {
+        /// Nodes in the graph, subgraphs included.
+        nodes: usize,
+        /// The cap on nodes.
+        limit: usize,
+    },
     /// The bytes are not an ONNX protobuf with a graph.
     #[error("not a parsable ONNX model: {0}")]
     Unparsable(String),
     /// A tensor's data lives in a file outside the model.
     #[error("tensor {tensor:?} uses external data, which is not allowed")]
-    ExternalData { tensor: String },
+    ExternalData {
+        /// The tensor's name.
+        tensor: String,
+    },
     /// An op from a domain other than the default ONNX one and `ai.onnx.ml`.
     #[error(
         "op {op} is in domain {domain:?}; only the default ONNX domain and ai.onnx.ml are allowed"
     )]
-    CustomDomain { op: String, domain: String },
+    CustomDomain {
+        /// The op.
+        op: String,
+        /// The op's domain.
+        domain: String,
+    },
     /// The model declares local functions.
     #[error("model-local functions are not allowed")]
     LocalFunctions,
     /// An op whose output is random.
     #[error("op {op} is nondeterministic")]
-    NondeterministicOp { op: String },
+    NondeterministicOp {
+        /// The op.
+        op: String,
+    },
     /// A real ONNX op that cannot run here.
     #[error("op {op} is not supported: {reason}")]
-    NotSupported { op: String, reason: String },
+    NotSupported {
+        /// The op.
+        op: String,
+        /// Why it cannot run.
+        reason: String,
+    },
     /// An op name no ONNX operator set defines.
     #[error("unknown op {op}: no ONNX operator set defines it")]
-    UnknownOp { op: String },
+    UnknownOp {
+        /// The op.
+        op: String,
+    },
     /// A classifier's probabilities go through ZipMap, whose output cannot cross the ABI.
     #[error(
         "the model ends in ZipMap (a sequence of maps), which cannot cross the ABI; export the \
@@ -89,40 +118,71 @@ pub enum AdmissionError {
         "op {op} has string class labels, which cannot cross the ABI; train on integer labels \
          (e.g. sklearn's LabelEncoder before fitting) and map them back in the contract"
     )]
-    StringLabels { op: String },
+    StringLabels {
+        /// The op.
+        op: String,
+    },
     /// Several problems, each named.
     #[error("{} problems: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<AdmissionError>),
     /// A model input has a symbolic or unknown dimension other than the batch dimension.
     #[error("input {name:?} has no concrete shape (only the first, batch, dimension may be symbolic: it is fixed to 1)")]
-    NonConcreteInput { name: String },
+    NonConcreteInput {
+        /// The input's name.
+        name: String,
+    },
     /// Some tensor inside the model has a shape that depends on input values.
     #[error("tensor {name:?} has a data-dependent shape")]
-    SymbolicShape { name: String },
+    SymbolicShape {
+        /// The tensor's name.
+        name: String,
+    },
     /// A constant asks an op to build a tensor over the element cap.
     #[error("{op} node {node:?} asks for {elements} elements, over the cap of {limit}")]
     ShapeConstantTooLarge {
+        /// The op building the tensor.
         op: String,
+        /// The node's name.
         node: String,
+        /// Elements asked for.
         elements: u64,
+        /// The element cap.
         limit: u64,
     },
     /// A declared tensor is over the element cap.
     #[error("tensor {name:?} has {elements} elements, over the cap of {limit}")]
     TensorTooLarge {
+        /// The tensor's name.
         name: String,
+        /// Its elements.
         elements: u64,
+        /// The element cap.
         limit: u64,
     },
     /// The memory estimate is over the cap.
     #[error("memory estimate {estimate} bytes is over the cap of {limit}")]
-    MemoryOverLimit { estimate: u64, limit: u64 },
+    MemoryOverLimit {
+        /// The estimate, bytes.
+        estimate: u64,
+        /// The cap.
+        limit: u64,
+    },
     /// The model's outputs are over the cap on recorded elements.
     #[error("outputs have {elements} elements, over the cap of {limit}")]
-    OutputTooLarge { elements: usize, limit: usize },
+    OutputTooLarge {
+        /// Output elements.
+        elements: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// An input or output has an element type the precompile cannot convert.
     #[error("tensor {name:?} has element type {dtype}; supported: f32, i8, u8, i16, u16, i32, u32, i64, bool")]
-    UnsupportedType { name: String, dtype: String },
+    UnsupportedType {
+        /// The tensor's name.
+        name: String,
+        /// The element type.
+        dtype: String,
+    },
     /// tract could not type or optimize the model.
     #[error("engine refused the model: {0}")]
     Engine(String),

@@ -59,13 +59,28 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 pub enum RunError {
     /// Input `input` element `index` does not fit the model's element type.
     #[error("input {input} element {index} is out of range")]
-    ValueOutOfRange { input: usize, index: usize },
+    ValueOutOfRange {
+        /// The input, by position.
+        input: usize,
+        /// The element, by position (row-major).
+        index: usize,
+    },
     /// Input `input` is an integer tensor given with nonzero decimals.
     #[error("input {input} is an integer tensor and takes decimals = 0")]
-    IntegerDecimals { input: usize, decimals: u8 },
+    IntegerDecimals {
+        /// The input, by position.
+        input: usize,
+        /// The decimals it was given.
+        decimals: u8,
+    },
     /// Output `output` element `index` is NaN or infinite.
     #[error("output {output} element {index} is not finite")]
-    NonFiniteOutput { output: usize, index: usize },
+    NonFiniteOutput {
+        /// The output, by position.
+        output: usize,
+        /// The element, by position (row-major).
+        index: usize,
+    },
     /// tract failed or panicked.
     #[error("engine failed: {0}")]
     Failed(String),

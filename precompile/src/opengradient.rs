@@ -11,16 +11,22 @@
 //! requested mode at [`crate::record::mode_slot`] (one more slot, priced like the record's).
 
 use alloy_primitives::{address, Address, B256, I256, U256};
-use alloy_sol_types::{abi::AbiDecoderConfig, sol, SolCall, SolError};
+use alloy_sol_types::{abi::AbiDecoderConfig, SolCall, SolError};
 
 use crate::abi::{self, IInference, Tensor};
 use crate::env::CallEnv;
 use crate::precompile::{Exit, InferencePrecompile};
 
-sol!(
-    #[sol(all_derives)]
-    "../contracts/src/OGInference.sol"
-);
+/// The OpenGradient ABI, generated from `contracts/src/OGInference.sol` (its NatSpec is the
+/// documentation; the generated `__Invalid` enum variants have none).
+#[allow(missing_docs)]
+mod og_abi {
+    alloy_sol_types::sol!(
+        #[sol(all_derives)]
+        "../contracts/src/OGInference.sol"
+    );
+}
+pub use og_abi::*;
 
 /// Where the OpenGradient-compatible facade answers.
 pub const OG_ADDRESS: Address = address!("0x00000000000000000000000000000000000000F4");

@@ -23,13 +23,17 @@ pub enum AddError {
     /// The file could not be read.
     #[error("reading {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The read error.
         source: std::io::Error,
     },
     /// The model was refused.
     #[error("{path}: {source}")]
     Refused {
+        /// The file.
         path: PathBuf,
+        /// Why admission refused it.
         source: AdmissionError,
     },
 }

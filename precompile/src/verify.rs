@@ -46,41 +46,63 @@ impl Witness {
 pub enum Finding {
     /// The replay recorded an inference the block has no witness for.
     #[error("inference {id}: no witness recorded")]
-    MissingWitness { id: U256 },
+    MissingWitness {
+        /// The inference.
+        id: U256,
+    },
     /// The replayed call names another model than the witness.
     #[error("inference {id}: witness model {recorded}, replayed call used {replayed}")]
     ModelMismatch {
+        /// The inference.
         id: U256,
+        /// The model the witness names.
         recorded: B256,
+        /// The model the replayed call used.
         replayed: B256,
     },
     /// The replayed inputs hash differently.
     #[error("inference {id}: witness input hash {recorded}, replayed inputs hash to {replayed}")]
     InputHashMismatch {
+        /// The inference.
         id: U256,
+        /// The witness's input hash.
         recorded: B256,
+        /// The replayed inputs' hash.
         replayed: B256,
     },
     /// Re-running the model gave other outputs.
     #[error("inference {id}: output {output} differs at element {index}: recorded {recorded}, re-executed {recomputed}")]
     OutputMismatch {
+        /// The inference.
         id: U256,
+        /// The output tensor.
         output: usize,
+        /// The element.
         index: usize,
+        /// The recorded value.
         recorded: String,
+        /// The re-executed value.
         recomputed: String,
     },
     /// The model could not be re-run.
     #[error("inference {id}: re-execution failed: {reason}")]
-    ReExecutionFailed { id: U256, reason: String },
+    ReExecutionFailed {
+        /// The inference.
+        id: U256,
+        /// Why re-running failed.
+        reason: String,
+    },
     /// The signature does not recover to the attester.
     #[error(
         "inference {id}: signature recovers to {}, attester is {attester}",
         recovered.map_or_else(|| "no address (invalid signature)".to_string(), |a| a.to_string())
     )]
     BadSignature {
+        /// The inference.
         id: U256,
+        /// The address the signature recovers to, if any.
         recovered: Option<Address>,
+        /// The attester expected.
         attester: Address,
     },
 }

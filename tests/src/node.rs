@@ -129,6 +129,7 @@ pub fn free_port() -> u16 {
 /// A `verinfer node` child process.
 pub struct ChildNode {
     child: Child,
+    /// The RPC port (HTTP and WebSocket).
     pub port: u16,
 }
 

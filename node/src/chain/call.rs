@@ -20,6 +20,7 @@ use super::{Chain, ChainError, TX_GAS_LIMIT_CAP};
 /// A call to simulate (`eth_call`, `eth_estimateGas`).
 #[derive(Clone, Debug, Default)]
 pub struct CallRequest {
+    /// The transaction environment to run.
     pub tx: TxEnv,
     /// Whether the request named a gas limit.
     pub gas_given: bool,

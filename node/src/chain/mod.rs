@@ -38,8 +38,11 @@ pub const TX_GAS_LIMIT_CAP: u64 = 1 << 24;
 /// Chain parameters fixed at genesis.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
+    /// EIP-155 chain id.
     pub chain_id: u64,
+    /// Block gas limit.
     pub gas_limit: u64,
+    /// Base fee of the first block after genesis, in wei.
     pub initial_base_fee: u64,
     /// Balances at genesis.
     pub genesis_accounts: Vec<(Address, U256)>,
@@ -48,30 +51,46 @@ pub struct ChainConfig {
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A transaction the chain refuses before pooling it (fees, init code, intrinsic gas, signature).
     #[error("{0}")]
     InvalidTransaction(String),
+    /// The pool refused the transaction.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// A call reverted, with its revert data.
     #[error("execution reverted")]
     Revert(Bytes),
+    /// A call halted (out of gas, invalid opcode, …).
     #[error("EVM error: {0}")]
     Halt(String),
+    /// No block with that number, hash or tag.
     #[error("block {0} not found")]
     UnknownBlock(String),
+    /// A query at a past block whose state is not kept.
     #[error("state of block {0} is not kept (only the head's state is); query `latest`")]
     StateUnavailable(u64),
+    /// A request the chain cannot carry out as asked (bad timestamp, bad override, …).
     #[error("{0}")]
     Invalid(String),
+    /// The data directory holds another chain than the one configured.
     #[error("the data directory belongs to chain {found}, not {expected}")]
-    WrongChain { expected: u64, found: u64 },
+    WrongChain {
+        /// The chain id configured.
+        expected: u64,
+        /// The data directory's chain id.
+        found: u64,
+    },
 }
 
 /// What mining a block produced, for RPC answers and subscriptions.
 #[derive(Clone, Debug)]
 pub struct MinedBlock {
+    /// The block, sealed.
     pub block: StoredBlock,
+    /// Its receipts, in transaction order.
     pub receipts: Vec<StoredReceipt>,
     /// Transactions the block could not include, with the reason.
     pub dropped: Vec<(B256, String)>,

@@ -29,7 +29,9 @@ pub use source::{data_dir, rpc, ReplayBlock, ReplayFrom, Source};
 pub struct Mismatch {
     /// The block, if the mismatch is in one.
     pub block: Option<u64>,
+    /// The transaction, if the mismatch is in one.
     pub transaction: Option<B256>,
+    /// The inference, if the mismatch is in one.
     pub inference: Option<U256>,
     /// What differed, for people.
     pub what: String,
@@ -97,14 +99,23 @@ impl fmt::Display for Mismatch {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The chain replayed.
     pub chain_id: u64,
+    /// Blocks replayed after genesis.
     pub blocks: u64,
+    /// Transactions re-executed.
     pub transactions: u64,
+    /// Inferences re-run.
     pub inferences: u64,
+    /// Models fetched and admitted.
     pub models: u64,
+    /// How long the replay took.
     pub elapsed: Duration,
+    /// The attester signatures were checked against.
     pub attester: Address,
+    /// The state root the replay ended with.
     pub state_root: B256,
+    /// Every discrepancy found (the first only, unless `keep_going`).
     pub mismatches: Vec<Mismatch>,
 }
 

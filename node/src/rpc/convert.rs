@@ -23,7 +23,7 @@ use crate::storage::{StoredBlock, StoredReceipt, StoredTransaction};
 use super::{invalid_params, RpcResult};
 
 /// A block number from a tag, or `None` when no such block exists.
-pub fn resolve_tag(chain: &Chain, tag: BlockNumberOrTag) -> Option<u64> {
+pub(super) fn resolve_tag(chain: &Chain, tag: BlockNumberOrTag) -> Option<u64> {
     let head = chain.head().header.number;
     match tag {
         BlockNumberOrTag::Number(n) if n <= head => Some(n),
@@ -34,7 +34,7 @@ pub fn resolve_tag(chain: &Chain, tag: BlockNumberOrTag) -> Option<u64> {
 }
 
 /// A block by id.
-pub fn block_by_id(chain: &Chain, id: BlockId) -> Result<Option<StoredBlock>, ChainError> {
+pub(super) fn block_by_id(chain: &Chain, id: BlockId) -> Result<Option<StoredBlock>, ChainError> {
     let number = match id {
         BlockId::Hash(hash) => chain.storage().block_number(&hash.block_hash)?,
         BlockId::Number(tag) => resolve_tag(chain, tag),
@@ -47,7 +47,7 @@ pub fn block_by_id(chain: &Chain, id: BlockId) -> Result<Option<StoredBlock>, Ch
 }
 
 /// The block whose post-state a state query reads (`latest` when absent).
-pub fn state_block(chain: &Chain, id: Option<BlockId>) -> Result<u64, ChainError> {
+pub(super) fn state_block(chain: &Chain, id: Option<BlockId>) -> Result<u64, ChainError> {
     let head = chain.head().header.number;
     let number = match id {
         None => head,
@@ -66,13 +66,13 @@ pub fn state_block(chain: &Chain, id: Option<BlockId>) -> Result<u64, ChainError
 }
 
 /// Decode a stored transaction's envelope.
-pub fn envelope(stored: &StoredTransaction) -> Result<TxEnvelope, ChainError> {
+pub(super) fn envelope(stored: &StoredTransaction) -> Result<TxEnvelope, ChainError> {
     TxEnvelope::decode_2718(&mut stored.raw.as_ref())
         .map_err(|e| ChainError::Invalid(format!("stored transaction does not decode: {e}")))
 }
 
 /// A mined transaction in its RPC shape.
-pub fn rpc_transaction(
+pub(super) fn rpc_transaction(
     stored: &StoredTransaction,
     base_fee: Option<u64>,
     timestamp: u64,
@@ -90,7 +90,7 @@ pub fn rpc_transaction(
 }
 
 /// A pending transaction in its RPC shape.
-pub fn pending_transaction(tx: &Recovered<TxEnvelope>) -> Transaction {
+pub(super) fn pending_transaction(tx: &Recovered<TxEnvelope>) -> Transaction {
     Transaction {
         inner: tx.clone(),
         block_hash: None,
@@ -102,7 +102,7 @@ pub fn pending_transaction(tx: &Recovered<TxEnvelope>) -> Transaction {
 }
 
 /// A receipt in its RPC shape.
-pub fn rpc_receipt(
+pub(super) fn rpc_receipt(
     hash: B256,
     stored: &StoredTransaction,
     receipt: &StoredReceipt,
@@ -153,7 +153,7 @@ pub fn rpc_receipt(
 }
 
 /// A block header in its RPC shape.
-pub fn rpc_header(block: &StoredBlock) -> RpcHeader {
+pub(super) fn rpc_header(block: &StoredBlock) -> RpcHeader {
     RpcHeader {
         hash: block.hash,
         inner: block.header.clone(),
@@ -163,7 +163,11 @@ pub fn rpc_header(block: &StoredBlock) -> RpcHeader {
 }
 
 /// A block in its RPC shape, with full transactions or their hashes.
-pub fn rpc_block(chain: &Chain, block: &StoredBlock, full: bool) -> Result<Block, ChainError> {
+pub(super) fn rpc_block(
+    chain: &Chain,
+    block: &StoredBlock,
+    full: bool,
+) -> Result<Block, ChainError> {
     let transactions = if full {
         let mut txs = Vec::with_capacity(block.transactions.len());
         for hash in &block.transactions {
@@ -189,7 +193,7 @@ pub fn rpc_block(chain: &Chain, block: &StoredBlock, full: bool) -> Result<Block
 
 /// A call request as the EVM's transaction environment; fee fields out of order are refused
 /// with anvil's message.
-pub fn call_request(req: &TransactionRequest) -> RpcResult<CallRequest> {
+pub(super) fn call_request(req: &TransactionRequest) -> RpcResult<CallRequest> {
     if let (Some(max_fee), Some(tip)) = (req.max_fee_per_gas, req.max_priority_fee_per_gas) {
         if tip > max_fee {
             return Err(invalid_params(
@@ -222,7 +226,10 @@ pub fn call_request(req: &TransactionRequest) -> RpcResult<CallRequest> {
 }
 
 /// State overrides as a diff over the head state.
-pub fn overrides(world: &WorldState, overrides: Option<StateOverride>) -> RpcResult<StateDiff> {
+pub(super) fn overrides(
+    world: &WorldState,
+    overrides: Option<StateOverride>,
+) -> RpcResult<StateDiff> {
     let mut diff = StateDiff::default();
     for (address, ov) in overrides.unwrap_or_default() {
         if ov.move_precompile_to.is_some() {

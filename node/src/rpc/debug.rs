@@ -127,7 +127,7 @@ fn trace_block(
     Ok(out)
 }
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method(
         "debug_traceTransaction",
         |p, n, _| -> RpcResult<GethTrace> {

@@ -70,7 +70,7 @@ fn mine_blocks(
     Ok(())
 }
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method("evm_mine", |p, n, _| evm_mine(p, &n))?;
     m.register_blocking_method("anvil_mine", |p, n, _| anvil_mine(p, &n))?;
     m.register_alias("hardhat_mine", "anvil_mine")?;
@@ -185,7 +185,7 @@ fn evm_mine(p: Params<'_>, n: &Node) -> RpcResult<String> {
     if blocks > MAX_BLOCKS_PER_CALL {
         return Err(invalid_params("at most 1000000 blocks per call"));
     }
-    mine_blocks(&n, blocks, None, timestamp)?;
+    mine_blocks(n, blocks, None, timestamp)?;
     Ok("0x0".into())
 }
 
@@ -198,7 +198,7 @@ fn anvil_mine(p: Params<'_>, n: &Node) -> RpcResult<()> {
     if blocks > MAX_BLOCKS_PER_CALL {
         return Err(invalid_params("at most 1000000 blocks per call"));
     }
-    mine_blocks(&n, blocks, interval.map(|i| i.saturating_to()), None)
+    mine_blocks(n, blocks, interval.map(|i| i.saturating_to()), None)
 }
 
 /// `evm_setAutomine`.

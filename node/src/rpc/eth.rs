@@ -20,16 +20,16 @@ use crate::chain::{Chain, ChainError};
 use crate::node::Node;
 
 /// The priority fee `eth_maxPriorityFeePerGas` suggests and `eth_sendTransaction` uses.
-pub const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
+pub(super) const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
 
 /// What `web3_clientVersion` answers. Development tools recognise a local devnet by this
 /// string's start (hardhat-network-helpers accepts `anvil`, `hardhatnetwork` or `zksync`), and
 /// verinfer answers anvil's `anvil_*`/`evm_*` methods, so it reads as anvil's, with verinfer and
 /// its version in brackets.
-pub const CLIENT_VERSION: &str =
+pub(super) const CLIENT_VERSION: &str =
     concat!("anvil/v1.7.1 (verinfer/v", env!("CARGO_PKG_VERSION"), ")");
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("web3_clientVersion", |_, _, _| -> RpcResult<_> {
         Ok(CLIENT_VERSION.to_string())
     })?;

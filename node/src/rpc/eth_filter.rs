@@ -10,7 +10,7 @@ use crate::filters::{self, PollFilter};
 use crate::node::Node;
 
 /// The log and filter methods.
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_getLogs", |p, n, _| -> RpcResult<Vec<_>> {
         let filter: Filter = p.one()?;
         Ok(filters::logs(&n.chain(), &filter, n.config.max_log_range)?)

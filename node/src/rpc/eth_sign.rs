@@ -18,7 +18,7 @@ use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
 use crate::node::Node;
 
 /// The send and sign methods.
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_blocking_method("eth_sendRawTransaction", |p, n, _| {
         eth_send_raw_transaction(p, &n)
     })?;

@@ -14,7 +14,7 @@ use revm_inspectors::tracing::TracingInspector;
 
 /// A `TracingInspector` that records at most `limit` steps.
 #[derive(Debug)]
-pub struct StepLimit {
+pub(super) struct StepLimit {
     /// The tracer.
     pub inner: TracingInspector,
     limit: u64,
@@ -27,7 +27,7 @@ pub struct StepLimit {
 
 impl StepLimit {
     /// Record at most `limit` steps with `inner`.
-    pub fn new(inner: TracingInspector, limit: u64) -> Self {
+    pub(super) fn new(inner: TracingInspector, limit: u64) -> Self {
         Self {
             inner,
             limit,

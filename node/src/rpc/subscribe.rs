@@ -16,7 +16,7 @@ use crate::node::Node;
 
 /// Subscription ids like geth's: `0x` and 32 hex digits, unique for the process.
 #[derive(Debug, Default)]
-pub struct HexIdProvider {
+pub(crate) struct HexIdProvider {
     counter: std::sync::atomic::AtomicU64,
 }
 
@@ -41,7 +41,7 @@ fn message<T: Serialize>(value: &T) -> Option<SubscriptionMessage> {
     serde_json::value::to_raw_value(value).ok().map(Into::into)
 }
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(crate) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_subscription(
         "eth_subscribe",
         "eth_subscription",

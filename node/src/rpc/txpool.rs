@@ -45,7 +45,7 @@ fn summary(tx: &PoolTransaction) -> Value {
     .into()
 }
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("txpool_status", |_, n, _| -> RpcResult<Value> {
         let chain = n.chain();
         let content = chain.pool().by_status(|a| chain.nonce(a));

@@ -60,7 +60,7 @@ impl OneOrMany {
     }
 }
 
-pub fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("verinfer_attester", |_, n, _| -> RpcResult<_> {
         Ok(n.attester)
     })?;
@@ -100,7 +100,7 @@ fn verinfer_upload_model(p: Params<'_>, n: &Node) -> RpcResult<ModelJson> {
         n.bind_cid(cid, info.id)
             .map_err(|e| invalid_params(format!("model {} admitted, but {e}", info.id)))?;
     }
-    Ok(model_json(&n, &info, &mut n.cids_by_model(), false))
+    Ok(model_json(n, &info, &mut n.cids_by_model(), false))
 }
 
 /// `verinfer_listModels`.

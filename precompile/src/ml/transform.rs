@@ -8,10 +8,15 @@ use tract_onnx::tract_hir::internal::{bail, TractResult};
 /// A `post_transform` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PostTransform {
+    /// Scores as they are.
     None,
+    /// `1 / (1 + e^-x)` on each score.
     Logistic,
+    /// Softmax over each row.
     Softmax,
+    /// Softmax over each row, zeros left at zero.
     SoftmaxZero,
+    /// The standard normal quantile of each score.
     Probit,
 }
 

@@ -18,11 +18,13 @@ pub mod rpc;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayBlock {
+    /// The block as the source recorded it.
     pub block: StoredBlock,
     /// EIP-2718 bytes of each transaction, in block order.
     pub transactions: Vec<Bytes>,
     /// One receipt per transaction.
     pub receipts: Vec<StoredReceipt>,
+    /// The inference witnesses of the block.
     pub witnesses: Vec<BlockWitness>,
     /// Dev edits (`anvil_set*`) made before the block, in order.
     pub edits: Vec<StoredDiff>,
