@@ -239,13 +239,7 @@ impl Checks {
         record: &InferenceRecord,
         attester: Address,
     ) -> (B256, Option<Address>) {
-        let digest = attestation::digest(
-            chain_id,
-            id,
-            record.modelId,
-            record.inputHash,
-            record.outputHash,
-        );
+        let digest = attestation::record_digest(chain_id, id, record);
         let recovered = attestation::recover(&digest, &record.signature).ok();
         self.check(
             "the signature over the EIP-712 digest recovers to the attester",
@@ -301,12 +295,11 @@ fn prove_record(
     ))
 }
 
-/// Check an account proof of the precompile and its storage proofs against `state_root`.
-fn verify_record_proof(
+/// Check `eth_getProof`'s account proof of `address` against `state_root`.
+pub fn verify_account_proof(
     proof: &EIP1186AccountProofResponse,
     state_root: B256,
-    id: U256,
-    expected: &[(U256, U256)],
+    address: Address,
 ) -> Result<(), String> {
     let account = TrieAccount {
         nonce: proof.nonce,
@@ -316,11 +309,21 @@ fn verify_record_proof(
     };
     verify_proof(
         state_root,
-        Nibbles::unpack(keccak256(ADDRESS)),
+        Nibbles::unpack(keccak256(address)),
         Some(alloy_rlp::encode(account)),
         &proof.account_proof,
     )
-    .map_err(|e| format!("the account proof of {ADDRESS} does not verify: {e}"))?;
+    .map_err(|e| format!("the account proof of {address} does not verify: {e}"))
+}
+
+/// Check an account proof of the precompile and its storage proofs against `state_root`.
+fn verify_record_proof(
+    proof: &EIP1186AccountProofResponse,
+    state_root: B256,
+    id: U256,
+    expected: &[(U256, U256)],
+) -> Result<(), String> {
+    verify_account_proof(proof, state_root, ADDRESS)?;
     let count = proof
         .storage_proof
         .first()

@@ -10,6 +10,7 @@ use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::{eip712_domain, sol, SolStruct};
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 
+use crate::abi::InferenceRecord;
 use crate::ADDRESS;
 
 sol! {
@@ -21,6 +22,17 @@ sol! {
         bytes32 inputHash;
         bytes32 outputHash;
     }
+}
+
+/// The EIP-712 digest the attestation of record `id` signs, from the record's own fields.
+pub fn record_digest(chain_id: u64, id: U256, record: &InferenceRecord) -> B256 {
+    digest(
+        chain_id,
+        id,
+        record.modelId,
+        record.inputHash,
+        record.outputHash,
+    )
 }
 
 /// The EIP-712 digest an attestation signs.

@@ -22,7 +22,7 @@ use crate::precompile::{Exit, InferencePrecompile};
 use crate::record::COUNT_SLOT;
 
 /// Runtime code of `InferenceShim` (solc 0.8.30, optimizer on, 200 runs, no metadata hash), as
-/// hex. `tests/tests/shim.rs` recompiles the source and checks it matches.
+/// hex. `tests/tests/it/shim.rs` recompiles the source and checks it matches.
 pub const RUNTIME_CODE_HEX: &str = include_str!("../../contracts/shim/InferenceShim.hex");
 
 /// Runtime code of the shim, decoded.

@@ -1,5 +1,5 @@
 // hardhat-network-helpers against a verinfer node: mine, time.increase (exact), time.increaseTo,
-// takeSnapshot/restore, setBalance. Run by tests/tests/hardhat.rs:
+// takeSnapshot/restore, setBalance. Run by tests/tests/it/hardhat.rs:
 //   VERINFER_RPC=http://127.0.0.1:PORT npx hardhat --config .tools/peers/hardhat.config.js \
 //     run tests/js/hardhat-helpers.js --network verinfer
 // Prints "ok" and exits 0, or throws.

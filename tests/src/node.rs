@@ -212,6 +212,27 @@ pub fn post(addr: SocketAddr, body: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
+/// One JSON-RPC request to the node at `addr` (a fresh HTTP connection, see [`post`]): the
+/// response object, `result` or `error`. Panics if the node does not answer JSON.
+pub fn rpc_response(
+    addr: SocketAddr,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (_, reply) = post(addr, &body.to_string()).expect("the node answers");
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{method}: {e}: {reply}"))
+}
+
+/// Like [`rpc_response`], but the `result`; panics with the error if there is one.
+pub fn rpc_result(addr: SocketAddr, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let response = rpc_response(addr, method, params);
+    response
+        .get("result")
+        .cloned()
+        .unwrap_or_else(|| panic!("{method}: {response}"))
+}
+
 /// A chunked request of `size` bytes; the HTTP status.
 pub fn post_chunked(addr: SocketAddr, size: usize) -> u16 {
     let mut stream = TcpStream::connect(addr).expect("the node accepts connections");

@@ -143,13 +143,7 @@ fn verinfer_get_inference(p: Params<'_>, n: &Node) -> RpcResult<Option<Inference
         .iter()
         .find(|w| w.id == id)
         .map(|w| w.transaction_hash);
-    let digest = attestation::digest(
-        chain.config().chain_id,
-        id,
-        rec.modelId,
-        rec.inputHash,
-        rec.outputHash,
-    );
+    let digest = attestation::record_digest(chain.config().chain_id, id, &rec);
     let signature_valid =
         attestation::recover(&digest, &rec.signature).is_ok_and(|signer| signer == rec.attester);
     let open_gradient_mode = match world

@@ -127,13 +127,7 @@ fn contract_records_an_inference_and_reads_it_back_in_a_later_transaction() {
     let attester_address = IInference::attesterCall::abi_decode_returns(&output(&who)).unwrap();
     assert_eq!(attester_address, attester().address());
     assert_eq!(record.attester, attester_address);
-    let digest = attestation::digest(
-        CHAIN_ID,
-        ret.id,
-        record.modelId,
-        record.inputHash,
-        record.outputHash,
-    );
+    let digest = attestation::record_digest(CHAIN_ID, ret.id, &record);
     assert_eq!(
         attestation::recover(&digest, &record.signature),
         Ok(attester_address)

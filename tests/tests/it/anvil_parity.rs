@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_trie::{proof::verify_proof, Nibbles, TrieAccount};
+use alloy_trie::{proof::verify_proof, Nibbles};
 use serde_json::{json, Value};
 use verinfer_tests::node::{dev_keys, free_port, post, signed_tx, storage_contract, ChildNode};
 
@@ -245,19 +245,8 @@ fn rpc_methods_answer_like_anvil() {
     assert_eq!(a["storageProof"][0]["value"], json!("0x2a"));
     let proof: alloy::rpc::types::EIP1186AccountProofResponse = serde_json::from_value(v).unwrap();
     let root: B256 = serde_json::from_value(verinfer_head["stateRoot"].clone()).unwrap();
-    let account = TrieAccount {
-        nonce: proof.nonce,
-        balance: proof.balance,
-        storage_root: proof.storage_hash,
-        code_hash: proof.code_hash,
-    };
-    verify_proof(
-        root,
-        Nibbles::unpack(keccak256(contract)),
-        Some(alloy_rlp::encode(account)),
-        &proof.account_proof,
-    )
-    .expect("the account proof verifies against the state root");
+    verinfer_node::proof::verify_account_proof(&proof, root, contract)
+        .expect("the account proof verifies against the state root");
     verify_proof(
         proof.storage_hash,
         Nibbles::unpack(keccak256(B256::ZERO)),

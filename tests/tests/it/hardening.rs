@@ -5,18 +5,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use verinfer_tests::node::{open_ws, post, post_chunked, spawn};
-
-fn call(addr: SocketAddr, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let (_, reply) = post(addr, &body.to_string()).expect("the node answers");
-    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{method}: {e}: {reply}"))
-}
+use verinfer_tests::node::{open_ws, post, post_chunked, rpc_response, spawn};
 
 /// The node answers `eth_blockNumber` within a second.
 fn answers_quickly(addr: SocketAddr) {
     let start = Instant::now();
-    let reply = call(addr, "eth_blockNumber", json!([]));
+    let reply = rpc_response(addr, "eth_blockNumber", json!([]));
     assert!(reply["result"].is_string(), "{reply}");
     assert!(
         start.elapsed() < Duration::from_secs(1),
@@ -32,9 +26,9 @@ async fn a_lagging_log_filter_is_reset_with_a_clear_error() {
     let node = spawn(|c| c.max_log_range = 100).await;
     let addr = node.addr;
     tokio::task::spawn_blocking(move || {
-        let id = call(addr, "eth_newFilter", json!([{}]))["result"].clone();
-        call(addr, "anvil_mine", json!(["0x65"]));
-        let reply = call(addr, "eth_getFilterChanges", json!([id]));
+        let id = rpc_response(addr, "eth_newFilter", json!([{}]))["result"].clone();
+        rpc_response(addr, "anvil_mine", json!(["0x65"]));
+        let reply = rpc_response(addr, "eth_getFilterChanges", json!([id]));
         let message = reply["error"]["message"]
             .as_str()
             .unwrap_or_default()
@@ -43,9 +37,9 @@ async fn a_lagging_log_filter_is_reset_with_a_clear_error() {
             message.contains("fell 101 blocks behind") && message.contains("eth_getLogs"),
             "{reply}"
         );
-        let reply = call(addr, "eth_getFilterChanges", json!([id]));
+        let reply = rpc_response(addr, "eth_getFilterChanges", json!([id]));
         assert_eq!(reply["result"], json!([]), "{reply}");
-        let reply = call(
+        let reply = rpc_response(
             addr,
             "eth_getLogs",
             json!([{"fromBlock": "0x0", "toBlock": "latest"}]),
@@ -77,7 +71,7 @@ async fn protocol_corners_get_clear_answers() {
         );
 
         // eth_subscribe over HTTP: where to go instead (it was an internal error).
-        let reply = call(addr, "eth_subscribe", json!(["newHeads"]));
+        let reply = rpc_response(addr, "eth_subscribe", json!(["newHeads"]));
         assert_eq!(reply["error"]["code"], json!(-32601), "{reply}");
         assert!(
             reply["error"]["message"]
@@ -93,7 +87,7 @@ async fn protocol_corners_get_clear_answers() {
         // eth_estimateGas of a transfer the sender cannot pay (it was 21000).
         let unfunded = json!({"from": "0x000000000000000000000000000000000000dEaD",
                               "to": "0x000000000000000000000000000000000000bEEF", "value": "0x1"});
-        let reply = call(addr, "eth_estimateGas", json!([unfunded]));
+        let reply = rpc_response(addr, "eth_estimateGas", json!([unfunded]));
         assert!(
             reply["error"]["message"]
                 .as_str()
@@ -106,7 +100,7 @@ async fn protocol_corners_get_clear_answers() {
         let inverted = json!({"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
                               "to": "0x000000000000000000000000000000000000bEEF",
                               "maxFeePerGas": "0x1", "maxPriorityFeePerGas": "0x2"});
-        let reply = call(addr, "eth_call", json!([inverted]));
+        let reply = rpc_response(addr, "eth_call", json!([inverted]));
         assert_eq!(reply["error"]["code"], json!(-32602), "{reply}");
         assert!(
             reply["error"]["message"]
@@ -161,20 +155,20 @@ async fn traces_are_bounded() {
     let hash = receipt.transaction_hash;
     let addr = node.addr;
     tokio::task::spawn_blocking(move || {
-        let reply = call(addr, "debug_traceTransaction", json!([hash]));
+        let reply = rpc_response(addr, "debug_traceTransaction", json!([hash]));
         let message = reply["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains("more than 1000 steps") && message.contains("limit"),
             "{reply}"
         );
-        let reply = call(addr, "debug_traceTransaction", json!([hash, {"limit": 10}]));
+        let reply = rpc_response(addr, "debug_traceTransaction", json!([hash, {"limit": 10}]));
         assert_eq!(
             reply["result"]["structLogs"].as_array().map(Vec::len),
             Some(10),
             "{reply}"
         );
         assert_eq!(reply["result"]["failed"], json!(true));
-        let reply = call(
+        let reply = rpc_response(
             addr,
             "debug_traceTransaction",
             json!([hash, {"tracer": "callTracer"}]),
@@ -193,7 +187,7 @@ async fn traces_are_bounded() {
     let node = spawn(|c| c.max_concurrent_traces = 0).await;
     let addr = node.addr;
     tokio::task::spawn_blocking(move || {
-        let reply = call(addr, "debug_traceCall", json!([{"to": looper}, "latest"]));
+        let reply = rpc_response(addr, "debug_traceCall", json!([{"to": looper}, "latest"]));
         let message = reply["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("--max-concurrent-traces"), "{reply}");
     })
@@ -213,16 +207,16 @@ async fn large_code_does_not_slow_later_blocks() {
     tokio::task::spawn_blocking(move || {
         let code = alloy_primitives::hex::encode_prefixed(vec![0x5b; 8 << 20]);
         let target = "0x000000000000000000000000000000000000c0de";
-        let reply = call(addr, "anvil_setCode", json!([target, code]));
+        let reply = rpc_response(addr, "anvil_setCode", json!([target, code]));
         assert!(reply.get("error").is_none(), "{reply}");
-        call(addr, "evm_mine", json!([]));
+        rpc_response(addr, "evm_mine", json!([]));
         let start = Instant::now();
         for _ in 0..20 {
-            call(addr, "evm_mine", json!([]));
+            rpc_response(addr, "evm_mine", json!([]));
         }
         eprintln!("20 blocks after an 8 MB setCode: {:?}", start.elapsed());
         answers_quickly(addr);
-        let reply = call(addr, "eth_getCode", json!([target, "latest"]));
+        let reply = rpc_response(addr, "eth_getCode", json!([target, "latest"]));
         assert_eq!(
             reply["result"].as_str().map(str::len),
             Some(2 + 2 * (8 << 20))
@@ -284,10 +278,10 @@ fn uploads_are_admitted_within_a_budget() {
 
     let upload = |node: &ChildNode, file: &str| {
         let bytes = Bytes::from(std::fs::read(models().join(file)).unwrap());
-        call(node.addr(), "verinfer_uploadModel", json!([bytes]))
+        rpc_response(node.addr(), "verinfer_uploadModel", json!([bytes]))
     };
     let listed = |node: &ChildNode| {
-        call(node.addr(), "verinfer_listModels", json!([]))["result"]
+        rpc_response(node.addr(), "verinfer_listModels", json!([]))["result"]
             .as_array()
             .unwrap()
             .len()

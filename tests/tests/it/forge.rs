@@ -12,7 +12,7 @@ use alloy_primitives::{hex, Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use verinfer_precompile::IInference;
 use verinfer_tests::harness::{model_id, solc_path};
-use verinfer_tests::node::{post, verinfer_bin, ChildNode};
+use verinfer_tests::node::{rpc_result, verinfer_bin, ChildNode};
 use verinfer_tests::tensor;
 
 /// forge runs share contracts/out and contracts/cache: one at a time.
@@ -132,18 +132,14 @@ fn forge_test_runs_opengradient_contracts() {
     );
 }
 
-fn rpc(node: &ChildNode, method: &str, params: serde_json::Value) -> serde_json::Value {
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let (_, reply) = post(node.addr(), &body.to_string()).expect("the node answers");
-    let json: serde_json::Value = serde_json::from_str(&reply).unwrap();
-    json.get("result")
-        .cloned()
-        .unwrap_or_else(|| panic!("{method}: {json}"))
-}
-
 fn eth_call(node: &ChildNode, to: Address, data: Vec<u8>) -> Vec<u8> {
     let params = serde_json::json!([{"to": to, "data": hex::encode_prefixed(data)}, "latest"]);
-    hex::decode(rpc(node, "eth_call", params).as_str().unwrap()).unwrap()
+    hex::decode(
+        rpc_result(node.addr(), "eth_call", params)
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// `forge script --broadcast` deploys a pool and scores a borrower on the node; the node's
@@ -217,8 +213,8 @@ fn forge_script_and_fork_tests_against_a_node() {
     );
 
     // cast run replays the transaction in cast's own EVM, which has no precompile.
-    let head = rpc(
-        &node,
+    let head = rpc_result(
+        node.addr(),
         "eth_getBlockByNumber",
         serde_json::json!(["latest", false]),
     );

@@ -345,14 +345,10 @@ async fn an_opengradient_contract_runs_unchanged_on_the_node() {
 fn cids_bind_persist_and_travel_with_the_chain() {
     use alloy::primitives::Bytes;
     use serde_json::{json, Value};
-    use verinfer_tests::node::{post, run_verinfer, signed_tx, ChildNode};
+    use verinfer_tests::node::{rpc_response, run_verinfer, signed_tx, ChildNode};
 
-    let rpc = |node: &ChildNode, method: &str, params: Value| -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let (status, text) = post(node.addr(), &body.to_string()).unwrap();
-        assert_eq!(status, 200, "{text}");
-        serde_json::from_str(&text).unwrap()
-    };
+    let rpc =
+        |node: &ChildNode, method: &str, params: Value| rpc_response(node.addr(), method, params);
     let og_call = |cid: &str| {
         let data = Bytes::from(call(request(cid.into(), "features")));
         json!([{"to": OG_ADDRESS, "data": data}, "latest"])

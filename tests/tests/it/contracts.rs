@@ -704,13 +704,7 @@ async fn attestation_digest_and_signature_agree_between_rust_and_solidity() {
         attester: attester.address(),
         signature: Default::default(),
     };
-    let digest = attestation::digest(
-        chain_id,
-        id,
-        record.modelId,
-        record.inputHash,
-        record.outputHash,
-    );
+    let digest = attestation::record_digest(chain_id, id, &record);
     record.signature = attester.sign(&digest).to_vec().into();
     let signer_sig = format!("signer(uint256,{})", record_type());
     let recovered = call(&p, probe, calldata(&signer_sig, (id, record.clone())))
