@@ -328,4 +328,56 @@ mod tests {
         pool.remove(&hash);
         pool.add(tx(4, 1000, 1, 1_000_000)).unwrap();
     }
+
+    #[test]
+    fn ready_orders_by_tip_then_arrival_and_keeps_each_senders_nonces_in_order() {
+        let mut pool = Pool::default();
+        // Sender 1: nonces 0 and 1 at a low price; sender 2: nonce 0 at a high price, and a
+        // sender 3 at sender 1's price that arrived later (seq is the nonce here, so give it
+        // seq 5 by hand).
+        pool.add(tx(1, 0, 10, 0)).unwrap();
+        pool.add(tx(1, 1, 50, 0)).unwrap();
+        pool.add(tx(2, 0, 30, 0)).unwrap();
+        let mut late = tx(3, 0, 10, 0);
+        late.seq = 5;
+        pool.add(late).unwrap();
+
+        let order: Vec<(u8, u64)> = pool
+            .ready(0, |_| 0)
+            .iter()
+            .map(|t| (t.sender().0[0], t.nonce()))
+            .collect();
+        // Sender 2 pays most; sender 1's nonce 1 (price 50) cannot go before its nonce 0, which
+        // ties sender 3 at 10 and arrived first.
+        assert_eq!(order, [(2, 0), (1, 0), (1, 1), (3, 0)]);
+    }
+
+    #[test]
+    fn a_nonce_gap_holds_back_what_follows_it() {
+        let mut pool = Pool::default();
+        pool.add(tx(1, 0, 10, 0)).unwrap();
+        pool.add(tx(1, 2, 10, 0)).unwrap(); // nonce 1 missing
+        pool.add(tx(2, 3, 10, 0)).unwrap(); // account nonce is 0: all queued
+
+        let ready: Vec<u64> = pool.ready(0, |_| 0).iter().map(|t| t.nonce()).collect();
+        assert_eq!(ready, [0]);
+        let content = pool.by_status(|_| 0);
+        let keys = |m: &BTreeMap<Address, BTreeMap<u64, &PoolTransaction>>| -> Vec<(u8, u64)> {
+            m.iter()
+                .flat_map(|(a, q)| q.keys().map(move |n| (a.0[0], *n)))
+                .collect()
+        };
+        assert_eq!(keys(&content.pending), [(1, 0)]);
+        assert_eq!(keys(&content.queued), [(1, 2), (2, 3)]);
+
+        // The gap filled: all of sender 1's run in order.
+        pool.add(tx(1, 1, 10, 0)).unwrap();
+        let ready: Vec<u64> = pool.ready(0, |_| 0).iter().map(|t| t.nonce()).collect();
+        assert_eq!(ready, [0, 1, 2]);
+
+        // Mined up to nonce 2 elsewhere: prune drops what the account nonce passed.
+        pool.prune(|a| if a.0[0] == 1 { 2 } else { 0 });
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.highest_nonce(&Address::repeat_byte(1)), Some(2));
+    }
 }

@@ -1,4 +1,4 @@
-//! The inference witnesses a block keeps beside its transactions (README, "Verify mode"): for
+//! The inference witnesses a block keeps beside its transactions (docs/design.md, "Verify mode"): for
 //! each recorded inference its id, model, input hash, outputs and signature.
 
 use alloy_primitives::{Bytes, B256, U256};

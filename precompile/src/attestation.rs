@@ -1,4 +1,4 @@
-//! The attester's EIP-712 signature over a recorded inference (README, "Attestation").
+//! The attester's EIP-712 signature over a recorded inference (docs/design.md, "Attestation").
 //!
 //! Digest: EIP-712 over
 //! `Inference(uint256 chainId,uint256 id,bytes32 modelId,bytes32 inputHash,bytes32 outputHash)`

@@ -1,4 +1,4 @@
-//! Fixed-point integers ↔ tensor elements (README, "Conversions").
+//! Fixed-point integers ↔ tensor elements (docs/design.md, "Conversions").
 //!
 //! Inputs: `value / 10**decimals` rounded to the nearest f32 (ties to even), exactly; integer
 //! inputs take `decimals = 0` and must fit their type. Outputs: `round_half_even(x * 10**d)`

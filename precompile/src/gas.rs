@@ -5,7 +5,7 @@
 //! model's compute cost (multiply-accumulates + elements produced, from tract's cost model of
 //! the fixed-shape plan, plus a dispatch price per plan node and the terms of the `ai.onnx.ml`
 //! kernels and recurrent ops) divided by `compute_units_per_gas`, calibrated so that a CPU-second of
-//! inference costs about what a CPU-second of ordinary EVM execution does (see the README).
+//! inference costs about what a CPU-second of ordinary EVM execution does (docs/design.md, "Gas").
 //! Everything is fixed at admission: shapes are fixed, so a model's gas is a constant.
 
 use alloy_sol_types::SolValue;
