@@ -355,6 +355,12 @@ async fn run_workloads(
         workload::send_sequential(&client, raws).await,
     )?;
 
+    let raws = sender.transfers(sizes.transfers, 2)?;
+    out.push(
+        "transfers, 1 sender, JS client".into(),
+        workload::send_sequential_js(&peer.url, raws).await,
+    )?;
+
     let mut batches = Vec::new();
     for i in 0..sizes.concurrent_senders as usize {
         let mut s = Sender::new(&client, dev_key(1 + i % 8)).await?;

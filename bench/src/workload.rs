@@ -240,6 +240,47 @@ pub(crate) async fn send_concurrent(
     Ok(stats)
 }
 
+/// Send signed transactions one after another from a JavaScript client (`bench/js/send.mjs`,
+/// Node's fetch with keep-alive), waiting for each receipt as [`send_sequential`] does: what a
+/// dapp's script sees, beside the Rust client's figure.
+pub(crate) async fn send_sequential_js(url: &str, raws: Vec<Bytes>) -> anyhow::Result<Stats> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Output {
+        latencies_us: Vec<f64>,
+        wall_us: f64,
+        stalled: u64,
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/send.mjs");
+    let mut file = tempfile::NamedTempFile::new()?;
+    serde_json::to_writer(&mut file, &raws)?;
+    let (url, path) = (url.to_string(), file.path().to_path_buf());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(&script)
+            .arg(url)
+            .arg(path)
+            .output()
+    })
+    .await?
+    .context("running node (Node.js) for the JavaScript client")?;
+    if !output.status.success() {
+        bail!(
+            "the JavaScript client failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let out: Output = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("the JavaScript client printed {:?}", output.stdout))?;
+    let micros = |us: f64| Duration::from_nanos((us * 1e3) as u64);
+    let mut stats = Stats::new(
+        out.latencies_us.into_iter().map(micros).collect(),
+        micros(out.wall_us),
+    );
+    stats.stalled = out.stalled;
+    Ok(stats)
+}
+
 /// Repeat one read-only call `count` times.
 pub(crate) async fn repeat_call(
     client: &Client,

@@ -31,6 +31,7 @@ pub mod config;
 pub mod execute;
 pub mod ffi;
 pub mod filters;
+mod group_commit;
 pub mod models;
 pub mod node;
 pub mod pool;

@@ -15,6 +15,7 @@ use crate::chain::{Chain, ChainError, MinedBlock};
 use crate::cids::{self, CidError};
 use crate::config::NodeConfig;
 use crate::filters::Filters;
+use crate::group_commit::GroupCommit;
 use crate::models::persist_model;
 use crate::sandbox::{Sandbox, SandboxError};
 
@@ -59,6 +60,8 @@ pub struct Node {
     /// `debug_trace*` calls running now.
     pub traces: std::sync::atomic::AtomicUsize,
     mining: watch::Sender<MiningMode>,
+    /// Transactions waiting to be mined together under automine.
+    group_commit: GroupCommit,
 }
 
 impl Node {
@@ -96,6 +99,7 @@ impl Node {
             ),
             traces: Default::default(),
             mining,
+            group_commit: GroupCommit::default(),
         }
     }
 }
@@ -189,32 +193,28 @@ impl Node {
 }
 
 impl Node {
-    /// Pool a signed transaction and, under automine, mine it at once. Returns its hash once
-    /// it is pooled (or mined and durably stored, under automine).
+    /// Pool a signed transaction and, under automine, mine it in a block of its own. Returns
+    /// its hash once it is pooled (or mined and durably stored, under automine, where blocks of
+    /// concurrent senders share one write: see [`crate::group_commit`]).
     pub fn submit(
         &self,
         tx: alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>,
     ) -> Result<B256, ChainError> {
-        let (hash, mined) = {
-            let mut chain = self.chain();
-            let hash = chain.submit(tx)?;
+        if self.mining() != MiningMode::Auto {
+            let hash = self.chain().submit(tx)?;
             let _ = self.pending_transactions.send(hash);
-            let mined = if self.mining() == MiningMode::Auto && chain.has_ready() {
-                let mined = Arc::new(chain.mine(None)?);
-                // Announced under the chain lock: concurrent senders' blocks go out in order.
-                let _ = self.blocks.send(mined.clone());
-                Some(mined)
-            } else {
-                None
-            };
-            (hash, mined)
-        };
-        if let Some(mined) = mined {
-            if let Some((_, reason)) = mined.dropped.iter().find(|(h, _)| *h == hash) {
-                return Err(ChainError::InvalidTransaction(reason.clone()));
-            }
+            return Ok(hash);
         }
-        Ok(hash)
+        self.group_commit.submit(
+            &self.chain,
+            tx,
+            |hash| {
+                let _ = self.pending_transactions.send(hash);
+            },
+            |block| {
+                let _ = self.blocks.send(Arc::new(block));
+            },
+        )
     }
 }
 

@@ -294,34 +294,16 @@ impl Storage {
 
     /// Write a mined block and its state changes in one durable transaction.
     pub fn write_block(&self, write: &BlockWrite<'_>) -> Result<()> {
+        self.write_blocks(std::slice::from_ref(write))
+    }
+
+    /// Write consecutive blocks in one durable database transaction: one fsync for all of them
+    /// (group commit), all or none on disk.
+    pub fn write_blocks(&self, writes: &[BlockWrite<'_>]) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
-        write_diff(&txn, write.diff)?;
-        let number = write.block.header.number;
-        {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            blocks.insert(number, json(write.block).as_slice())?;
-            let mut numbers = txn.open_table(BLOCK_NUMBERS)?;
-            numbers.insert(write.block.hash.as_slice(), number)?;
-            let mut txs = txn.open_table(TRANSACTIONS)?;
-            let mut receipts = txn.open_table(RECEIPTS)?;
-            for ((hash, tx), receipt) in write.transactions.iter().zip(write.receipts) {
-                txs.insert(hash.as_slice(), json(tx).as_slice())?;
-                receipts.insert(hash.as_slice(), json(receipt).as_slice())?;
-            }
-            if !write.witnesses.is_empty() {
-                let mut witnesses = txn.open_table(WITNESSES)?;
-                witnesses.insert(number, json(&write.witnesses).as_slice())?;
-            }
-            txn.open_table(UNDO)?
-                .insert(number, json(write.undo).as_slice())?;
-            let mut meta = txn.open_table(META)?;
-            meta.insert("head", number.to_be_bytes().as_slice())?;
-            meta.remove("pending_undo")?;
-            let edits = meta.remove("pending_edits")?.map(|v| v.value().to_vec());
-            if let Some(edits) = edits {
-                txn.open_table(EDITS)?.insert(number, edits.as_slice())?;
-            }
+        for write in writes {
+            write_block_in(&txn, write)?;
         }
         txn.commit()?;
         Ok(())
@@ -565,6 +547,38 @@ impl Storage {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// One block's writes inside a write transaction (see [`Storage::write_blocks`]).
+fn write_block_in(txn: &WriteTransaction, write: &BlockWrite<'_>) -> Result<()> {
+    write_diff(txn, write.diff)?;
+    let number = write.block.header.number;
+    {
+        let mut blocks = txn.open_table(BLOCKS)?;
+        blocks.insert(number, json(write.block).as_slice())?;
+        let mut numbers = txn.open_table(BLOCK_NUMBERS)?;
+        numbers.insert(write.block.hash.as_slice(), number)?;
+        let mut txs = txn.open_table(TRANSACTIONS)?;
+        let mut receipts = txn.open_table(RECEIPTS)?;
+        for ((hash, tx), receipt) in write.transactions.iter().zip(write.receipts) {
+            txs.insert(hash.as_slice(), json(tx).as_slice())?;
+            receipts.insert(hash.as_slice(), json(receipt).as_slice())?;
+        }
+        if !write.witnesses.is_empty() {
+            let mut witnesses = txn.open_table(WITNESSES)?;
+            witnesses.insert(number, json(&write.witnesses).as_slice())?;
+        }
+        txn.open_table(UNDO)?
+            .insert(number, json(write.undo).as_slice())?;
+        let mut meta = txn.open_table(META)?;
+        meta.insert("head", number.to_be_bytes().as_slice())?;
+        meta.remove("pending_undo")?;
+        let edits = meta.remove("pending_edits")?.map(|v| v.value().to_vec());
+        if let Some(edits) = edits {
+            txn.open_table(EDITS)?.insert(number, edits.as_slice())?;
+        }
+    }
+    Ok(())
 }
 
 fn write_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<()> {

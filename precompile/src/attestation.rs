@@ -8,7 +8,8 @@
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::{eip712_domain, sol, SolStruct};
-use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 
 use crate::abi::InferenceRecord;
 use crate::ADDRESS;
@@ -70,10 +71,11 @@ pub enum AttestationError {
     BadSignature,
 }
 
-/// Signs attestations with a secp256k1 key.
+/// Signs attestations with a secp256k1 key, through libsecp256k1 (RFC 6979 nonces, low-s: the
+/// same bytes k256 gives, which the tests check, so chains signed before the switch replay).
 #[derive(Clone)]
 pub struct Attester {
-    key: SigningKey,
+    key: SecretKey,
     address: Address,
 }
 
@@ -88,9 +90,8 @@ impl std::fmt::Debug for Attester {
 impl Attester {
     /// An attester from a 32-byte private key.
     pub fn from_bytes(key: &B256) -> Result<Self, AttestationError> {
-        let key =
-            SigningKey::from_slice(key.as_slice()).map_err(|_| AttestationError::InvalidKey)?;
-        let address = address_of(key.verifying_key());
+        let key = SecretKey::from_byte_array(key.0).map_err(|_| AttestationError::InvalidKey)?;
+        let address = address_of(&PublicKey::from_secret_key_global(&key));
         Ok(Self { key, address })
     }
 
@@ -101,43 +102,43 @@ impl Attester {
 
     /// Sign a digest: 65 bytes `r ‖ s ‖ v`, `v` 27 or 28, low-s.
     pub fn sign(&self, digest: &B256) -> [u8; 65] {
-        // RFC 6979 signing over a 32-byte prehash cannot fail for a valid key.
-        let (signature, recovery) = match self.key.sign_prehash_recoverable(digest.as_slice()) {
-            Ok(pair) => pair,
-            Err(_) => unreachable!("RFC 6979 signing of a 32-byte digest with a valid key"),
-        };
-        let (signature, recovery) = match signature.normalize_s() {
-            Some(low) => (
-                low,
-                RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced()),
-            ),
-            None => (signature, recovery),
-        };
+        let signature = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
+        let (recovery, rs) = signature.serialize_compact();
         let mut out = [0u8; 65];
-        out[..64].copy_from_slice(&signature.to_bytes());
-        out[64] = 27 + recovery.to_byte();
+        out[..64].copy_from_slice(&rs);
+        // libsecp256k1's recovery ids are 0 or 1 for the signatures it makes.
+        out[64] = 27 + u8::from(i32::from(recovery) == 1);
         out
     }
 }
 
-/// The address that signed `digest`, from a 65-byte `r ‖ s ‖ v` signature.
+/// Half the secp256k1 group order: an `s` above it is the high form of a signature, refused as
+/// EIP-2 refuses it for transactions (every attestation is made low-s).
+const HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
+/// The address that signed `digest`, from a 65-byte `r ‖ s ‖ v` signature (low-s only).
 pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, AttestationError> {
     let [rs @ .., v] = signature else {
         return Err(AttestationError::BadSignature);
     };
-    if rs.len() != 64 || !(27..=28).contains(v) {
+    if rs.len() != 64 || !(27..=28).contains(v) || rs[32..] > HALF_ORDER[..] {
         return Err(AttestationError::BadSignature);
     }
-    let sig = Signature::from_slice(rs).map_err(|_| AttestationError::BadSignature)?;
-    let recovery = RecoveryId::from_byte(v - 27).ok_or(AttestationError::BadSignature)?;
-    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recovery)
+    let recovery =
+        RecoveryId::try_from(i32::from(v - 27)).map_err(|_| AttestationError::BadSignature)?;
+    let signature = RecoverableSignature::from_compact(rs, recovery)
+        .map_err(|_| AttestationError::BadSignature)?;
+    let key = SECP256K1
+        .recover_ecdsa(Message::from_digest(digest.0), &signature)
         .map_err(|_| AttestationError::BadSignature)?;
     Ok(address_of(&key))
 }
 
-fn address_of(key: &VerifyingKey) -> Address {
-    let point = key.to_encoded_point(false);
-    Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..])
+fn address_of(key: &PublicKey) -> Address {
+    Address::from_slice(&keccak256(&key.serialize_uncompressed()[1..])[12..])
 }
 
 #[cfg(test)]
@@ -185,5 +186,35 @@ mod tests {
             Attester::from_bytes(&B256::ZERO).err(),
             Some(AttestationError::InvalidKey)
         );
+    }
+
+    /// k256 as it signed before the switch to libsecp256k1: RFC 6979, low-s.
+    fn k256_sign(key: &B256, digest: &B256) -> [u8; 65] {
+        let key = k256::ecdsa::SigningKey::from_slice(key.as_slice()).unwrap();
+        let (signature, recovery) = key.sign_prehash_recoverable(digest.as_slice()).unwrap();
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&signature.to_bytes());
+        out[64] = 27 + recovery.to_byte();
+        out
+    }
+
+    #[test]
+    fn signatures_are_byte_identical_to_k256s_and_high_s_is_refused() {
+        for i in 0u64..512 {
+            let key = keccak256(i.to_be_bytes());
+            let digest = keccak256(keccak256(i.to_be_bytes()));
+            let attester = Attester::from_bytes(&key).unwrap();
+            let ours = attester.sign(&digest);
+            assert_eq!(ours, k256_sign(&key, &digest), "key {key}, digest {digest}");
+            assert_eq!(recover(&digest, &ours), Ok(attester.address()));
+
+            // The high-s twin (n - s, v flipped) recovers the same key; refused, as k256 did.
+            let sig = k256::ecdsa::Signature::from_slice(&ours[..64]).unwrap();
+            let high = k256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+            let mut twin = [0u8; 65];
+            twin[..64].copy_from_slice(&high.to_bytes());
+            twin[64] = if ours[64] == 27 { 28 } else { 27 };
+            assert_eq!(recover(&digest, &twin), Err(AttestationError::BadSignature));
+        }
     }
 }

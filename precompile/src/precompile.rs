@@ -16,7 +16,7 @@ use crate::env::CallEnv;
 use crate::model::TensorSpec;
 use crate::record::{self, COUNT_SLOT};
 use crate::store::{ModelStore, StoredModel};
-use crate::verify::{compare_outputs, Finding, Verifier};
+use crate::verify::{Check, Finding, Verifier};
 use crate::ADDRESS;
 
 /// What `infer` does with a result: sign it (a producing node) or check it against a recorded
@@ -50,6 +50,7 @@ pub enum Exit {
 }
 
 /// A checked `infer`/`predict` call, ready to run.
+#[derive(Clone)]
 struct Prepared {
     model: Arc<StoredModel>,
     plan: Plan,
@@ -261,11 +262,10 @@ impl InferencePrecompile {
         };
         let id = count + U256::from(1u8);
         let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
-        let ran = p.run();
         let chain_id = input.chain_id();
         let (outputs, signature) = match &self.mode {
             Mode::Sign(attester) => {
-                let outputs = match ran {
+                let outputs = match p.run() {
                     Ok(outputs) => outputs,
                     Err(e) => return Exit::Revert(p.gas, run_error(e)),
                 };
@@ -278,7 +278,7 @@ impl InferencePrecompile {
                 );
                 (outputs, Bytes::from(attester.sign(&digest).to_vec()))
             }
-            Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, ran, chain_id) {
+            Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, chain_id) {
                 Some(recorded) => recorded,
                 // No witness: the original call did not record here. Revert (the finding is
                 // reported) so the replay goes on.
@@ -379,14 +379,14 @@ fn finish(exit: Exit, limit: u64, reservoir: u64) -> PrecompileResult {
     })
 }
 
-/// Verify mode: check the re-executed result against the witness of `id`, report findings,
+/// Verify mode: check the replayed call against the witness of `id` (model and input hash
+/// here, the model's outputs and the signature by the verifier, possibly on another thread),
 /// and return the recorded outputs and signature to write. `None` when there is no witness.
 fn replay(
     verifier: &Verifier,
     id: U256,
     p: &Prepared,
     input_hash: B256,
-    ran: Result<Vec<Tensor>, RunError>,
     chain_id: u64,
 ) -> Option<(Vec<Tensor>, Bytes)> {
     let Some(witness) = verifier.witness(id) else {
@@ -407,17 +407,6 @@ fn replay(
             replayed: input_hash,
         });
     }
-    match ran {
-        Ok(outputs) => {
-            if let Some(finding) = compare_outputs(id, &witness.outputs, &outputs) {
-                verifier.report(finding);
-            }
-        }
-        Err(e) => verifier.report(Finding::ReExecutionFailed {
-            id,
-            reason: e.to_string(),
-        }),
-    }
     let digest = attestation::digest(
         chain_id,
         id,
@@ -425,14 +414,14 @@ fn replay(
         witness.input_hash,
         keccak256(witness.outputs.abi_encode()),
     );
-    let recovered = attestation::recover(&digest, &witness.signature).ok();
-    if recovered != Some(verifier.attester()) {
-        verifier.report(Finding::BadSignature {
-            id,
-            recovered,
-            attester: verifier.attester(),
-        });
-    }
+    let rerun = p.clone();
+    verifier.check(Check {
+        id,
+        rerun: Box::new(move || rerun.run()),
+        recorded: witness.outputs.clone(),
+        digest,
+        signature: witness.signature.clone(),
+    });
     Some((witness.outputs, witness.signature))
 }
 

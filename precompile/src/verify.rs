@@ -5,13 +5,20 @@
 //! attester's signature, then writes and returns the *recorded* values, so every replayer
 //! reaches the recorded state root whatever its CPU. Each discrepancy becomes a [`Finding`]
 //! and the replay goes on, so a caller can stop at the first or list them all.
+//!
+//! Because the EVM goes on with the recorded values, re-running the model and recovering the
+//! signature do not hold it up: a [`Verifier::with_threads`] hands them to worker threads, so a
+//! replay runs models on every core while the EVM replays transactions in order.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 
 use crate::abi::{InferenceRecord, Tensor};
+use crate::attestation;
+use crate::engine::RunError;
 
 /// What a block keeps of each inference it recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,54 +128,202 @@ impl Finding {
     }
 }
 
+/// The checks of one inference that need no EVM state: re-running the model on the replayed
+/// inputs and recovering the attestation's signer.
+pub(crate) struct Check {
+    /// The inference.
+    pub(crate) id: U256,
+    /// Re-runs the model on the replayed inputs.
+    pub(crate) rerun: Box<dyn FnOnce() -> Result<Vec<Tensor>, RunError> + Send>,
+    /// The outputs the witness recorded.
+    pub(crate) recorded: Vec<Tensor>,
+    /// The digest the attestation signs.
+    pub(crate) digest: B256,
+    /// The recorded signature.
+    pub(crate) signature: Bytes,
+}
+
+/// What the verifier and its workers share.
+#[derive(Debug)]
+struct Shared {
+    attester: Address,
+    findings: Mutex<Vec<Finding>>,
+    /// Checks handed to the workers and not finished yet.
+    pending: Mutex<usize>,
+    finished: Condvar,
+}
+
+impl Shared {
+    fn report(&self, finding: Finding) {
+        lock(&self.findings).push(finding);
+    }
+
+    fn run(&self, check: Check) {
+        match (check.rerun)() {
+            Ok(outputs) => {
+                if let Some(finding) = compare_outputs(check.id, &check.recorded, &outputs) {
+                    self.report(finding);
+                }
+            }
+            Err(e) => self.report(Finding::ReExecutionFailed {
+                id: check.id,
+                reason: e.to_string(),
+            }),
+        }
+        let recovered = attestation::recover(&check.digest, &check.signature).ok();
+        if recovered != Some(self.attester) {
+            self.report(Finding::BadSignature {
+                id: check.id,
+                recovered,
+                attester: self.attester,
+            });
+        }
+    }
+}
+
+/// Counts a check as finished when dropped, even if it panicked.
+struct Finished<'a>(&'a Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.pending) -= 1;
+        self.0.finished.notify_all();
+    }
+}
+
+/// Worker threads running [`Check`]s.
+#[derive(Debug)]
+struct Workers {
+    jobs: Mutex<Option<mpsc::Sender<Check>>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
 /// Witnesses to replay against, and the findings of the replay so far.
 #[derive(Debug)]
 pub struct Verifier {
-    attester: Address,
+    shared: Arc<Shared>,
     witnesses: Mutex<HashMap<U256, Witness>>,
-    findings: Mutex<Vec<Finding>>,
+    workers: Option<Workers>,
 }
 
 impl Verifier {
-    /// A verifier expecting signatures by `attester`.
+    /// A verifier expecting signatures by `attester`, checking each inference on the EVM's
+    /// thread as the call is replayed.
     pub fn new(attester: Address) -> Self {
         Self {
-            attester,
+            shared: Arc::new(Shared {
+                attester,
+                findings: Mutex::default(),
+                pending: Mutex::new(0),
+                finished: Condvar::new(),
+            }),
             witnesses: Mutex::default(),
-            findings: Mutex::default(),
+            workers: None,
         }
+    }
+
+    /// A verifier that re-runs models and recovers signatures on `threads` worker threads
+    /// (0: on the EVM's thread, as [`Verifier::new`]).
+    pub fn with_threads(attester: Address, threads: usize) -> Self {
+        let mut verifier = Self::new(attester);
+        if threads == 0 {
+            return verifier;
+        }
+        let (jobs, queue) = mpsc::channel::<Check>();
+        let queue = Arc::new(Mutex::new(queue));
+        let handles = (0..threads)
+            .map(|_| {
+                let (shared, queue) = (verifier.shared.clone(), queue.clone());
+                std::thread::spawn(move || loop {
+                    let next = lock(&queue).recv();
+                    let Ok(check) = next else { return };
+                    let _finished = Finished(&shared);
+                    shared.run(check);
+                })
+            })
+            .collect();
+        verifier.workers = Some(Workers {
+            jobs: Mutex::new(Some(jobs)),
+            handles,
+        });
+        verifier
     }
 
     /// The attester signatures must recover to.
     pub fn attester(&self) -> Address {
-        self.attester
+        self.shared.attester
     }
 
     /// Make witnesses available to the replay (typically one block's).
     pub fn add_witnesses(&self, witnesses: impl IntoIterator<Item = Witness>) {
-        let mut map = self.witnesses.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.witnesses);
         map.extend(witnesses.into_iter().map(|w| (w.id, w)));
     }
 
-    /// Take the findings reported since the last call.
+    /// Wait for every check handed to the workers, then take the findings reported since the
+    /// last call, by inference id.
     pub fn take_findings(&self) -> Vec<Finding> {
-        std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+        self.wait();
+        self.take_ready_findings()
+    }
+
+    /// Take the findings reported since the last call without waiting for the workers (checks
+    /// still running report later), by inference id.
+    pub fn take_ready_findings(&self) -> Vec<Finding> {
+        let mut findings = std::mem::take(&mut *lock(&self.shared.findings));
+        findings.sort_by_key(Finding::inference_id);
+        findings
+    }
+
+    /// Wait until the workers have finished every check handed to them.
+    pub fn wait(&self) {
+        let mut pending = lock(&self.shared.pending);
+        while *pending > 0 {
+            pending = self
+                .shared
+                .finished
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     pub(crate) fn witness(&self, id: U256) -> Option<Witness> {
-        self.witnesses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
+        lock(&self.witnesses).get(&id).cloned()
     }
 
     pub(crate) fn report(&self, finding: Finding) {
-        self.findings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(finding);
+        self.shared.report(finding);
     }
+
+    /// Run `check` on a worker, or here when there are none.
+    pub(crate) fn check(&self, check: Check) {
+        let jobs = self.workers.as_ref().map(|w| lock(&w.jobs));
+        let Some(Some(jobs)) = jobs.as_deref() else {
+            return self.shared.run(check);
+        };
+        *lock(&self.shared.pending) += 1;
+        if let Err(mpsc::SendError(check)) = jobs.send(check) {
+            // The workers are gone (only while dropping): check here.
+            *lock(&self.shared.pending) -= 1;
+            self.shared.run(check);
+        }
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            lock(&workers.jobs).take();
+            for handle in workers.handles {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// Lock a mutex, whatever a panicking holder left in it (the data are plain collections).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The first element where `recomputed` differs from `recorded`, as a finding.

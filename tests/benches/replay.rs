@@ -61,6 +61,19 @@ fn main() -> anyhow::Result<()> {
     copy_dir(dir.path(), copy.path())?;
     let dir_report = replay::replay(&DataDir::open(copy.path())?, &Options::default(), |_, _| {})?;
 
+    // The same replay with the model re-runs and signature checks on 0 (the EVM's thread),
+    // 1 and 2 worker threads.
+    let mut by_threads = Vec::new();
+    for threads in [0, 1, 2] {
+        eprintln!("replaying from the data directory, {threads} worker threads…");
+        let options = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        let report = replay::replay(&DataDir::open(copy.path())?, &options, |_, _| {})?;
+        by_threads.push((threads, report));
+    }
+
     eprintln!("replaying into a fresh database (as --replay-from does)…");
     let target = tempfile::tempdir()?;
     let sink = Storage::open(&target.path().join("chain.redb"))?;
@@ -71,7 +84,10 @@ fn main() -> anyhow::Result<()> {
         |_, _| {},
     )?;
 
-    for r in [&rpc_report, &dir_report, &into_report] {
+    for r in [&rpc_report, &dir_report, &into_report]
+        .into_iter()
+        .chain(by_threads.iter().map(|(_, r)| r))
+    {
         anyhow::ensure!(r.mismatches.is_empty(), "replay found {:?}", r.mismatches);
     }
     // The deployment block is not part of the timed workload.
@@ -97,6 +113,21 @@ fn main() -> anyhow::Result<()> {
             r.elapsed.as_secs_f64(),
             rate(r.elapsed),
             rate(r.elapsed) / produced
+        );
+    }
+    let inline = by_threads[0].1.elapsed.as_secs_f64();
+    println!("\n| verify --data-dir, re-runs on | seconds | blocks/s | speed-up |");
+    println!("|---|---:|---:|---:|");
+    for (threads, r) in &by_threads {
+        let name = match threads {
+            0 => "the EVM's thread".to_string(),
+            n => format!("{n} worker thread(s)"),
+        };
+        println!(
+            "| {name} | {:.2} | {:.0} | {:.2}× |",
+            r.elapsed.as_secs_f64(),
+            rate(r.elapsed),
+            inline / r.elapsed.as_secs_f64()
         );
     }
     Ok(())

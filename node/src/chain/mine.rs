@@ -6,8 +6,9 @@ use alloy_primitives::{keccak256, B256, U256};
 
 use crate::execute::{self, Executed, HeaderInputs, Included, OnInvalid};
 use crate::pool::PoolTransaction;
-use crate::state::Undo;
-use crate::storage::{BlockWrite, StoredBlock};
+use crate::state::{StateDiff, Undo};
+use crate::storage::{BlockWrite, StoredBlock, StoredTransaction};
+use crate::witness::BlockWitness;
 
 use super::{Chain, ChainError, MinedBlock, MAX_TIMESTAMP, TX_GAS_LIMIT_CAP};
 
@@ -131,6 +132,71 @@ impl Chain {
 
     /// Mine one block with the ready transactions (possibly none).
     pub fn mine(&mut self, timestamp: Option<u64>) -> Result<MinedBlock, ChainError> {
+        let sealed = self.mine_in_memory(timestamp, usize::MAX)?;
+        self.commit(std::slice::from_ref(&sealed))?;
+        Ok(sealed.mined)
+    }
+
+    /// Mine every ready transaction in a block of its own (automine's one transaction a block),
+    /// writing all the blocks in one database transaction: concurrent senders' blocks share one
+    /// fsync (group commit). Nothing is announced or acknowledged before the write is durable:
+    /// the caller holds the chain while this runs, so no reader sees an unwritten block.
+    /// If a block cannot be mined, the ones before it are still written and the error says why
+    /// the rest stay pooled.
+    pub fn mine_each_ready(&mut self) -> Result<(Vec<MinedBlock>, Option<ChainError>), ChainError> {
+        let mut sealed = Vec::new();
+        let mut stopped = None;
+        while self.has_ready() {
+            match self.mine_in_memory(None, 1) {
+                Ok(block) => sealed.push(block),
+                Err(e) => {
+                    stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        self.commit(&sealed)?;
+        Ok((sealed.into_iter().map(|s| s.mined).collect(), stopped))
+    }
+
+    /// Write blocks mined in memory; if the write fails, nothing of them is on disk and the
+    /// chain goes back to what the disk holds.
+    fn commit(&mut self, sealed: &[SealedBlock]) -> Result<(), ChainError> {
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<BlockWrite<'_>> = sealed.iter().map(SealedBlock::write).collect();
+        if let Err(e) = self.storage.write_blocks(&writes) {
+            self.reload()?;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Go back to the chain the database holds: head, hashes, state and pending dev edits.
+    fn reload(&mut self) -> Result<(), ChainError> {
+        let number = self
+            .storage
+            .head()?
+            .ok_or_else(|| ChainError::UnknownBlock("head".into()))?;
+        self.head = self
+            .storage
+            .block(number)?
+            .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
+        self.hashes = self.storage.block_hashes()?;
+        self.world = self.storage.load_state()?;
+        self.pending_undo = self.storage.pending_undo()?;
+        self.pending_edits = self.storage.pending_edits()?;
+        Ok(())
+    }
+
+    /// Execute and seal the next block with at most `max_transactions` of the ready ones, and
+    /// apply it in memory (head, state, pool); its write is returned for [`Self::commit`].
+    fn mine_in_memory(
+        &mut self,
+        timestamp: Option<u64>,
+        max_transactions: usize,
+    ) -> Result<SealedBlock, ChainError> {
         let parent = self.head.header.clone();
         let number = parent.number + 1;
         let base_fee = self.next_base_fee();
@@ -151,7 +217,8 @@ impl Chain {
         })?;
         let prevrandao = keccak256(self.head.hash);
         let env = self.evm_env(number, timestamp, base_fee, prevrandao);
-        let ready = self.pool.ready(base_fee, |a| self.nonce(a));
+        let mut ready = self.pool.ready(base_fee, |a| self.nonce(a));
+        ready.truncate(max_transactions);
 
         let executed = execute::execute(
             &self.world,
@@ -194,19 +261,6 @@ impl Chain {
             header,
             transactions: stored_txs.iter().map(|(h, _)| *h).collect(),
         };
-        let written = self.storage.write_block(&BlockWrite {
-            block: &block,
-            transactions: &stored_txs,
-            receipts: &receipts,
-            witnesses: &witnesses,
-            diff: &diff,
-            undo: &undo,
-        });
-        if let Err(e) = written {
-            // Nothing of this block reached the disk; undo it in memory too.
-            self.world = self.storage.load_state()?;
-            return Err(e.into());
-        }
         self.world = world;
         self.pending_undo = Undo::default();
         self.pending_edits.clear();
@@ -221,10 +275,38 @@ impl Chain {
         let world = &self.world;
         self.pool
             .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
-        Ok(MinedBlock {
-            block,
-            receipts,
-            dropped,
+        Ok(SealedBlock {
+            mined: MinedBlock {
+                block,
+                receipts,
+                dropped,
+            },
+            transactions: stored_txs,
+            witnesses,
+            diff,
+            undo,
         })
+    }
+}
+
+/// A block mined in memory, with what its database write needs.
+struct SealedBlock {
+    mined: MinedBlock,
+    transactions: Vec<(B256, StoredTransaction)>,
+    witnesses: Vec<BlockWitness>,
+    diff: StateDiff,
+    undo: Undo,
+}
+
+impl SealedBlock {
+    fn write(&self) -> BlockWrite<'_> {
+        BlockWrite {
+            block: &self.mined.block,
+            transactions: &self.transactions,
+            receipts: &self.mined.receipts,
+            witnesses: &self.witnesses,
+            diff: &self.diff,
+            undo: &self.undo,
+        }
     }
 }

@@ -75,6 +75,10 @@ pub enum ChainError {
     /// A request the chain cannot carry out as asked (bad timestamp, bad override, …).
     #[error("{0}")]
     Invalid(String),
+    /// Pooled, but the block that would have mined it under automine could not be mined or
+    /// written.
+    #[error("{0}")]
+    NotMined(String),
     /// The data directory holds another chain than the one configured.
     #[error("the data directory belongs to chain {found}, not {expected}")]
     WrongChain {

@@ -39,6 +39,10 @@ pub(crate) struct VerifyArgs {
     /// The attester signatures must recover to (default: the node's, or the first record's).
     #[arg(long, value_name = "ADDRESS")]
     attester: Option<alloy_primitives::Address>,
+    /// Threads re-running models beside the EVM replay (default: one per core; 0 re-runs each
+    /// model on the replay's thread).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -55,6 +59,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
     let options = Options {
         keep_going: args.keep_going,
         attester: args.attester,
+        threads: args.threads,
     };
     let bar = indicatif::ProgressBar::new(0);
     if args.json {

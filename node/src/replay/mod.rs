@@ -126,6 +126,9 @@ pub struct Options {
     pub keep_going: bool,
     /// The attester signatures must recover to; default: the source's.
     pub attester: Option<Address>,
+    /// Worker threads re-running models and recovering signatures beside the EVM replay;
+    /// default: one per core. 0 runs them on the replay's own thread.
+    pub threads: Option<usize>,
 }
 
 /// Replay the whole chain of `source`; `progress(done, total)` is called after each block.
@@ -183,7 +186,11 @@ fn run(
             return Ok(report);
         }
     }
-    let replayer = replayer::Replayer::new(source, options.keep_going, sink, head, report)?;
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let replayer =
+        replayer::Replayer::new(source, options.keep_going, threads, sink, head, report)?;
     let mut report = replayer.run(progress)?;
     report.elapsed = started.elapsed();
     Ok(report)

@@ -34,21 +34,43 @@ pub(super) struct Replayer<'a> {
     parent_timestamp: u64,
     /// The inferences the replay recorded, in order.
     recorded: Vec<U256>,
+    /// Where each witnessed inference is: block and transaction (findings of the verifier's
+    /// workers arrive blocks later).
+    located: HashMap<U256, (u64, B256)>,
+    /// Mismatches found, with their place in a one-thread replay's order.
+    mismatches: Vec<((u64, Phase, usize), Mismatch)>,
     report: Report,
 }
 
+/// The phases of a block's replay, in order: a mismatch's place in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Header,
+    Models,
+    Witnesses,
+    Transactions,
+    Execute,
+    Findings,
+    Unwitnessed,
+    Receipts,
+    Seal,
+    Records,
+}
+
 impl<'a> Replayer<'a> {
-    /// A replay of `source` (whose head is `head`) checking signatures against `attester`,
-    /// writing verified blocks into `sink` if there is one.
+    /// A replay of `source` (whose head is `head`) checking signatures against the report's
+    /// attester, re-running models on `threads` worker threads, writing verified blocks into
+    /// `sink` if there is one.
     pub(super) fn new(
         source: &'a dyn Source,
         keep_going: bool,
+        threads: usize,
         sink: Option<&'a Storage>,
         head: u64,
         report: Report,
     ) -> anyhow::Result<Self> {
         let store = Arc::new(ModelStore::default());
-        let verifier = Arc::new(Verifier::new(report.attester));
+        let verifier = Arc::new(Verifier::with_threads(report.attester, threads));
         let precompile = Arc::new(InferencePrecompile::new(
             store.clone(),
             Mode::Verify(verifier.clone()),
@@ -66,6 +88,8 @@ impl<'a> Replayer<'a> {
             hashes: Vec::new(),
             parent_timestamp: 0,
             recorded: Vec::new(),
+            located: HashMap::new(),
+            mismatches: Vec::new(),
             report,
         })
     }
@@ -80,20 +104,33 @@ impl<'a> Replayer<'a> {
             }
             progress(number, self.head);
         }
+        // What the workers still have to say, then every mismatch in block order.
+        self.findings(true);
         if !self.stopped() {
             self.records()?;
         }
+        self.mismatches.sort_by_key(|(order, _)| *order);
+        self.report.mismatches = self.mismatches.into_iter().map(|(_, m)| m).collect();
         self.report.state_root = self.world.root();
         Ok(self.report)
     }
 
     /// Whether a mismatch ends the replay here.
     fn stopped(&self) -> bool {
-        !self.keep_going && !self.report.mismatches.is_empty()
+        !self.keep_going && !self.mismatches.is_empty()
     }
 
-    fn found(&mut self, mismatches: impl IntoIterator<Item = Mismatch>) {
-        self.report.mismatches.extend(mismatches);
+    /// Keep mismatches found in `phase`, in the order a replay on one thread finds them: by
+    /// block, then phase, then arrival (workers report a block's findings late).
+    fn found(&mut self, phase: Phase, mismatches: impl IntoIterator<Item = Mismatch>) {
+        for mismatch in mismatches {
+            let order = (
+                mismatch.block.unwrap_or(u64::MAX),
+                phase,
+                self.mismatches.len(),
+            );
+            self.mismatches.push((order, mismatch));
+        }
     }
 
     /// Phase 1: the genesis allocation must give the genesis header's state root.
@@ -102,19 +139,22 @@ impl<'a> Replayer<'a> {
         let allocation = StateDiff::from(&self.source.genesis()?);
         self.world.apply(&allocation);
         self.hashes.push(genesis.block.hash);
-        self.found(checks::header(&genesis.block, None));
+        self.found(Phase::Header, checks::header(&genesis.block, None));
         self.parent_timestamp = genesis.block.header.timestamp;
         let root = self.world.root();
         if root != genesis.block.header.state_root {
-            self.found([Mismatch::block(
-                0,
-                format!(
-                    "genesis state root: header {}, allocation gives {root}",
-                    genesis.block.header.state_root
-                ),
-            )]);
+            self.found(
+                Phase::Seal,
+                [Mismatch::block(
+                    0,
+                    format!(
+                        "genesis state root: header {}, allocation gives {root}",
+                        genesis.block.header.state_root
+                    ),
+                )],
+            );
         }
-        if let (Some(sink), true) = (&self.sink, self.report.mismatches.is_empty()) {
+        if let (Some(sink), true) = (&self.sink, self.mismatches.is_empty()) {
             sink.genesis(self.report.chain_id, &genesis.block, &allocation)?;
         }
         Ok(())
@@ -124,9 +164,9 @@ impl<'a> Replayer<'a> {
     fn block(&mut self, number: u64) -> anyhow::Result<bool> {
         let replayed = self.source.block(number)?;
         let block = &replayed.block;
-        let clean = self.report.mismatches.len();
+        let clean = self.mismatches.len();
         let parent = self.hashes.last().map(|h| (*h, self.parent_timestamp));
-        self.found(checks::header(block, parent));
+        self.found(Phase::Header, checks::header(block, parent));
         self.parent_timestamp = block.header.timestamp;
         let edits_undo = self.dev_edits(&replayed)?;
         self.models(&replayed);
@@ -135,8 +175,13 @@ impl<'a> Replayer<'a> {
         let Some(executed) = self.execute(block, transactions) else {
             return Ok(false);
         };
-        self.inferences(number, &executed, &transaction_of);
-        self.found(checks::receipts(&replayed, &executed.receipts));
+        // Writing a block needs its checks done; a plain replay lets the workers run behind.
+        self.findings(self.sink.is_some());
+        self.unwitnessed(number, &executed, &transaction_of);
+        self.found(
+            Phase::Receipts,
+            checks::receipts(&replayed, &executed.receipts),
+        );
 
         let undo = self.sink.as_ref().map(|_| {
             let mut undo = self.world.undo_of(&executed.diff);
@@ -146,7 +191,7 @@ impl<'a> Replayer<'a> {
         self.world.apply(&executed.diff);
         self.seal(block, &executed);
         if let (Some(sink), Some(undo)) = (&self.sink, undo) {
-            if self.report.mismatches.len() > clean {
+            if self.mismatches.len() > clean {
                 return Ok(false);
             }
             sink.block(block, &executed, &replayed.witnesses, &undo)?;
@@ -182,12 +227,15 @@ impl<'a> Replayer<'a> {
             }
             match load_model(self.source, &self.store, witness.model_id) {
                 Ok(()) => self.report.models += 1,
-                Err(what) => self.found([Mismatch::at(
-                    number,
-                    Some(witness.transaction_hash),
-                    Some(witness.id),
-                    what,
-                )]),
+                Err(what) => self.found(
+                    Phase::Models,
+                    [Mismatch::at(
+                        number,
+                        Some(witness.transaction_hash),
+                        Some(witness.id),
+                        what,
+                    )],
+                ),
             }
         }
     }
@@ -200,14 +248,18 @@ impl<'a> Replayer<'a> {
         let mut witnesses = Vec::new();
         for w in &replayed.witnesses {
             transaction_of.insert(w.id, w.transaction_hash);
+            self.located.insert(w.id, (number, w.transaction_hash));
             match w.to_precompile() {
                 Some(witness) => witnesses.push(witness),
-                None => self.found([Mismatch::at(
-                    number,
-                    Some(w.transaction_hash),
-                    Some(w.id),
-                    "witness outputs are not an ABI-encoded Tensor[]",
-                )]),
+                None => self.found(
+                    Phase::Witnesses,
+                    [Mismatch::at(
+                        number,
+                        Some(w.transaction_hash),
+                        Some(w.id),
+                        "witness outputs are not an ABI-encoded Tensor[]",
+                    )],
+                ),
             }
         }
         self.verifier.add_witnesses(witnesses);
@@ -224,27 +276,36 @@ impl<'a> Replayer<'a> {
             match decode_transaction(raw) {
                 Ok(included) => {
                     if Some(included.hash) != hash {
-                        self.found([Mismatch::at(
-                            number,
-                            hash,
-                            None,
-                            format!("transaction bytes hash to {}", included.hash),
-                        )]);
+                        self.found(
+                            Phase::Transactions,
+                            [Mismatch::at(
+                                number,
+                                hash,
+                                None,
+                                format!("transaction bytes hash to {}", included.hash),
+                            )],
+                        );
                     }
                     transactions.push(included);
                 }
-                Err(what) => self.found([Mismatch::at(number, hash, None, what)]),
+                Err(what) => self.found(
+                    Phase::Transactions,
+                    [Mismatch::at(number, hash, None, what)],
+                ),
             }
         }
         if transactions.len() != block.transactions.len() {
-            self.found([Mismatch::block(
-                number,
-                format!(
-                    "the block lists {} transactions, the source served {}",
-                    block.transactions.len(),
-                    transactions.len()
-                ),
-            )]);
+            self.found(
+                Phase::Transactions,
+                [Mismatch::block(
+                    number,
+                    format!(
+                        "the block lists {} transactions, the source served {}",
+                        block.transactions.len(),
+                        transactions.len()
+                    ),
+                )],
+            );
         }
         self.report.transactions += transactions.len() as u64;
         transactions
@@ -265,42 +326,64 @@ impl<'a> Replayer<'a> {
         match executed {
             Ok(executed) => Some(executed),
             Err(invalid) => {
-                self.found([Mismatch::at(
-                    block.header.number,
-                    Some(invalid.hash),
-                    None,
-                    format!("cannot execute: {}", invalid.reason),
-                )]);
+                self.found(
+                    Phase::Execute,
+                    [Mismatch::at(
+                        block.header.number,
+                        Some(invalid.hash),
+                        None,
+                        format!("cannot execute: {}", invalid.reason),
+                    )],
+                );
                 None
             }
         }
     }
 
-    /// Phase 7: what the verifier found, and inferences the block has no witness for.
-    fn inferences(
-        &mut self,
-        number: u64,
-        executed: &Executed,
-        transaction_of: &HashMap<U256, B256>,
-    ) {
-        for finding in self.verifier.take_findings() {
+    /// Phase 7a: what the verifier found so far (all of it once its workers finish, if `wait`),
+    /// each where its inference is.
+    fn findings(&mut self, wait: bool) {
+        let findings = if wait {
+            self.verifier.take_findings()
+        } else {
+            self.verifier.take_ready_findings()
+        };
+        for finding in findings {
             let id = finding.inference_id();
             let message = finding.to_string();
             let what = message
                 .strip_prefix(&format!("inference {id}: "))
                 .unwrap_or(&message)
                 .to_string();
-            let transaction = transaction_of.get(&id).copied();
-            self.found([Mismatch::at(number, transaction, Some(id), what)]);
+            let (number, transaction) = match self.located.get(&id) {
+                Some((number, transaction)) => (*number, Some(*transaction)),
+                None => (self.hashes.len() as u64, None),
+            };
+            self.found(
+                Phase::Findings,
+                [Mismatch::at(number, transaction, Some(id), what)],
+            );
         }
+    }
+
+    /// Phase 7b: inferences the replay recorded that the block has no witness for.
+    fn unwitnessed(
+        &mut self,
+        number: u64,
+        executed: &Executed,
+        transaction_of: &HashMap<U256, B256>,
+    ) {
         for w in &executed.witnesses {
             if !transaction_of.contains_key(&w.id) {
-                self.found([Mismatch::at(
-                    number,
-                    Some(w.transaction_hash),
-                    Some(w.id),
-                    "recorded by the replay, but the block has no witness for it",
-                )]);
+                self.found(
+                    Phase::Unwitnessed,
+                    [Mismatch::at(
+                        number,
+                        Some(w.transaction_hash),
+                        Some(w.id),
+                        "recorded by the replay, but the block has no witness for it",
+                    )],
+                );
             }
             self.recorded.push(w.id);
         }
@@ -318,6 +401,7 @@ impl<'a> Replayer<'a> {
         let number = block.header.number;
         let differences = execute::header_differences(&block.header, &sealed);
         self.found(
+            Phase::Seal,
             differences
                 .into_iter()
                 .map(|what| Mismatch::block(number, what)),
@@ -336,19 +420,26 @@ impl<'a> Replayer<'a> {
             match (replayed, served) {
                 (Ok(replayed), Some(served)) => {
                     if let Some(what) = checks::record(replayed.as_ref(), &served) {
-                        self.found([Mismatch::inference(
-                            id,
-                            format!("record in the source's state: {what}"),
-                        )]);
+                        self.found(
+                            Phase::Records,
+                            [Mismatch::inference(
+                                id,
+                                format!("record in the source's state: {what}"),
+                            )],
+                        );
                     }
                 }
-                (_, None) => {
-                    self.found([Mismatch::inference(id, "missing from the source's state")])
-                }
-                (Err(e), Some(_)) => self.found([Mismatch::inference(
-                    id,
-                    format!("the replay's own record cannot be read: {e}"),
-                )]),
+                (_, None) => self.found(
+                    Phase::Records,
+                    [Mismatch::inference(id, "missing from the source's state")],
+                ),
+                (Err(e), Some(_)) => self.found(
+                    Phase::Records,
+                    [Mismatch::inference(
+                        id,
+                        format!("the replay's own record cannot be read: {e}"),
+                    )],
+                ),
             }
             if self.stopped() {
                 break;
