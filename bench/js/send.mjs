@@ -4,16 +4,18 @@
 // does (a transaction still pending after 2 s gets one `evm_mine` and counts as stalled).
 //
 // Usage: node send.mjs URL FILE   (FILE: a JSON array of 0x-prefixed raw transactions)
+//        node send.mjs URL FILE --call   (FILE: {"method", "params", "count"}: one read-only
+//                                         call repeated, one after another)
 // Prints one JSON line: {"latenciesUs": [...], "wallUs": n, "stalled": n}.
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
-const [url, file] = process.argv.slice(2);
+const [url, file, mode] = process.argv.slice(2);
 if (!url || !file) {
-  console.error("usage: node send.mjs URL FILE");
+  console.error("usage: node send.mjs URL FILE [--call]");
   process.exit(2);
 }
-const raws = JSON.parse(readFileSync(file, "utf8"));
+const input = JSON.parse(readFileSync(file, "utf8"));
 let id = 0;
 
 async function rpc(method, params) {
@@ -48,11 +50,19 @@ async function waitSuccess(hash) {
 const latenciesUs = [];
 let stalled = 0;
 const started = performance.now();
-for (const raw of raws) {
-  const t = performance.now();
-  const hash = await rpc("eth_sendRawTransaction", [raw]);
-  if (await waitSuccess(hash)) stalled += 1;
-  latenciesUs.push((performance.now() - t) * 1000);
+if (mode === "--call") {
+  for (let i = 0; i < input.count; i++) {
+    const t = performance.now();
+    await rpc(input.method, input.params);
+    latenciesUs.push((performance.now() - t) * 1000);
+  }
+} else {
+  for (const raw of input) {
+    const t = performance.now();
+    const hash = await rpc("eth_sendRawTransaction", [raw]);
+    if (await waitSuccess(hash)) stalled += 1;
+    latenciesUs.push((performance.now() - t) * 1000);
+  }
 }
 const wallUs = (performance.now() - started) * 1000;
 console.log(JSON.stringify({ latenciesUs, wallUs, stalled }));

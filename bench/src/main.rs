@@ -374,7 +374,11 @@ async fn run_workloads(
     let view = json!([{"to": contract, "data": "0x"}, "latest"]);
     out.push(
         "eth_call (view function)".into(),
-        workload::repeat_call(&client, "eth_call", view, sizes.calls).await,
+        workload::repeat_call(&client, "eth_call", view.clone(), sizes.calls).await,
+    )?;
+    out.push(
+        "eth_call (view function), JS client".into(),
+        workload::repeat_call_js(&peer.url, "eth_call", view, sizes.calls).await,
     )?;
     let balance = json!([sender.address(), "latest"]);
     out.push(

@@ -244,6 +244,23 @@ pub(crate) async fn send_concurrent(
 /// Node's fetch with keep-alive), waiting for each receipt as [`send_sequential`] does: what a
 /// dapp's script sees, beside the Rust client's figure.
 pub(crate) async fn send_sequential_js(url: &str, raws: Vec<Bytes>) -> anyhow::Result<Stats> {
+    run_js(url, &serde_json::to_value(raws)?, false).await
+}
+
+/// Repeat one read-only call `count` times from the JavaScript client (see
+/// [`send_sequential_js`]).
+pub(crate) async fn repeat_call_js(
+    url: &str,
+    method: &str,
+    params: Value,
+    count: u64,
+) -> anyhow::Result<Stats> {
+    let input = json!({"method": method, "params": params, "count": count});
+    run_js(url, &input, true).await
+}
+
+/// Run `bench/js/send.mjs` on `input` and read its latencies.
+async fn run_js(url: &str, input: &Value, calls: bool) -> anyhow::Result<Stats> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Output {
@@ -253,14 +270,15 @@ pub(crate) async fn send_sequential_js(url: &str, raws: Vec<Bytes>) -> anyhow::R
     }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/send.mjs");
     let mut file = tempfile::NamedTempFile::new()?;
-    serde_json::to_writer(&mut file, &raws)?;
+    serde_json::to_writer(&mut file, input)?;
     let (url, path) = (url.to_string(), file.path().to_path_buf());
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(&script)
-            .arg(url)
-            .arg(path)
-            .output()
+        let mut command = std::process::Command::new("node");
+        command.arg(&script).arg(url).arg(path);
+        if calls {
+            command.arg("--call");
+        }
+        command.output()
     })
     .await?
     .context("running node (Node.js) for the JavaScript client")?;

@@ -62,17 +62,30 @@ fn main() -> anyhow::Result<()> {
     let dir_report = replay::replay(&DataDir::open(copy.path())?, &Options::default(), |_, _| {})?;
 
     // The same replay with the model re-runs and signature checks on 0 (the EVM's thread),
-    // 1 and 2 worker threads.
-    let mut by_threads = Vec::new();
-    for threads in [0, 1, 2] {
-        eprintln!("replaying from the data directory, {threads} worker threads…");
-        let options = Options {
-            threads: Some(threads),
-            ..Options::default()
-        };
-        let report = replay::replay(&DataDir::open(copy.path())?, &options, |_, _| {})?;
-        by_threads.push((threads, report));
-    }
+    // 1 and 2 worker threads; then on an inference-heavy chain (the 2 000-node stress model,
+    // about a millisecond a run), where the re-runs dominate.
+    let by_threads = replay_by_threads(copy.path())?;
+    eprintln!("producing an inference-heavy chain: {rounds} runs of the 2 000-node model…");
+    let heavy_dir = tempfile::tempdir()?;
+    let stress = verinfer_tests::models().join("stress");
+    let heavy_models = verinfer_precompile::ModelStore::default()
+        .add_dir(&stress)?
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    runtime.block_on(async {
+        let devnet = Devnet::start_with(|c| {
+            c.data_dir = Some(heavy_dir.path().to_path_buf());
+            c.model_dirs = vec![stress.clone()];
+        })
+        .await?;
+        let probe = devnet.deploy("InferenceProbe", ()).await?;
+        record_inferences(&devnet, probe, &heavy_models, rounds).await?;
+        devnet.stop().await;
+        anyhow::Ok(())
+    })?;
+    let heavy_copy = tempfile::tempdir()?;
+    copy_dir(heavy_dir.path(), heavy_copy.path())?;
+    let heavy_by_threads = replay_by_threads(heavy_copy.path())?;
 
     eprintln!("replaying into a fresh database (as --replay-from does)…");
     let target = tempfile::tempdir()?;
@@ -87,6 +100,7 @@ fn main() -> anyhow::Result<()> {
     for r in [&rpc_report, &dir_report, &into_report]
         .into_iter()
         .chain(by_threads.iter().map(|(_, r)| r))
+        .chain(heavy_by_threads.iter().map(|(_, r)| r))
     {
         anyhow::ensure!(r.mismatches.is_empty(), "replay found {:?}", r.mismatches);
     }
@@ -115,10 +129,40 @@ fn main() -> anyhow::Result<()> {
             rate(r.elapsed) / produced
         );
     }
+    print_by_threads("this chain", &by_threads);
+    print_by_threads(
+        "the inference-heavy chain (2 000-node model)",
+        &heavy_by_threads,
+    );
+    Ok(())
+}
+
+/// Replay a data directory with the model re-runs on 0, 1 and 2 worker threads.
+fn replay_by_threads(dir: &Path) -> anyhow::Result<Vec<(usize, Report)>> {
+    let mut out = Vec::new();
+    for threads in [0, 1, 2] {
+        eprintln!("replaying {}, {threads} worker threads…", dir.display());
+        let options = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        out.push((
+            threads,
+            replay::replay(&DataDir::open(dir)?, &options, |_, _| {})?,
+        ));
+    }
+    Ok(out)
+}
+
+fn print_by_threads(chain: &str, by_threads: &[(usize, Report)]) {
     let inline = by_threads[0].1.elapsed.as_secs_f64();
-    println!("\n| verify --data-dir, re-runs on | seconds | blocks/s | speed-up |");
+    println!(
+        "\n{chain}: {} blocks, {} inferences\n",
+        by_threads[0].1.blocks, by_threads[0].1.inferences
+    );
+    println!("| verify --data-dir, re-runs on | seconds | blocks/s | speed-up |");
     println!("|---|---:|---:|---:|");
-    for (threads, r) in &by_threads {
+    for (threads, r) in by_threads {
         let name = match threads {
             0 => "the EVM's thread".to_string(),
             n => format!("{n} worker thread(s)"),
@@ -126,11 +170,10 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| {name} | {:.2} | {:.0} | {:.2}× |",
             r.elapsed.as_secs_f64(),
-            rate(r.elapsed),
+            r.blocks as f64 / r.elapsed.as_secs_f64(),
             inline / r.elapsed.as_secs_f64()
         );
     }
-    Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
