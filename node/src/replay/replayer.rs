@@ -3,7 +3,7 @@
 //! the end the records in the source's state.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::TxEnvelope;
@@ -24,6 +24,8 @@ pub(super) struct Replayer<'a> {
     sink: Option<Sink<'a>>,
     head: u64,
     store: Arc<ModelStore>,
+    /// The source's models, admitted in the background from the start.
+    prefetch: Arc<Prefetch>,
     verifier: Arc<Verifier>,
     precompile: Arc<InferencePrecompile>,
     /// The models admitted so far.
@@ -80,6 +82,7 @@ impl<'a> Replayer<'a> {
             keep_going,
             sink: sink.map(Sink::new).transpose()?,
             head,
+            prefetch: Prefetch::start(source, store.clone())?,
             store,
             verifier,
             precompile,
@@ -223,6 +226,11 @@ impl<'a> Replayer<'a> {
         let number = replayed.block.header.number;
         for witness in &replayed.witnesses {
             if !self.loaded.insert(witness.model_id) {
+                continue;
+            }
+            self.prefetch.wait(&witness.model_id);
+            if self.store.get(&witness.model_id).is_some() {
+                self.report.models += 1;
                 continue;
             }
             match load_model(self.source, &self.store, witness.model_id) {
@@ -447,6 +455,57 @@ impl<'a> Replayer<'a> {
         }
         Ok(())
     }
+}
+
+/// The source's models, admitted on a background thread from the start of the replay (a
+/// large model's admission takes tens of milliseconds of tract optimization), so the replay
+/// waits for a model only if it reaches the model's first use before its admission ends.
+/// Models that fail here are left to [`load_model`], which reports why.
+struct Prefetch {
+    /// Models still being admitted.
+    pending: Mutex<HashSet<B256>>,
+    admitted: Condvar,
+}
+
+impl Prefetch {
+    fn start(source: &dyn Source, store: Arc<ModelStore>) -> anyhow::Result<Arc<Self>> {
+        let models: Vec<(B256, Vec<u8>)> = source
+            .models()?
+            .into_iter()
+            .filter_map(|id| Some((id, source.model(id).ok()?)))
+            .collect();
+        let prefetch = Arc::new(Self {
+            pending: Mutex::new(models.iter().map(|(id, _)| *id).collect()),
+            admitted: Condvar::new(),
+        });
+        let admitting = prefetch.clone();
+        std::thread::spawn(move || {
+            for (id, bytes) in models {
+                if keccak256(&bytes) == id {
+                    // A refusal is reported by `load_model` if the chain uses the model.
+                    let _ = store.add_bytes(&bytes);
+                }
+                lock(&admitting.pending).remove(&id);
+                admitting.admitted.notify_all();
+            }
+        });
+        Ok(prefetch)
+    }
+
+    /// Wait until model `id` is not being admitted in the background.
+    fn wait(&self, id: &B256) {
+        let mut pending = lock(&self.pending);
+        while pending.contains(id) {
+            pending = self
+                .admitted
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The attester whose signatures the source's records carry: the source's own, or the first
