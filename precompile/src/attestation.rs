@@ -6,6 +6,8 @@
 //! Signature: secp256k1, RFC 6979 (deterministic), low-s, 65 bytes `r ‖ s ‖ v` with `v` 27 or
 //! 28, which is what Solidity's `ecrecover` takes.
 
+use std::sync::{Mutex, OnceLock};
+
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::{eip712_domain, sol, SolStruct};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
@@ -36,7 +38,8 @@ pub fn record_digest(chain_id: u64, id: U256, record: &InferenceRecord) -> B256 
     )
 }
 
-/// The EIP-712 digest an attestation signs.
+/// The EIP-712 digest an attestation signs: `keccak256(0x1901 ‖ domainSeparator ‖ structHash)`,
+/// with the type hash and each chain's domain separator computed once.
 pub fn digest(
     chain_id: u64,
     id: U256,
@@ -44,20 +47,44 @@ pub fn digest(
     input_hash: B256,
     output_hash: B256,
 ) -> B256 {
-    let domain = eip712_domain! {
-        name: "verinfer",
-        version: "1",
-        chain_id: chain_id,
-        verifying_contract: ADDRESS,
-    };
-    let message = Inference {
-        chainId: U256::from(chain_id),
-        id,
-        modelId: model_id,
-        inputHash: input_hash,
-        outputHash: output_hash,
-    };
-    message.eip712_signing_hash(&domain)
+    static TYPE_HASH: OnceLock<B256> = OnceLock::new();
+    let type_hash = TYPE_HASH.get_or_init(|| keccak256(Inference::eip712_encode_type().as_bytes()));
+    let mut fields = [0u8; 6 * 32];
+    for (word, value) in fields.chunks_exact_mut(32).zip([
+        type_hash.0,
+        U256::from(chain_id).to_be_bytes(),
+        id.to_be_bytes(),
+        model_id.0,
+        input_hash.0,
+        output_hash.0,
+    ]) {
+        word.copy_from_slice(&value);
+    }
+    let mut message = [0u8; 2 + 2 * 32];
+    message[..2].copy_from_slice(&[0x19, 0x01]);
+    message[2..34].copy_from_slice(domain_separator(chain_id).as_slice());
+    message[34..].copy_from_slice(keccak256(fields).as_slice());
+    keccak256(message)
+}
+
+/// The EIP-712 domain separator of `chain_id` (cached: a node signs for one chain).
+fn domain_separator(chain_id: u64) -> B256 {
+    static LAST: Mutex<Option<(u64, B256)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    match *last {
+        Some((cached, separator)) if cached == chain_id => separator,
+        _ => {
+            let separator = eip712_domain! {
+                name: "verinfer",
+                version: "1",
+                chain_id: chain_id,
+                verifying_contract: ADDRESS,
+            }
+            .separator();
+            *last = Some((chain_id, separator));
+            separator
+        }
+    }
 }
 
 /// Why an attester could not be built or a signature checked.
@@ -215,6 +242,35 @@ mod tests {
             twin[..64].copy_from_slice(&high.to_bytes());
             twin[64] = if ours[64] == 27 { 28 } else { 27 };
             assert_eq!(recover(&digest, &twin), Err(AttestationError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn the_digest_is_alloys_eip712_signing_hash() {
+        for chain_id in [1u64, 31337, 31337, 8453, 1] {
+            let message = Inference {
+                chainId: U256::from(chain_id),
+                id: U256::from(chain_id * 7),
+                modelId: B256::repeat_byte(1),
+                inputHash: B256::repeat_byte(2),
+                outputHash: B256::repeat_byte(3),
+            };
+            let domain = eip712_domain! {
+                name: "verinfer",
+                version: "1",
+                chain_id: chain_id,
+                verifying_contract: ADDRESS,
+            };
+            assert_eq!(
+                digest(
+                    chain_id,
+                    message.id,
+                    message.modelId,
+                    message.inputHash,
+                    message.outputHash
+                ),
+                message.eip712_signing_hash(&domain)
+            );
         }
     }
 }

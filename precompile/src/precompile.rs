@@ -263,20 +263,16 @@ impl InferencePrecompile {
         let id = count + U256::from(1u8);
         let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
         let chain_id = input.chain_id();
-        let (outputs, signature) = match &self.mode {
+        let (outputs, output_hash, signature) = match &self.mode {
             Mode::Sign(attester) => {
                 let outputs = match p.run() {
                     Ok(outputs) => outputs,
                     Err(e) => return Exit::Revert(p.gas, run_error(e)),
                 };
-                let digest = attestation::digest(
-                    chain_id,
-                    id,
-                    p.model_id,
-                    input_hash,
-                    keccak256(outputs.abi_encode()),
-                );
-                (outputs, Bytes::from(attester.sign(&digest).to_vec()))
+                let output_hash = keccak256(outputs.abi_encode());
+                let digest = attestation::digest(chain_id, id, p.model_id, input_hash, output_hash);
+                let signature = Bytes::from(attester.sign(&digest).to_vec());
+                (outputs, output_hash, signature)
             }
             Mode::Verify(verifier) => match replay(verifier, id, &p, input_hash, chain_id) {
                 Some(recorded) => recorded,
@@ -292,7 +288,6 @@ impl InferencePrecompile {
                 }
             },
         };
-        let output_hash = keccak256(outputs.abi_encode());
         let caller = input.caller();
         let record = InferenceRecord {
             modelId: p.model_id,
@@ -381,14 +376,15 @@ fn finish(exit: Exit, limit: u64, reservoir: u64) -> PrecompileResult {
 
 /// Verify mode: check the replayed call against the witness of `id` (model and input hash
 /// here, the model's outputs and the signature by the verifier, possibly on another thread),
-/// and return the recorded outputs and signature to write. `None` when there is no witness.
+/// and return the recorded outputs, their hash and the signature to write. `None` when there is
+/// no witness.
 fn replay(
     verifier: &Verifier,
     id: U256,
     p: &Prepared,
     input_hash: B256,
     chain_id: u64,
-) -> Option<(Vec<Tensor>, Bytes)> {
+) -> Option<(Vec<Tensor>, B256, Bytes)> {
     let Some(witness) = verifier.witness(id) else {
         verifier.report(Finding::MissingWitness { id });
         return None;
@@ -407,12 +403,13 @@ fn replay(
             replayed: input_hash,
         });
     }
+    let output_hash = keccak256(witness.outputs.abi_encode());
     let digest = attestation::digest(
         chain_id,
         id,
         witness.model_id,
         witness.input_hash,
-        keccak256(witness.outputs.abi_encode()),
+        output_hash,
     );
     let rerun = p.clone();
     verifier.check(Check {
@@ -422,7 +419,7 @@ fn replay(
         digest,
         signature: witness.signature.clone(),
     });
-    Some((witness.outputs, witness.signature))
+    Some((witness.outputs, output_hash, witness.signature))
 }
 
 /// Check call inputs against the model's: count, values per shape, shape.
