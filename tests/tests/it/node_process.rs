@@ -148,6 +148,9 @@ async fn kill_9_mid_stream_loses_no_acknowledged_receipt() {
     for n in 1..=head {
         let block = p.get_block_by_number(n.into()).await.unwrap().unwrap();
         assert_eq!(block.header.parent_hash, parent);
+        // Group commit writes concurrent senders' blocks together, but automine still gives
+        // every transaction a block of its own.
+        assert_eq!(block.transactions.len(), 1, "block {n}");
         for hash in block.transactions.hashes() {
             assert!(p.get_transaction_receipt(hash).await.unwrap().is_some());
         }
