@@ -57,6 +57,20 @@ pub struct NodeConfig {
     /// Start from another node's chain: replay it from genesis, verifying every block, into
     /// this node's (empty) database, then serve it. The chain id comes from the source.
     pub replay_from: Option<ReplayFrom>,
+    /// Run as one validator of a network (see [`crate::consensus`]) instead of a devnet that
+    /// mines its own blocks.
+    pub validator: Option<ValidatorConfig>,
+}
+
+/// What a validator is started with.
+#[derive(Clone, Debug)]
+pub struct ValidatorConfig {
+    /// Its key file.
+    pub key: PathBuf,
+    /// The network's genesis file.
+    pub genesis: PathBuf,
+    /// Test-only: forge one output of every inference it proposes (a byzantine proposer).
+    pub forge_outputs: bool,
 }
 
 impl Default for NodeConfig {
@@ -81,6 +95,7 @@ impl Default for NodeConfig {
             max_ws_connections: DEFAULT_MAX_WS_CONNECTIONS,
             admission_budget: None,
             replay_from: None,
+            validator: None,
         }
     }
 }

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_consensus::transaction::Recovered;
+use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{
     Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
     TxType, EMPTY_OMMER_ROOT_HASH,
 };
-use alloy_eips::eip2718::Encodable2718;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
-use alloy_primitives::{logs_bloom, Address, Log, B256, U256};
+use alloy_primitives::{logs_bloom, Address, Bytes, Log, B256, U256};
 use alloy_sol_types::SolEvent;
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -558,4 +559,15 @@ mod tests {
         assert_eq!(differences.len(), 1, "{differences:?}");
         assert!(differences[0].starts_with("receipts root: header"));
     }
+}
+
+/// Decode a transaction's EIP-2718 bytes and recover its sender.
+pub fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
+    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
+        .map_err(|e| format!("undecodable transaction: {e}"))?;
+    let hash = *tx.tx_hash();
+    let tx = tx
+        .try_into_recovered()
+        .map_err(|e| format!("bad signature: {e}"))?;
+    Ok(Included { hash, tx })
 }

@@ -28,6 +28,7 @@ pub mod chain;
 pub mod cids;
 pub mod client;
 pub mod config;
+pub mod consensus;
 pub mod execute;
 pub mod ffi;
 pub mod filters;

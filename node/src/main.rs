@@ -24,6 +24,7 @@ mod cli;
 use cli::infer::{infer, InferArgs};
 use cli::model::{add_models, check, list_models, show_model, ModelCommand};
 use cli::node::{run_node, NodeArgs};
+use cli::testnet::{testnet, TestnetArgs};
 use cli::verify::{verify, verify_inference, VerifyArgs, VerifyInferenceArgs};
 
 #[derive(Parser)]
@@ -40,6 +41,9 @@ struct Cli {
 enum Command {
     /// Run a devnet node (JSON-RPC over HTTP and WebSocket, anvil's defaults).
     Node(Box<NodeArgs>),
+    /// Start a network of N validators on loopback (each its own process, data dir and RPC):
+    /// blocks finalize once a quorum has re-executed them.
+    Testnet(TestnetArgs),
     /// Check models, or add, list and show the models of a running node.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Node(args) => run_node(*args).map(|_| true),
+        Command::Testnet(args) => testnet(&args).map(|_| true),
         Command::Model(ModelCommand::Check { paths }) => check(&paths),
         Command::Model(ModelCommand::Add { paths, cids, rpc }) => add_models(&rpc, &paths, &cids),
         Command::Model(ModelCommand::List { rpc }) => list_models(&rpc).map(|_| true),

@@ -28,6 +28,9 @@ pub enum MiningMode {
     Interval(Duration),
     /// Only on `evm_mine` / `anvil_mine`.
     Manual,
+    /// Blocks come from the validator network (see [`crate::consensus`]); transactions are
+    /// pooled and shared with the other validators.
+    Network,
 }
 
 /// The state shared by every RPC handler.
@@ -62,6 +65,8 @@ pub struct Node {
     mining: watch::Sender<MiningMode>,
     /// Transactions waiting to be mined together under automine.
     group_commit: GroupCommit,
+    /// Where transactions go to reach the other validators, in network mode.
+    network: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 impl Node {
@@ -100,6 +105,7 @@ impl Node {
             traces: Default::default(),
             mining,
             group_commit: GroupCommit::default(),
+            network: std::sync::OnceLock::new(),
         }
     }
 }
@@ -114,6 +120,18 @@ impl Node {
     /// The mining mode.
     pub fn mining(&self) -> MiningMode {
         *self.mining.borrow()
+    }
+
+    /// Share every transaction the node accepts from now on with the other validators (through
+    /// `sender`), and mine only what the network finalizes.
+    pub fn share_transactions(&self, sender: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+        let _ = self.network.set(sender);
+        self.set_mining(MiningMode::Network);
+    }
+
+    /// Whether blocks come from a validator network.
+    pub fn in_network(&self) -> bool {
+        self.network.get().is_some()
     }
 
     /// Change the mining mode.
@@ -200,6 +218,14 @@ impl Node {
         &self,
         tx: alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>,
     ) -> Result<B256, ChainError> {
+        if let Some(network) = self.network.get() {
+            use alloy_eips::eip2718::Encodable2718;
+            let raw = tx.inner().encoded_2718();
+            let hash = self.chain().submit(tx)?;
+            let _ = self.pending_transactions.send(hash);
+            let _ = network.send(raw);
+            return Ok(hash);
+        }
         if self.mining() != MiningMode::Auto {
             let hash = self.chain().submit(tx)?;
             let _ = self.pending_transactions.send(hash);

@@ -71,6 +71,16 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     let attester = Attester::from_bytes(&attester_key).context("invalid attester key")?;
     let attester_address = attester.address();
 
+    let network = match &config.validator {
+        Some(v) => Some((
+            crate::consensus::ValidatorKey::read(&v.key)?,
+            crate::consensus::Genesis::read(&v.genesis)?,
+        )),
+        None => None,
+    };
+    if network.is_some() && (config.data_dir.is_none() || config.replay_from.is_some()) {
+        anyhow::bail!("a validator needs --data-dir (and cannot start with --replay-from)");
+    }
     let models = Arc::new(ModelStore::default());
     let (storage, model_dir) = open_storage(config.data_dir.as_deref())?;
     let (storage, chain_id, replayed_cids) = match config.replay_from.clone() {
@@ -84,7 +94,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             )
             .await?
         }
-        None => (storage, config.chain_id, Vec::new()),
+        None => (
+            storage,
+            network
+                .as_ref()
+                .map_or(config.chain_id, |(_, g)| g.chain_id),
+            Vec::new(),
+        ),
     };
     let mut scan = Vec::new();
     scan.extend(model_dir.clone());
@@ -103,6 +119,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             .iter()
             .map(|s| (s.address(), config.balance))
             .collect(),
+        genesis_timestamp: network.as_ref().map(|(_, g)| g.timestamp),
     };
     let chain = Chain::open(chain_config, storage, precompile)?;
 
@@ -130,6 +147,22 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     for (cid, model) in replayed_cids {
         node.bind_cid(&cid, model)
             .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
+    }
+
+    if let (Some((key, genesis)), Some(data_dir), Some(v)) =
+        (network, &config.data_dir, &config.validator)
+    {
+        crate::consensus::start(
+            node.clone(),
+            crate::consensus::ValidatorOptions {
+                key,
+                genesis,
+                dir: data_dir.join("consensus"),
+                listen: None,
+                attester_key,
+                forge_outputs: v.forge_outputs,
+            },
+        )?;
     }
 
     let (server, addr) = serve(&config, crate::rpc::module(node.clone())?).await?;
@@ -230,7 +263,7 @@ async fn mine_on_interval(node: Arc<Node>, mut mining_rx: watch::Receiver<Mining
                     changed = mining_rx.changed() => if changed.is_err() { return },
                 }
             }
-            MiningMode::Auto | MiningMode::Manual => {
+            MiningMode::Auto | MiningMode::Manual | MiningMode::Network => {
                 if mining_rx.changed().await.is_err() {
                     return;
                 }

@@ -49,6 +49,7 @@ const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts")
 const WITNESSES: TableDefinition<u64, &[u8]> = TableDefinition::new("witnesses");
 const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 const EDITS: TableDefinition<u64, &[u8]> = TableDefinition::new("edits");
+const FINALIZATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +148,21 @@ pub struct BlockWrite<'a> {
     pub diff: &'a StateDiff,
     /// Undoes `diff` and any dev edits since the previous block.
     pub undo: &'a Undo,
+    /// How the validator network finalized the block, when it runs in one.
+    pub finalization: Option<&'a StoredFinalization>,
+}
+
+/// How a validator network finalized a block: the consensus engine's certificate (the
+/// quorum's signatures), or the later block whose certificate finalized it with its ancestors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredFinalization {
+    /// The consensus view (round) the certificate is from.
+    pub view: u64,
+    /// The block the certificate names (this block, or a descendant that finalized it).
+    pub certified_block: u64,
+    /// The engine's encoding of the finalization certificate.
+    pub certificate: Bytes,
 }
 
 /// The node's database.
@@ -235,6 +251,7 @@ impl Storage {
         txn.open_table(WITNESSES)?;
         txn.open_table(UNDO)?;
         txn.open_table(EDITS)?;
+        txn.open_table(FINALIZATIONS)?;
         txn.commit()?;
         Ok(Self { db })
     }
@@ -495,6 +512,16 @@ impl Storage {
             .unwrap_or_default())
     }
 
+    /// How the validator network finalized block `number`, if it runs in one.
+    pub fn finalization(&self, number: u64) -> Result<Option<StoredFinalization>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FINALIZATIONS)?;
+        table
+            .get(number)?
+            .map(|v| from_json("finalization", v.value()))
+            .transpose()
+    }
+
     /// The inference witnesses of a block.
     pub fn witnesses(&self, number: u64) -> Result<Vec<BlockWitness>> {
         let txn = self.db.begin_read()?;
@@ -563,6 +590,10 @@ fn write_block_in(txn: &WriteTransaction, write: &BlockWrite<'_>) -> Result<()> 
         for ((hash, tx), receipt) in write.transactions.iter().zip(write.receipts) {
             txs.insert(hash.as_slice(), json(tx).as_slice())?;
             receipts.insert(hash.as_slice(), json(receipt).as_slice())?;
+        }
+        if let Some(finalization) = write.finalization {
+            txn.open_table(FINALIZATIONS)?
+                .insert(number, json(finalization).as_slice())?;
         }
         if !write.witnesses.is_empty() {
             let mut witnesses = txn.open_table(WITNESSES)?;

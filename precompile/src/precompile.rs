@@ -27,6 +27,10 @@ pub enum Mode {
     Sign(Attester),
     /// Replay: check against witnesses and write the recorded values.
     Verify(Arc<Verifier>),
+    /// Test-only: a byzantine proposer. Signs like [`Mode::Sign`], but records and attests
+    /// outputs with the first value of the first output changed by one — a forgery only
+    /// re-running the model reveals (the validator network's fault tests).
+    Forge(Attester),
 }
 
 /// The inference precompile: a model store and a mode.
@@ -86,7 +90,7 @@ impl InferencePrecompile {
     /// The address attestations recover to.
     pub fn attester(&self) -> Address {
         match &self.mode {
-            Mode::Sign(a) => a.address(),
+            Mode::Sign(a) | Mode::Forge(a) => a.address(),
             Mode::Verify(v) => v.attester(),
         }
     }
@@ -264,11 +268,17 @@ impl InferencePrecompile {
         let input_hash = keccak256((p.model_id, p.inputs.clone()).abi_encode_params());
         let chain_id = input.chain_id();
         let (outputs, output_hash, signature) = match &self.mode {
-            Mode::Sign(attester) => {
-                let outputs = match p.run() {
+            Mode::Sign(attester) | Mode::Forge(attester) => {
+                let mut outputs = match p.run() {
                     Ok(outputs) => outputs,
                     Err(e) => return Exit::Revert(p.gas, run_error(e)),
                 };
+                if let (Mode::Forge(_), Some(value)) = (
+                    &self.mode,
+                    outputs.first_mut().and_then(|o| o.values.first_mut()),
+                ) {
+                    *value = value.wrapping_add(alloy_primitives::I256::ONE);
+                }
                 let output_hash = keccak256(outputs.abi_encode());
                 let digest = attestation::digest(chain_id, id, p.model_id, input_hash, output_hash);
                 let signature = Bytes::from(attester.sign(&digest).to_vec());

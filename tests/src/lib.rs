@@ -7,6 +7,7 @@
 
 pub mod evm;
 pub mod harness;
+pub mod network;
 pub mod node;
 pub mod workload;
 

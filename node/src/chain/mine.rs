@@ -174,7 +174,7 @@ impl Chain {
     }
 
     /// Go back to the chain the database holds: head, hashes, state and pending dev edits.
-    fn reload(&mut self) -> Result<(), ChainError> {
+    pub(super) fn reload(&mut self) -> Result<(), ChainError> {
         let number = self
             .storage
             .head()?
@@ -233,10 +233,6 @@ impl Chain {
         )
         .map_err(|e| ChainError::Invalid(e.to_string()))?;
 
-        let mut world = std::mem::take(&mut self.world);
-        let mut undo = world.undo_of(&executed.diff);
-        undo.then_undo(self.pending_undo.clone());
-        world.apply(&executed.diff);
         let inputs = HeaderInputs {
             parent_hash: self.head.hash,
             number,
@@ -246,9 +242,20 @@ impl Chain {
             base_fee,
             prevrandao,
         };
-        let header = execute::header(&inputs, &executed, world.root());
+        let sealed = self.seal(&inputs, executed);
+        self.advance(&sealed);
+        Ok(sealed)
+    }
+
+    /// Apply an executed block's diff to the world state and seal its header; the chain's
+    /// head, hashes and pool are left for [`Self::advance`].
+    pub(super) fn seal(&mut self, inputs: &HeaderInputs, executed: Executed) -> SealedBlock {
+        let mut undo = self.world.undo_of(&executed.diff);
+        undo.then_undo(self.pending_undo.clone());
+        self.world.apply(&executed.diff);
+        let header = execute::header(inputs, &executed, self.world.root());
         let hash = header.hash_slow();
-        let stored_txs = executed.stored_transactions(number, hash);
+        let stored_txs = executed.stored_transactions(inputs.number, hash);
         let Executed {
             diff,
             receipts,
@@ -261,21 +268,7 @@ impl Chain {
             header,
             transactions: stored_txs.iter().map(|(h, _)| *h).collect(),
         };
-        self.world = world;
-        self.pending_undo = Undo::default();
-        self.pending_edits.clear();
-        self.hashes.push(hash);
-        self.head = block.clone();
-        for (h, _) in &stored_txs {
-            self.pool.remove(h);
-        }
-        for (h, _) in &dropped {
-            self.pool.remove(h);
-        }
-        let world = &self.world;
-        self.pool
-            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
-        Ok(SealedBlock {
+        SealedBlock {
             mined: MinedBlock {
                 block,
                 receipts,
@@ -285,21 +278,40 @@ impl Chain {
             witnesses,
             diff,
             undo,
-        })
+        }
+    }
+
+    /// Make a sealed block (whose diff the world state already has) the head: hashes, pending
+    /// dev edits, and its transactions out of the pool.
+    pub(super) fn advance(&mut self, sealed: &SealedBlock) {
+        let block = &sealed.mined.block;
+        self.pending_undo = Undo::default();
+        self.pending_edits.clear();
+        self.hashes.push(block.hash);
+        self.head = block.clone();
+        for (h, _) in &sealed.transactions {
+            self.pool.remove(h);
+        }
+        for (h, _) in &sealed.mined.dropped {
+            self.pool.remove(h);
+        }
+        let world = &self.world;
+        self.pool
+            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
     }
 }
 
 /// A block mined in memory, with what its database write needs.
-struct SealedBlock {
-    mined: MinedBlock,
-    transactions: Vec<(B256, StoredTransaction)>,
-    witnesses: Vec<BlockWitness>,
-    diff: StateDiff,
-    undo: Undo,
+pub(super) struct SealedBlock {
+    pub(super) mined: MinedBlock,
+    pub(super) transactions: Vec<(B256, StoredTransaction)>,
+    pub(super) witnesses: Vec<BlockWitness>,
+    pub(super) diff: StateDiff,
+    pub(super) undo: Undo,
 }
 
 impl SealedBlock {
-    fn write(&self) -> BlockWrite<'_> {
+    pub(super) fn write(&self) -> BlockWrite<'_> {
         BlockWrite {
             block: &self.mined.block,
             transactions: &self.transactions,
@@ -307,6 +319,7 @@ impl SealedBlock {
             witnesses: &self.witnesses,
             diff: &self.diff,
             undo: &self.undo,
+            finalization: None,
         }
     }
 }

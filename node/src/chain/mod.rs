@@ -5,6 +5,7 @@
 //! one durable database transaction, and only then folded into memory and announced.
 
 mod call;
+mod candidate;
 mod dev;
 mod mine;
 
@@ -26,6 +27,7 @@ use crate::state::{AccountState, StateDiff, StoredDiff, Undo, WorldState};
 use crate::storage::{BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt};
 
 pub use call::CallRequest;
+pub use candidate::{Candidate, CandidateError, Proposal};
 use dev::{Clock, Snapshot};
 
 /// Latest block timestamp the chain accepts (`i64::MAX` seconds): timestamps stay strictly
@@ -46,6 +48,9 @@ pub struct ChainConfig {
     pub initial_base_fee: u64,
     /// Balances at genesis.
     pub genesis_accounts: Vec<(Address, U256)>,
+    /// The genesis block's timestamp; default: now. Validators of a network pin it so they
+    /// all seal the same genesis block.
+    pub genesis_timestamp: Option<u64>,
 }
 
 /// Why a chain operation failed.
@@ -182,6 +187,7 @@ impl Chain {
                 storage.set_meta("chain_id", &config.chain_id.to_be_bytes())?;
                 storage.set_genesis(&StoredDiff::from(&diff))?;
                 storage.write_block(&BlockWrite {
+                    finalization: None,
                     block: &genesis,
                     transactions: &[],
                     receipts: &[],
@@ -248,7 +254,9 @@ impl Chain {
         let inputs = HeaderInputs {
             parent_hash: B256::ZERO,
             number: 0,
-            timestamp: Clock::default().now(),
+            timestamp: config
+                .genesis_timestamp
+                .unwrap_or_else(|| Clock::default().now()),
             beneficiary: Address::ZERO,
             gas_limit: config.gas_limit,
             base_fee: config.initial_base_fee,

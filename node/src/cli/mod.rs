@@ -4,4 +4,5 @@
 pub(crate) mod infer;
 pub(crate) mod model;
 pub(crate) mod node;
+pub(crate) mod testnet;
 pub(crate) mod verify;

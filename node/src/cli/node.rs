@@ -85,6 +85,20 @@ pub(crate) struct NodeArgs {
     /// --attester-key to go on attesting as the same attester.
     #[arg(long, value_name = "URL|DIR")]
     replay_from: Option<verinfer_node::replay::ReplayFrom>,
+    /// Run as one validator of a network (`verinfer testnet` starts a whole one): blocks are
+    /// proposed by a leader, re-executed by every validator and applied once a quorum
+    /// finalizes them. Needs --key and --genesis; the peers are the genesis file's validators.
+    #[arg(long, requires_all = ["key", "genesis"], conflicts_with_all = ["block_time", "no_mining", "ephemeral", "replay_from"])]
+    validator: bool,
+    /// The validator's key file (hex ed25519 key, as `verinfer testnet` writes them).
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    key: Option<PathBuf>,
+    /// The network's genesis file (chain id, timestamp, block times, validators).
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    genesis: Option<PathBuf>,
+    /// Test-only: forge one output of every inference this validator proposes.
+    #[arg(long, hide = true, requires = "validator")]
+    forge_outputs: bool,
 }
 
 pub(crate) fn default_data_dir(chain_id: u64) -> PathBuf {
@@ -147,6 +161,14 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         max_ws_connections: args.max_ws_connections,
         admission_budget: Some(admission_budget),
         replay_from: args.replay_from,
+        validator: match (args.validator, args.key, args.genesis) {
+            (true, Some(key), Some(genesis)) => Some(verinfer_node::config::ValidatorConfig {
+                key,
+                genesis,
+                forge_outputs: args.forge_outputs,
+            }),
+            _ => None,
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

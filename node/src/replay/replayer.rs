@@ -5,10 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use alloy_consensus::transaction::SignerRecoverable;
-use alloy_consensus::TxEnvelope;
-use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
 
 use super::sink::Sink;
@@ -281,7 +278,7 @@ impl<'a> Replayer<'a> {
         let mut transactions = Vec::new();
         for (i, raw) in replayed.transactions.iter().enumerate() {
             let hash = block.transactions.get(i).copied();
-            match decode_transaction(raw) {
+            match execute::decode_transaction(raw) {
                 Ok(included) => {
                     if Some(included.hash) != hash {
                         self.found(
@@ -539,14 +536,4 @@ fn load_model(source: &dyn Source, store: &ModelStore, id: B256) -> Result<(), S
         .add_bytes(&bytes)
         .map(|_| ())
         .map_err(|e| format!("model {id}: refused by admission: {e}"))
-}
-
-fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
-    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
-        .map_err(|e| format!("undecodable transaction: {e}"))?;
-    let hash = *tx.tx_hash();
-    let tx = tx
-        .try_into_recovered()
-        .map_err(|e| format!("bad signature: {e}"))?;
-    Ok(Included { hash, tx })
 }

@@ -49,6 +49,7 @@ impl<'a> Sink<'a> {
         self.storage.set_meta("chain_id", &chain_id.to_be_bytes())?;
         self.storage.set_genesis(&StoredDiff::from(allocation))?;
         self.storage.write_block(&BlockWrite {
+            finalization: None,
             block,
             transactions: &[],
             receipts: &[],
@@ -86,6 +87,7 @@ impl<'a> Sink<'a> {
         }
         let transactions = executed.stored_transactions(number, block.hash);
         self.storage.write_block(&BlockWrite {
+            finalization: None,
             block,
             transactions: &transactions,
             receipts: &executed.receipts,

@@ -70,11 +70,27 @@ impl From<ChainError> for ErrorObjectOwned {
 
 /// Every namespace, registered on one module.
 pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
-    let mut module = RpcModule::from_arc(node);
+    let network = node.in_network();
+    let mut module = RpcModule::from_arc(node.clone());
     eth::register(&mut module)?;
     eth_filter::register(&mut module)?;
     eth_sign::register(&mut module)?;
-    dev::register(&mut module)?;
+    if network {
+        // Blocks, state and time are the network's: every dev method answers why not.
+        let mut dev = RpcModule::from_arc(node);
+        dev::register(&mut dev)?;
+        for name in dev.method_names() {
+            module.register_method(name, |_, _, _| -> RpcResult<()> {
+                Err(rpc_error(
+                    SERVER_ERROR,
+                    "not available on a validator network: blocks, state and time are the \
+                     network's (dev methods work on a single-node devnet)",
+                ))
+            })?;
+        }
+    } else {
+        dev::register(&mut module)?;
+    }
     debug::register(&mut module)?;
     subscribe::register(&mut module)?;
     txpool::register(&mut module)?;

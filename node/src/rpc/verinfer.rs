@@ -16,6 +16,7 @@ use crate::chain::ChainError;
 use crate::node::Node;
 use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
+use crate::storage::StoredFinalization;
 use crate::tensor::tensors_json;
 use crate::wire::{InferenceJson, ModelJson, WitnessJson};
 
@@ -76,6 +77,9 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         verinfer_get_block_inferences(p, n)
     })?;
     m.register_method("verinfer_getGenesis", |_, n, _| verinfer_get_genesis(n))?;
+    m.register_method("verinfer_getFinalization", |p, n, _| {
+        verinfer_get_finalization(p, n)
+    })?;
     m.register_method("verinfer_getReplayBlock", |p, n, _| {
         verinfer_get_replay_block(p, n)
     })?;
@@ -193,6 +197,23 @@ fn verinfer_get_block_inferences(p: Params<'_>, n: &Node) -> RpcResult<Vec<Witne
             witness: w,
         })
         .collect())
+}
+
+/// `verinfer_getFinalization`: how the validator network finalized a block (`null` on a
+/// devnet, which finalizes nothing).
+fn verinfer_get_finalization(p: Params<'_>, n: &Node) -> RpcResult<Option<StoredFinalization>> {
+    let id: Value = p.one()?;
+    let id: BlockId = match id.as_u64() {
+        Some(number) => BlockId::number(number),
+        None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
+    };
+    let chain = n.chain();
+    let block = block_by_id(&chain, id)?
+        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
+    Ok(chain
+        .storage()
+        .finalization(block.header.number)
+        .map_err(ChainError::from)?)
 }
 
 /// `verinfer_getGenesis`.

@@ -60,6 +60,7 @@ fn write(storage: &Storage, number: u64, value: u64) -> (StoredBlock, B256) {
     };
     storage
         .write_block(&BlockWrite {
+            finalization: None,
             block: &block,
             transactions: &[(tx_hash, tx)],
             receipts: &[receipt()],

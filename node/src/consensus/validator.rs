@@ -1,0 +1,303 @@
+//! What a validator does for the consensus engine, whatever the engine: propose a block,
+//! check another's, apply the finalized ones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::B256;
+use verinfer_precompile::{InferencePrecompile, Verifier};
+
+use crate::chain::{Candidate, CandidateError, Proposal};
+use crate::node::Node;
+use crate::storage::StoredFinalization;
+
+/// A validator's verdict on a proposed block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// It re-executed to the same block: vote for it.
+    Valid,
+    /// It is wrong (the reasons): never vote for it.
+    Invalid(String),
+    /// Its bytes or its parent are not here yet: ask again later.
+    NotYet,
+}
+
+/// What finalizing a block did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Finalized {
+    /// The block (and any ancestors finalized with it) is now on the chain.
+    Applied,
+    /// The chain already held it.
+    Known,
+    /// This block's bytes are missing: fetch it from a peer, then try again.
+    Missing(B256),
+}
+
+/// Block timing of a network.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    /// Least time between a block and the next when transactions wait.
+    pub(crate) block_time: Duration,
+    /// Time between empty blocks while no transaction waits.
+    pub(crate) idle_block_time: Duration,
+}
+
+/// A validator: the node, the precompiles it builds and checks blocks with, and the blocks it
+/// has seen but not applied.
+pub(crate) struct Validator {
+    node: Arc<Node>,
+    sign: Arc<InferencePrecompile>,
+    verify: Arc<InferencePrecompile>,
+    verifier: Arc<Verifier>,
+    timing: Timing,
+    /// Blocks built or received, by hash, not yet on the chain.
+    proposals: HashMap<B256, Proposal>,
+    /// Blocks built or checked on the current head, ready to apply.
+    checked: HashMap<B256, Candidate>,
+    /// Blocks found wrong, with why.
+    rejected: HashMap<B256, String>,
+    /// When the head last changed.
+    head_since: Instant,
+}
+
+impl Validator {
+    /// A validator over `node`, building blocks with `sign` (sign mode, or forge mode for the
+    /// fault tests) and checking them with `verify` over `verifier`.
+    pub(crate) fn new(
+        node: Arc<Node>,
+        sign: Arc<InferencePrecompile>,
+        verifier: Arc<Verifier>,
+        timing: Timing,
+    ) -> Self {
+        let verify = Arc::new(InferencePrecompile::new(
+            node.models.clone(),
+            verinfer_precompile::Mode::Verify(verifier.clone()),
+        ));
+        Self {
+            node,
+            sign,
+            verify,
+            verifier,
+            timing,
+            proposals: HashMap::new(),
+            checked: HashMap::new(),
+            rejected: HashMap::new(),
+            head_since: Instant::now(),
+        }
+    }
+
+    /// The genesis block's hash: the engine's starting point.
+    pub(crate) fn genesis_hash(&self) -> B256 {
+        self.node.chain().block_hash(0).unwrap_or_default()
+    }
+
+    /// Build the next block on `parent`, if `parent` is the head and it is time: a block
+    /// interval after the head when transactions wait, an idle interval when none does.
+    pub(crate) fn try_propose(&mut self, parent: B256) -> Option<Proposal> {
+        let mut chain = self.node.chain();
+        if chain.head().hash != parent {
+            return None;
+        }
+        let waited = self.head_since.elapsed();
+        let due = if chain.has_ready() {
+            self.timing.block_time
+        } else {
+            self.timing.idle_block_time
+        };
+        if waited < due {
+            return None;
+        }
+        match chain.build_candidate(unix_now(), &self.sign) {
+            Ok(candidate) => {
+                let proposal = candidate.proposal().clone();
+                let hash = proposal.hash();
+                tracing::info!(
+                    number = proposal.block.header.number,
+                    %hash,
+                    transactions = proposal.transactions.len(),
+                    "proposing"
+                );
+                self.proposals.insert(hash, proposal.clone());
+                self.checked.insert(hash, candidate);
+                Some(proposal)
+            }
+            Err(e) => {
+                tracing::error!("could not build a block on {parent}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Keep a block a peer sent, to check or apply when asked.
+    pub(crate) fn add_proposal(&mut self, proposal: Proposal) {
+        let hash = proposal.hash();
+        if proposal.block.header.number > self.node.chain().head().header.number {
+            self.proposals.entry(hash).or_insert(proposal);
+        }
+    }
+
+    fn on_chain(&self, hash: &B256) -> bool {
+        matches!(self.node.chain().storage().block_number(hash), Ok(Some(_)))
+    }
+
+    /// Check the block `hash` proposed on `parent` by re-executing it.
+    pub(crate) fn verify(&mut self, parent: B256, hash: B256) -> Verdict {
+        if let Some(why) = self.rejected.get(&hash) {
+            return Verdict::Invalid(why.clone());
+        }
+        if self.checked.contains_key(&hash) {
+            return Verdict::Valid;
+        }
+        let Some(proposal) = self.proposals.get(&hash).cloned() else {
+            return Verdict::NotYet;
+        };
+        if proposal.block.header.parent_hash != parent {
+            return self.reject(
+                hash,
+                format!(
+                    "the block builds on {}, the proposal names {parent}",
+                    proposal.block.header.parent_hash
+                ),
+            );
+        }
+        let number = proposal.block.header.number;
+        let checked =
+            self.node
+                .chain()
+                .check_candidate(proposal, &self.verify, &self.verifier, unix_now());
+        match checked {
+            Ok(candidate) => {
+                self.checked.insert(hash, candidate);
+                Verdict::Valid
+            }
+            Err(CandidateError::NotOnHead { .. }) => Verdict::NotYet,
+            Err(e) => self.reject(hash, format!("block {number} ({hash}): {e}")),
+        }
+    }
+
+    fn reject(&mut self, hash: B256, why: String) -> Verdict {
+        tracing::warn!("refusing to vote: {why}");
+        self.rejected.insert(hash, why.clone());
+        Verdict::Invalid(why)
+    }
+
+    /// Apply the block `hash` the network finalized, with its ancestors not applied yet.
+    pub(crate) fn finalize(&mut self, hash: B256, view: u64, certificate: &[u8]) -> Finalized {
+        if self.on_chain(&hash) {
+            return Finalized::Known;
+        }
+        // The block and its unapplied ancestors, newest first.
+        let head = self.node.chain().head().hash;
+        let mut line = Vec::new();
+        let mut at = hash;
+        while at != head {
+            let Some(proposal) = self.proposals.get(&at) else {
+                if self.on_chain(&at) {
+                    tracing::error!("finalized block {hash} does not descend from the head");
+                    return Finalized::Known;
+                }
+                return Finalized::Missing(at);
+            };
+            line.push(at);
+            at = proposal.block.header.parent_hash;
+        }
+        let certified_block = self
+            .proposals
+            .get(&hash)
+            .map_or(0, |p| p.block.header.number);
+        let finalization = StoredFinalization {
+            view,
+            certified_block,
+            certificate: certificate.to_vec().into(),
+        };
+        for block in line.into_iter().rev() {
+            if !self.apply(block, &finalization) {
+                break;
+            }
+        }
+        Finalized::Applied
+    }
+
+    /// Apply one finalized block on the head (checking it first if it was not checked yet);
+    /// false if it could not be.
+    fn apply(&mut self, hash: B256, finalization: &StoredFinalization) -> bool {
+        let head = self.node.chain().head().hash;
+        if let Some(p) = self.proposals.get(&hash) {
+            if p.block.header.parent_hash == head && !self.checked.contains_key(&hash) {
+                if let Verdict::Invalid(why) = self.verify(head, hash) {
+                    tracing::error!(
+                        "the network finalized block {hash}, which this validator finds wrong: {why}"
+                    );
+                    return false;
+                }
+            }
+        }
+        let Some(candidate) = self.checked.remove(&hash) else {
+            tracing::error!("finalized block {hash} could not be checked on the head");
+            return false;
+        };
+        let mut chain = self.node.chain();
+        match chain.commit_candidate(candidate, finalization) {
+            Ok(mined) => {
+                tracing::info!(
+                    number = mined.block.header.number,
+                    %hash,
+                    transactions = mined.block.transactions.len(),
+                    "finalized"
+                );
+                let _ = self.node.blocks.send(Arc::new(mined));
+                drop(chain);
+                self.head_since = Instant::now();
+                // Whatever was built or checked on the old head is stale now.
+                self.checked.clear();
+                let number = self.node.chain().head().header.number;
+                self.proposals.retain(|_, p| p.block.header.number > number);
+                true
+            }
+            Err(e) => {
+                tracing::error!("could not write finalized block {hash}: {e}");
+                false
+            }
+        }
+    }
+
+    /// The bytes of block `hash`, for a peer that asks: from memory, or rebuilt from storage.
+    pub(crate) fn proposal(&self, hash: &B256) -> Option<Proposal> {
+        if let Some(p) = self.proposals.get(hash) {
+            return Some(p.clone());
+        }
+        let chain = self.node.chain();
+        let storage = chain.storage();
+        let number = storage.block_number(hash).ok()??;
+        let block = storage.block(number).ok()??;
+        let mut transactions = Vec::with_capacity(block.transactions.len());
+        for tx in &block.transactions {
+            transactions.push(storage.transaction(tx).ok()??.raw);
+        }
+        let witnesses = storage.witnesses(number).ok()?;
+        Some(Proposal {
+            block,
+            transactions,
+            witnesses,
+        })
+    }
+
+    /// Pool a transaction another validator shared (refusals are expected: it may be known
+    /// or mined already).
+    pub(crate) fn add_shared_transaction(&self, raw: &[u8]) {
+        let raw = alloy_primitives::Bytes::copy_from_slice(raw);
+        if let Ok(included) = crate::execute::decode_transaction(&raw) {
+            let mut chain = self.node.chain();
+            if let Ok(hash) = chain.submit(included.tx) {
+                let _ = self.node.pending_transactions.send(hash);
+            }
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,174 @@
+//! The validator network: 4 `verinfer node --validator` processes on loopback finalize
+//! transfers and inferences, keep going with one validator down, halt without forking with two
+//! down, catch up after a restart, and never finalize a byzantine proposer's forged output.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, TxKind};
+use serde_json::{json, Value};
+use verinfer_precompile::ADDRESS;
+use verinfer_tests::harness::model_id;
+use verinfer_tests::network::{tail, Network};
+use verinfer_tests::node::{rpc_response, rpc_result, run_verinfer, signed_tx};
+use verinfer_tests::workload::infer_calldata;
+use verinfer_tests::{models, tensor};
+
+const FINALIZE: Duration = Duration::from_secs(60);
+
+fn transfer(nonce: u64) -> Value {
+    let to = Address::repeat_byte(0x42);
+    json!([signed_tx(nonce, TxKind::Call(to), Vec::new(), 1, 21_000)])
+}
+
+fn inference(nonce: u64) -> Value {
+    let model = model_id(models().join("linear.onnx")).expect("linear model");
+    let inputs = vec![tensor(&[1, 4], &[10, 20, 30, 40], 1)];
+    let calldata = infer_calldata(model, inputs, 2);
+    json!([signed_tx(
+        nonce,
+        TxKind::Call(ADDRESS),
+        calldata.to_vec(),
+        0,
+        2_000_000
+    )])
+}
+
+fn number(value: &Value) -> u64 {
+    value
+        .as_str()
+        .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("not a quantity: {value}"))
+}
+
+fn send(net: &Network, i: usize, tx: Value) -> String {
+    let hash = rpc_result(net.addr(i), "eth_sendRawTransaction", tx);
+    hash.as_str().expect("a hash").to_string()
+}
+
+fn finalized(net: &Network, i: usize, hash: &str) -> Value {
+    net.receipt(i, hash, FINALIZE).unwrap_or_else(|| {
+        panic!(
+            "transaction {hash} did not finalize on validator {i}; its log:\n{}",
+            tail(&net.log(i))
+        )
+    })
+}
+
+#[test]
+fn four_validators_finalize_transfers_and_inferences() {
+    let net = Network::start(4, &[]);
+    // Sent to one validator, finalized on all.
+    let hash = send(&net, 1, transfer(0));
+    let receipt = finalized(&net, 3, &hash);
+    assert_eq!(receipt["status"], json!("0x1"));
+
+    let hash = send(&net, 2, inference(1));
+    let receipt = finalized(&net, 0, &hash);
+    assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+    assert_eq!(receipt["logs"].as_array().map(Vec::len), Some(1));
+    let block = number(&receipt["blockNumber"]);
+    net.assert_same_block(&[0, 1, 2, 3], block, FINALIZE);
+
+    // The quorum's certificate is served with the block.
+    let finalization = rpc_result(net.addr(3), "verinfer_getFinalization", json!([block]));
+    assert!(
+        finalization["certificate"]
+            .as_str()
+            .is_some_and(|c| c.len() > 2),
+        "{finalization}"
+    );
+    assert!(
+        finalization["certifiedBlock"].as_u64() >= Some(block),
+        "{finalization}"
+    );
+
+    // Blocks, state and time are the network's.
+    let refused = rpc_response(
+        net.addr(0),
+        "anvil_setBalance",
+        json!([Address::ZERO, "0x1"]),
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("validator network"), "{refused}");
+
+    // Anyone can replay the network's chain from any validator.
+    let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(2)]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn one_fault_keeps_finalizing_two_halt_and_restarted_validators_catch_up() {
+    let mut net = Network::start(4, &[]);
+    net.assert_same_block(&[0, 1, 2, 3], 1, FINALIZE);
+
+    // One down of four: a quorum (3) remains.
+    net.kill(3);
+    let hash = send(&net, 0, transfer(0));
+    finalized(&net, 1, &hash);
+
+    // Two down: no quorum, no block, no fork.
+    net.kill(2);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = (net.head(0), net.head(1));
+    let hash = send(&net, 0, transfer(1));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        (net.head(0), net.head(1)),
+        before,
+        "two of four validators finalized a block"
+    );
+    assert_eq!(before.0, before.1, "the two live validators disagree");
+    assert!(
+        rpc_response(net.addr(0), "eth_getTransactionReceipt", json!([hash]))["result"].is_null()
+    );
+
+    // One returns: the quorum is back, the waiting transaction finalizes, and the restarted
+    // validator catches up with what it missed.
+    net.start_validator(2);
+    net.wait_for_rpc(2);
+    let receipt = finalized(&net, 0, &hash);
+    let block = number(&receipt["blockNumber"]);
+    net.assert_same_block(&[0, 1, 2], block, FINALIZE);
+
+    // The last one, down the longest, catches up too.
+    net.start_validator(3);
+    net.wait_for_rpc(3);
+    let hash = send(&net, 3, transfer(2));
+    let receipt = finalized(&net, 3, &hash);
+    net.assert_same_block(&[0, 1, 2, 3], number(&receipt["blockNumber"]), FINALIZE);
+}
+
+#[test]
+fn a_byzantine_proposers_forged_output_never_finalizes() {
+    // Validator 0 forges one output of every inference it proposes.
+    let net = Network::start(4, &[0]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut nonce = 0;
+    // Inferences until the byzantine validator has led a block with one (leaders rotate).
+    while !forged_a_block(&net.log(0)) {
+        assert!(
+            Instant::now() < deadline,
+            "validator 0 never proposed a block with an inference"
+        );
+        let hash = send(&net, 1 + (nonce as usize % 3), inference(nonce));
+        let receipt = finalized(&net, 1, &hash);
+        assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+        nonce += 1;
+    }
+    // The honest validators re-ran the model, found the forged output and did not vote.
+    let refusals: usize = (1..4)
+        .map(|i| net.log(i).matches("refusing to vote").count())
+        .sum();
+    assert!(refusals > 0, "no validator refused the forged block");
+    let (number, ..) = net.head(1);
+    net.assert_same_block(&[0, 1, 2, 3], number, FINALIZE);
+    // Every recorded inference is the honest output: a full replay re-runs each one.
+    let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(0)]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Whether a log shows its validator proposing a block with transactions in it.
+fn forged_a_block(log: &str) -> bool {
+    log.lines()
+        .any(|l| l.contains("proposing") && !l.contains("transactions=0"))
+}
