@@ -361,6 +361,17 @@ pub fn receipt_envelope(r: &StoredReceipt) -> ReceiptEnvelope {
     ReceiptEnvelope::from_typed(tx_type, ReceiptWithBloom::from(receipt))
 }
 
+/// Decode a transaction's EIP-2718 bytes and recover its sender.
+pub fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
+    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
+        .map_err(|e| format!("undecodable transaction: {e}"))?;
+    let hash = *tx.tx_hash();
+    let tx = tx
+        .try_into_recovered()
+        .map_err(|e| format!("bad signature: {e}"))?;
+    Ok(Included { hash, tx })
+}
+
 #[cfg(test)]
 mod tests {
     use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEip7702, TxLegacy};
@@ -559,15 +570,4 @@ mod tests {
         assert_eq!(differences.len(), 1, "{differences:?}");
         assert!(differences[0].starts_with("receipts root: header"));
     }
-}
-
-/// Decode a transaction's EIP-2718 bytes and recover its sender.
-pub fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
-    let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
-        .map_err(|e| format!("undecodable transaction: {e}"))?;
-    let hash = *tx.tx_hash();
-    let tx = tx
-        .try_into_recovered()
-        .map_err(|e| format!("bad signature: {e}"))?;
-    Ok(Included { hash, tx })
 }

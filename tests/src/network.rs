@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -16,8 +17,13 @@ pub const BLOCK_TIME_MS: u64 = 20;
 /// Idle block time of test networks.
 pub const IDLE_BLOCK_TIME_MS: u64 = 200;
 
+/// One network at a time: four validators each are a lot for a small machine, and the tests
+/// measure liveness.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A network of validator processes.
 pub struct Network {
+    _turn: MutexGuard<'static, ()>,
     dir: tempfile::TempDir,
     genesis: PathBuf,
     forge: Vec<usize>,
@@ -30,6 +36,7 @@ impl Network {
     /// `forge` are byzantine proposers (`--forge-outputs`). Every validator admits the test
     /// models.
     pub fn start(n: usize, forge: &[usize]) -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut validators = Vec::new();
         for i in 0..n {
@@ -52,9 +59,19 @@ impl Network {
             idle_block_time_ms: IDLE_BLOCK_TIME_MS,
             validators,
         };
+        // Only the model the tests run: admitting every test model at start, four processes at
+        // once, would take seconds on a small machine.
+        let models = dir.path().join("models");
+        std::fs::create_dir_all(&models).expect("models dir");
+        std::fs::copy(
+            crate::models().join("linear.onnx"),
+            models.join("linear.onnx"),
+        )
+        .expect("linear.onnx");
         let genesis_path = dir.path().join("genesis.json");
         genesis.write(&genesis_path).expect("genesis file");
         let mut network = Self {
+            _turn: turn,
             dir,
             genesis: genesis_path,
             forge: forge.to_vec(),
@@ -88,7 +105,7 @@ impl Network {
             .arg("--data-dir")
             .arg(vdir.join("chain"))
             .arg("--models")
-            .arg(crate::models())
+            .arg(self.dir.path().join("models"))
             .env("RUST_LOG", "info,jsonrpsee=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))

@@ -203,7 +203,16 @@ impl Chain {
                 invalid.hash, invalid.reason
             )])
         })?;
-        let mut wrong: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let mut wrong: Vec<String> = findings
+            .iter()
+            .map(|finding| {
+                let id = finding.inference_id();
+                match proposal.witnesses.iter().find(|w| w.id == id) {
+                    Some(w) => format!("transaction {}: {finding}", w.transaction_hash),
+                    None => finding.to_string(),
+                }
+            })
+            .collect();
         if executed.witnesses != proposal.witnesses {
             wrong.push(format!(
                 "the block carries {} witnesses, re-execution recorded {}",

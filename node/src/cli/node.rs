@@ -119,6 +119,8 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
                 .unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
         )
         .with_target(false)
+        // Plain text in log files (`verinfer testnet` writes each validator's to one).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let balance = parse_ether(&args.balance)
         .with_context(|| format!("--balance {:?} is not an ETH amount", args.balance))?;
@@ -243,6 +245,7 @@ pub(crate) fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
         out!("Head:              block {head} (resumed)");
     }
     let mining = match (config.mining, config.block_time) {
+        _ if node.in_network() => "by the validator network (blocks apply once finalized)".into(),
         (false, _) => "manual (evm_mine)".to_string(),
         (true, Some(t)) => format!("every {}s", t.as_secs_f64()),
         (true, None) => "automine".to_string(),

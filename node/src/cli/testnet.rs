@@ -154,9 +154,16 @@ fn wait_for_ctrl_c_or_exit(children: &mut [Child]) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {
+                    println!("\nStopping the validators");
+                    return Ok(());
+                }
+                _ = terminate.recv() => {
                     println!("\nStopping the validators");
                     return Ok(());
                 }

@@ -2,8 +2,12 @@
 
 use std::path::PathBuf;
 
+use alloy_primitives::B256;
 use anyhow::{bail, Result};
 use verinfer_node::client::Client;
+use verinfer_node::consensus::{check_finalization, Genesis};
+use verinfer_node::replay::Mismatch;
+use verinfer_node::storage::StoredFinalization;
 use verinfer_node::tensor::format_tensor;
 
 #[derive(clap::Args)]
@@ -46,6 +50,10 @@ pub(crate) struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// A validator network's genesis file: also check that every block carries a finalization
+    /// certificate signed by a quorum of its validators.
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
 }
 
 /// `verinfer verify`: replay, print a report, succeed only if nothing differed.
@@ -71,11 +79,26 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = replay::replay(source.as_ref(), &options, |done, total| {
+    let mut report = replay::replay(source.as_ref(), &options, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
+    // The data dir's database opens once per process.
+    drop(source);
+    if let Some(path) = &args.genesis {
+        let genesis = Genesis::read(path)?;
+        let certificates = Certificates::open(args)?;
+        report
+            .mismatches
+            .extend(certificates.check(&genesis, report.blocks)?);
+        if !args.json && report.mismatches.is_empty() {
+            out!(
+                "certificates: every block finalized by a quorum of the {} genesis validators",
+                genesis.validators.len()
+            );
+        }
+    }
     if args.json {
         out!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(report.mismatches.is_empty());
@@ -104,6 +127,80 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
         out!("(stopped at the first; --keep-going lists them all)");
     }
     Ok(false)
+}
+
+/// Where `verify --genesis` reads each block's hash and finalization.
+enum Certificates {
+    Rpc(Client),
+    DataDir(verinfer_node::storage::Storage),
+}
+
+impl Certificates {
+    fn open(args: &VerifyArgs) -> Result<Self> {
+        Ok(match (&args.rpc, &args.data_dir) {
+            (Some(url), _) => Self::Rpc(Client::new(url)?),
+            (None, Some(dir)) => Self::DataDir(verinfer_node::storage::Storage::open(
+                &dir.join("chain.redb"),
+            )?),
+            (None, None) => bail!("give --rpc URL or --data-dir DIR"),
+        })
+    }
+
+    fn hash(&self, number: u64) -> Result<Option<B256>> {
+        Ok(match self {
+            Self::Rpc(client) => client
+                .call::<Option<serde_json::Value>>(
+                    "eth_getBlockByNumber",
+                    serde_json::json!([format!("0x{number:x}"), false]),
+                )?
+                .and_then(|b| b["hash"].as_str().and_then(|h| h.parse().ok())),
+            Self::DataDir(storage) => storage.block(number)?.map(|b| b.hash),
+        })
+    }
+
+    fn finalization(&self, number: u64) -> Result<Option<StoredFinalization>> {
+        Ok(match self {
+            Self::Rpc(client) => {
+                client.call("verinfer_getFinalization", serde_json::json!([number]))?
+            }
+            Self::DataDir(storage) => storage.finalization(number)?,
+        })
+    }
+
+    /// A mismatch for every block 1..=`head` without a valid certificate.
+    fn check(&self, genesis: &Genesis, head: u64) -> Result<Vec<Mismatch>> {
+        let mut mismatches = Vec::new();
+        for number in 1..=head {
+            let Some(finalization) = self.finalization(number)? else {
+                mismatches.push(Mismatch::block(number, "no finalization certificate"));
+                continue;
+            };
+            if finalization.certified_block < number {
+                mismatches.push(Mismatch::block(
+                    number,
+                    format!(
+                        "finalized by block {}, an earlier one",
+                        finalization.certified_block
+                    ),
+                ));
+                continue;
+            }
+            let Some(certified) = self.hash(finalization.certified_block)? else {
+                mismatches.push(Mismatch::block(
+                    number,
+                    format!(
+                        "certified by block {}, which the chain lacks",
+                        finalization.certified_block
+                    ),
+                ));
+                continue;
+            };
+            if let Err(what) = check_finalization(genesis, certified, &finalization) {
+                mismatches.push(Mismatch::block(number, what));
+            }
+        }
+        Ok(mismatches)
+    }
 }
 
 pub(crate) fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {

@@ -41,6 +41,18 @@ pub struct ValidatorOptions {
     pub forge_outputs: bool,
 }
 
+/// Check block `number`'s finalization (as [`crate::storage::Storage::finalization`] or
+/// `verinfer_getFinalization` give it) against the network's genesis: a quorum of its
+/// validators signed the block it names, whose hash is `certified`.
+pub fn check_finalization(
+    genesis: &Genesis,
+    certified: alloy_primitives::B256,
+    finalization: &crate::storage::StoredFinalization,
+) -> Result<(), String> {
+    let keys = genesis.public_keys().map_err(|e| e.to_string())?;
+    simplex::check_finalization(keys, certified, finalization)
+}
+
 /// Start this node's validator: the consensus engine on a thread of its own. Transactions the
 /// node's RPC accepts are shared with the other validators from now on.
 pub fn start(node: Arc<Node>, options: ValidatorOptions) -> anyhow::Result<()> {

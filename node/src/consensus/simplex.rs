@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use commonware_actor::Feedback;
+use commonware_codec::Decode as _;
 use commonware_codec::Encode;
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
-use commonware_consensus::simplex::types::{Activity, Context};
+use commonware_consensus::simplex::types::{Activity, Context, Finalization};
 use commonware_consensus::simplex::{self, elector::RoundRobin, Plan};
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter, Viewable};
@@ -39,6 +40,7 @@ use tokio::sync::mpsc;
 
 use super::validator::{Finalized, Validator, Verdict};
 use crate::chain::Proposal;
+use crate::storage::StoredFinalization;
 
 /// Namespace of the validators' signatures and connections.
 const NAMESPACE: &[u8] = b"verinfer";
@@ -76,6 +78,45 @@ fn digest(hash: B256) -> Digest {
 
 fn hash(digest: &Digest) -> B256 {
     B256::from_slice(digest.as_ref())
+}
+
+/// Check a stored finalization against the genesis validator set: it decodes, is for the view
+/// it says, names `certified` (the hash of the block it certifies), and carries a quorum of the
+/// validators' signatures over it.
+pub(crate) fn check_finalization(
+    validators: Vec<ed25519::PublicKey>,
+    certified: B256,
+    finalization: &StoredFinalization,
+) -> Result<(), String> {
+    let participants: Set<ed25519::PublicKey> = validators
+        .into_iter()
+        .try_collect()
+        .map_err(|_| "the genesis validator keys are not unique".to_string())?;
+    let decoded = Finalization::<Scheme, Digest>::decode_cfg(
+        finalization.certificate.to_vec(),
+        &participants.len(),
+    )
+    .map_err(|e| format!("the certificate does not decode: {e}"))?;
+    if decoded.proposal.payload != digest(certified) {
+        return Err(format!(
+            "the certificate is for {}, not block {certified}",
+            hash(&decoded.proposal.payload)
+        ));
+    }
+    if decoded.view().get() != finalization.view {
+        return Err(format!(
+            "the certificate is for view {}, the block says {}",
+            decoded.view().get(),
+            finalization.view
+        ));
+    }
+    let verifier = Scheme::verifier(NAMESPACE, participants);
+    if !decoded.verify(&mut commonware_utils::sys_rng(), &verifier, &Sequential) {
+        return Err(
+            "the certificate's signatures are not a quorum of the genesis validators".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Run the engine on this thread until the process ends.

@@ -91,9 +91,12 @@ fn four_validators_finalize_transfers_and_inferences() {
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("validator network"), "{refused}");
 
-    // Anyone can replay the network's chain from any validator.
-    let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(2)]);
+    // Anyone can replay the network's chain from any validator, certificates included.
+    let genesis = net.dir().join("genesis.json");
+    let genesis = genesis.to_string_lossy();
+    let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(2), "--genesis", &genesis]);
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("finalized by a quorum"), "{out}");
 }
 
 #[test]
@@ -159,7 +162,12 @@ fn a_byzantine_proposers_forged_output_never_finalizes() {
     let refusals: usize = (1..4)
         .map(|i| net.log(i).matches("refusing to vote").count())
         .sum();
-    assert!(refusals > 0, "no validator refused the forged block");
+    assert!(
+        refusals > 0,
+        "no validator refused the forged block; validator 0's log:\n{}\nvalidator 1's:\n{}",
+        tail(&net.log(0)),
+        tail(&net.log(1))
+    );
     let (number, ..) = net.head(1);
     net.assert_same_block(&[0, 1, 2, 3], number, FINALIZE);
     // Every recorded inference is the honest output: a full replay re-runs each one.
