@@ -5,6 +5,7 @@
 
 mod attacks;
 mod inprocess;
+mod network;
 mod peer;
 mod report;
 mod workload;
@@ -44,6 +45,9 @@ struct Args {
     /// Skip the scaling runs (chain length, funded accounts).
     #[arg(long)]
     no_scaling: bool,
+    /// Skip the validator network row (4 validators of `verinfer testnet` on loopback).
+    #[arg(long)]
+    no_network: bool,
     /// Only the in-process measurements (bare tract beside the precompile call, gas
     /// calibration): no node is started. Seconds, not minutes.
     #[arg(long)]
@@ -203,6 +207,26 @@ fn main() -> anyhow::Result<()> {
         results
             .idle_rss
             .insert(kind.to_string(), peer.peak_rss().unwrap_or_default());
+    }
+    if !args.no_network && !args.in_process_only {
+        progress(&format!(
+            "validator network: {} validators, transfers and inferences until finalized",
+            network::VALIDATORS
+        ));
+        let (_, info, inputs) = models
+            .iter()
+            .find(|(name, ..)| name == "linear")
+            .context("the linear test model is missing")?;
+        let per_sender = sizes.transfers / sizes.concurrent_senders;
+        let row = runtime
+            .block_on(network::measure(
+                &bins,
+                (info, inputs),
+                sizes.concurrent_senders as usize,
+                per_sender,
+            ))
+            .context("the validator network")?;
+        results.network = Some(row);
     }
     if !args.no_scaling {
         for &kind in &kinds {

@@ -29,6 +29,8 @@ pub(crate) struct Results {
     pub models: Vec<ModelRow>,
     pub evm: Vec<EvmSpeed>,
     pub goals: Vec<Goals>,
+    /// The validator network row.
+    pub network: Option<crate::network::NetworkRow>,
 }
 
 impl Results {
@@ -51,6 +53,7 @@ impl Results {
             models: Vec::new(),
             evm: Vec::new(),
             goals: Vec::new(),
+            network: None,
         }
     }
 
@@ -326,6 +329,60 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
+/// The validator network beside the single node (data dir): the same senders, send to receipt
+/// (finalized, on the network).
+fn network_section(md: &mut String, r: &Results, net: &crate::network::NetworkRow) {
+    let _ = writeln!(md, "\n## Validator network\n");
+    let _ = writeln!(
+        md,
+        "`verinfer testnet --validators {}` on loopback (every validator on this machine), block \
+         time {} ms ({} ms idle); {} senders at once, each sending its next transaction when the \
+         previous one is finalized (a receipt exists only for a finalized block). Beside: the \
+         single node with its data dir, same senders.\n",
+        net.validators, net.block_time_ms, net.idle_block_time_ms, net.senders
+    );
+    let single = |workload: &str| {
+        r.workloads
+            .get(workload)
+            .and_then(|by| by.get(&Kind::Verinfer.to_string()))
+    };
+    let header = titles(&[
+        "workload",
+        "network tx/s",
+        "p50",
+        "p99",
+        "single node tx/s",
+        "single p50",
+        "network ÷ single",
+    ]);
+    let rows = [
+        (
+            "transfers",
+            &net.transfers,
+            single(&format!("transfers, {} senders", net.senders)),
+        ),
+        (
+            "infer (linear; single node: 1 sender)",
+            &net.inferences,
+            single("infer tx: linear"),
+        ),
+    ]
+    .map(|(name, n, s)| {
+        vec![
+            name.to_string(),
+            format!("{:.0}", n.per_second),
+            format!("{:.1} ms", n.p50_us / 1e3),
+            format!("{:.1} ms", n.p99_us / 1e3),
+            or_dash(s, |s| format!("{:.0}", s.per_second)),
+            or_dash(s, |s| format!("{:.1} ms", s.p50_us / 1e3)),
+            or_dash(s, |s| {
+                format!("{:.2}", n.per_second / s.per_second.max(1e-9))
+            }),
+        ]
+    });
+    table(md, &header, true, rows);
+}
+
 /// Append a markdown table: `header`, then `rows`; columns after the first are right-aligned
 /// when `numeric`.
 fn table(
@@ -425,6 +482,10 @@ pub(crate) fn markdown(r: &Results) -> String {
         ]
     });
     table(&mut md, &header, true, rows);
+
+    if let Some(net) = &r.network {
+        network_section(&mut md, r, net);
+    }
 
     if !r.scaling.is_empty() {
         let _ = writeln!(md, "\n## Scaling\n");

@@ -58,6 +58,8 @@ impl Stats {
 pub(crate) struct Client {
     provider: RootProvider<Ethereum>,
     stalls: Arc<AtomicU64>,
+    /// Whether a stalled transaction gets an `evm_mine` (not on a validator network).
+    nudge: bool,
 }
 
 impl Client {
@@ -65,6 +67,16 @@ impl Client {
         Ok(Self {
             provider: RootProvider::new_http(url.parse()?),
             stalls: Arc::default(),
+            nudge: true,
+        })
+    }
+
+    /// A client of a validator network's validator: no `evm_mine` nudges (blocks are the
+    /// network's), transactions simply wait to finalize.
+    pub(crate) fn network(url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            nudge: false,
+            ..Self::new(url)?
         })
     }
 
@@ -99,7 +111,7 @@ impl Client {
                 }
                 return Ok(receipt);
             }
-            if !nudged && started.elapsed() > STALL {
+            if self.nudge && !nudged && started.elapsed() > STALL {
                 nudged = true;
                 self.stalls.fetch_add(1, Ordering::Relaxed);
                 let _: Value = self.rpc("evm_mine", json!([])).await?;

@@ -21,6 +21,11 @@ pub const IDLE_BLOCK_TIME_MS: u64 = 200;
 /// measure liveness.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Wait for the turn to run a network (see [`Network::start`], which waits too).
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A network of validator processes.
 pub struct Network {
     _turn: MutexGuard<'static, ()>,
@@ -36,7 +41,7 @@ impl Network {
     /// `forge` are byzantine proposers (`--forge-outputs`). Every validator admits the test
     /// models.
     pub fn start(n: usize, forge: &[usize]) -> Self {
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let turn = exclusive();
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut validators = Vec::new();
         for i in 0..n {

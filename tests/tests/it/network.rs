@@ -2,14 +2,19 @@
 //! transfers and inferences, keep going with one validator down, halt without forking with two
 //! down, catch up after a restart, and never finalize a byzantine proposer's forged output.
 
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, TxKind};
 use serde_json::{json, Value};
 use verinfer_precompile::ADDRESS;
 use verinfer_tests::harness::model_id;
-use verinfer_tests::network::{tail, Network};
-use verinfer_tests::node::{rpc_response, rpc_result, run_verinfer, signed_tx};
+use verinfer_tests::models as models_dir;
+use verinfer_tests::network::{exclusive, tail, Network};
+use verinfer_tests::node::{
+    free_port, post, rpc_response, rpc_result, run_verinfer, signed_tx, verinfer_bin,
+};
 use verinfer_tests::workload::infer_calldata;
 use verinfer_tests::{models, tensor};
 
@@ -97,6 +102,75 @@ fn four_validators_finalize_transfers_and_inferences() {
     let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(2), "--genesis", &genesis]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("finalized by a quorum"), "{out}");
+}
+
+#[test]
+fn testnet_starts_a_network_and_stops_it() {
+    let _turn = exclusive();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).expect("models dir");
+    std::fs::copy(models_dir().join("linear.onnx"), models.join("linear.onnx")).expect("model");
+    let (port, p2p) = (free_port(), free_port());
+    let data = dir.path().join("net");
+    let mut testnet = Command::new(verinfer_bin())
+        .args(["testnet", "--validators", "4"])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--port", &port.to_string(), "--p2p-port", &p2p.to_string()])
+        .args(["--block-time-ms", "20", "--idle-block-time-ms", "200"])
+        .arg("--models")
+        .arg(&models)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("verinfer testnet starts");
+    let addrs: Vec<SocketAddr> = (0..4)
+        .map(|i| SocketAddr::from(([127, 0, 0, 1], port + i)))
+        .collect();
+    let deadline = Instant::now() + FINALIZE;
+    for addr in &addrs {
+        while post(
+            *addr,
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+        )
+        .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "validator at {addr} did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // A transfer through the last validator is finalized on the first.
+    let hash = rpc_result(addrs[3], "eth_sendRawTransaction", transfer(0));
+    let hash = hash.as_str().expect("a hash");
+    let deadline = Instant::now() + FINALIZE;
+    while rpc_response(addrs[0], "eth_getTransactionReceipt", json!([hash]))["result"].is_null() {
+        assert!(Instant::now() < deadline, "the transfer did not finalize");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(data.join("genesis.json").exists());
+
+    // Ctrl-C stops every validator.
+    let _ = Command::new("kill")
+        .args(["-INT", &testnet.id().to_string()])
+        .status();
+    let status = testnet.wait().expect("testnet exits");
+    assert!(status.success(), "{status}");
+    let mut banner = String::new();
+    if let Some(mut out) = testnet.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut out, &mut banner);
+    }
+    assert!(banner.contains("a quorum is 3"), "{banner}");
+    for addr in &addrs {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while post(*addr, "{}").is_ok() {
+            assert!(Instant::now() < deadline, "validator at {addr} still runs");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,171 @@
+//! The validator network row: `verinfer testnet` with 4 validators on loopback, transfers and
+//! inferences sent to one validator and timed until their receipts (receipts exist only for
+//! finalized blocks), beside the single node's figures.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Bytes, TxKind, U256};
+use anyhow::{bail, Context};
+use serde::Serialize;
+use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::{ModelInfo, ADDRESS};
+
+use crate::peer::Binaries;
+use crate::workload::{self, Client, Sender, Stats};
+
+/// Validators of the measured network.
+pub(crate) const VALIDATORS: usize = 4;
+/// Least time between blocks while transactions wait, in milliseconds.
+pub(crate) const BLOCK_TIME_MS: u64 = 20;
+/// Time between empty blocks while idle, in milliseconds.
+pub(crate) const IDLE_BLOCK_TIME_MS: u64 = 200;
+
+/// What the network row measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct NetworkRow {
+    pub validators: usize,
+    pub block_time_ms: u64,
+    pub idle_block_time_ms: u64,
+    /// Transfers from `senders` senders at once, send to finalized.
+    pub transfers: Stats,
+    /// `infer` transactions (the linear model) from `senders` senders at once.
+    pub inferences: Stats,
+    pub senders: usize,
+}
+
+/// A running `verinfer testnet`, stopped (SIGINT, then kill) when dropped.
+struct Testnet {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Testnet {
+    fn start(bins: &Binaries, model: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let models = dir.path().join("models");
+        std::fs::create_dir_all(&models)?;
+        std::fs::copy(model, models.join("linear.onnx"))
+            .with_context(|| format!("copying {}", model.display()))?;
+        let port = free_port()?;
+        let p2p = free_port()?;
+        let child = Command::new(&bins.verinfer)
+            .args(["testnet", "--validators", &VALIDATORS.to_string()])
+            .arg("--data-dir")
+            .arg(dir.path().join("net"))
+            .args(["--port", &port.to_string(), "--p2p-port", &p2p.to_string()])
+            .args(["--block-time-ms", &BLOCK_TIME_MS.to_string()])
+            .args(["--idle-block-time-ms", &IDLE_BLOCK_TIME_MS.to_string()])
+            .arg("--models")
+            .arg(&models)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting verinfer testnet")?;
+        let mut testnet = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        testnet.wait_ready(port)?;
+        Ok(testnet)
+    }
+
+    /// Every validator answers, and the network has finalized a block.
+    fn wait_ready(&mut self, port: u16) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#;
+        for i in 0..VALIDATORS as u16 {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port + i));
+            loop {
+                if let Some(status) = self.child.try_wait()? {
+                    bail!("verinfer testnet exited at start ({status})");
+                }
+                let answer = verinfer_tests::node::post(addr, body);
+                if answer.is_ok_and(|(_, r)| r.contains("result") && !r.contains("\"0x0\"")) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the network did not finalize a block within 120 s");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        // SIGINT lets testnet stop its validators; kill in case it does not.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Start a 4-validator network and time `per_sender` transfers, then `per_sender` inferences,
+/// from `senders` dev accounts at once (each waits for its receipt before its next).
+pub(crate) async fn measure(
+    bins: &Binaries,
+    model: (&ModelInfo, &[Tensor]),
+    senders: usize,
+    per_sender: u64,
+) -> anyhow::Result<NetworkRow> {
+    let linear = bins.models.join("linear.onnx");
+    let testnet = tokio::task::block_in_place(|| Testnet::start(bins, &linear))?;
+    let client = Client::network(&testnet.url)?;
+    let mut keys = Vec::new();
+    for i in 0..senders {
+        keys.push(Sender::new(&client, crate::dev_key(i)).await?);
+    }
+    let transfers: Vec<Vec<Bytes>> = keys
+        .iter_mut()
+        .enumerate()
+        .map(|(i, s)| s.transfers(per_sender, 7_000 + i as u64))
+        .collect::<anyhow::Result<_>>()?;
+    let transfers = workload::send_concurrent(&client, transfers).await?;
+    let (info, inputs) = model;
+    let calldata = verinfer_tests::workload::infer_calldata(info.id, inputs.to_vec(), 4);
+    let inferences: Vec<Vec<Bytes>> = keys
+        .iter_mut()
+        .map(|s| {
+            (0..per_sender)
+                .map(|_| {
+                    s.sign(
+                        TxKind::Call(ADDRESS),
+                        U256::ZERO,
+                        calldata.clone(),
+                        2_000_000,
+                    )
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let inferences = workload::send_concurrent(&client, inferences).await?;
+    drop(testnet);
+    Ok(NetworkRow {
+        validators: VALIDATORS,
+        block_time_ms: BLOCK_TIME_MS,
+        idle_block_time_ms: IDLE_BLOCK_TIME_MS,
+        transfers,
+        inferences,
+        senders,
+    })
+}
