@@ -86,19 +86,17 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
     bar.finish_and_clear();
     // The data dir's database opens once per process.
     drop(source);
-    if let Some(path) = &args.genesis {
-        let genesis = Genesis::read(path)?;
-        let certificates = Certificates::open(args)?;
-        report
-            .mismatches
-            .extend(certificates.check(&genesis, report.blocks)?);
-        if !args.json && report.mismatches.is_empty() {
-            out!(
-                "certificates: every block finalized by a quorum of the {} genesis validators",
-                genesis.validators.len()
-            );
+    let validators = match &args.genesis {
+        Some(path) => {
+            let genesis = Genesis::read(path)?;
+            let certificates = Certificates::open(args)?;
+            report
+                .mismatches
+                .extend(certificates.check(&genesis, report.blocks)?);
+            Some(genesis.validators.len())
         }
-    }
+        None => None,
+    };
     if args.json {
         out!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(report.mismatches.is_empty());
@@ -115,6 +113,9 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
     );
     out!("attester   {}", report.attester);
     out!("state root {}", report.state_root);
+    if let (Some(n), true) = (validators, report.mismatches.is_empty()) {
+        out!("certificates: every block finalized by a quorum of the {n} genesis validators");
+    }
     if report.mismatches.is_empty() {
         out!("OK: every block, receipt, inference and attestation checks out");
         return Ok(true);
