@@ -45,7 +45,7 @@ use crate::storage::StoredFinalization;
 /// Namespace of the validators' signatures and connections.
 const NAMESPACE: &[u8] = b"verinfer";
 /// Largest p2p message: a block with its transactions and witnesses.
-const MAX_MESSAGE_BYTES: u32 = 32 << 20;
+const MAX_MESSAGE_BYTES: u32 = 16 << 20;
 /// simplex's channels, then this module's.
 const VOTES: u64 = 0;
 const CERTIFICATES: u64 = 1;
@@ -160,7 +160,7 @@ pub(crate) fn run(
             }
         };
         let _ = oracle.track(0, addresses);
-        let rate = Quota::per_second(NZU32!(100_000));
+        let rate = Quota::per_second(NZU32!(1_000));
         let votes = network.register(VOTES, rate);
         let certificates = network.register(CERTIFICATES, rate);
         let resolver = network.register(RESOLVER, rate);
