@@ -57,6 +57,15 @@ pub enum CidError {
     /// The state edit failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// A binding is a state edit outside any block, which a validator network cannot make.
+    #[error(
+        "cannot bind {cid}: CID bindings are state edits, not available on a validator network \
+         (use the model id)"
+    )]
+    Network {
+        /// The CID.
+        cid: String,
+    },
 }
 
 /// Check that `cid` can be an alias: 1 to [`MAX_CID_LEN`] printable ASCII characters without

@@ -19,6 +19,15 @@ use crate::group_commit::GroupCommit;
 use crate::models::persist_model;
 use crate::sandbox::{Sandbox, SandboxError};
 
+/// What a validator shares with the others beside blocks and votes.
+#[derive(Clone, Debug)]
+pub enum Shared {
+    /// A transaction accepted into the pool (EIP-2718 bytes).
+    Transaction(Vec<u8>),
+    /// An uploaded model admitted (ONNX bytes).
+    Model(Vec<u8>),
+}
+
 /// How blocks get mined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MiningMode {
@@ -65,8 +74,9 @@ pub struct Node {
     mining: watch::Sender<MiningMode>,
     /// Transactions waiting to be mined together under automine.
     group_commit: GroupCommit,
-    /// Where transactions go to reach the other validators, in network mode.
-    network: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+    /// Where transactions and uploaded models go to reach the other validators, in network
+    /// mode.
+    network: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Shared>>,
 }
 
 impl Node {
@@ -124,7 +134,7 @@ impl Node {
 
     /// Share every transaction the node accepts from now on with the other validators (through
     /// `sender`), and mine only what the network finalizes.
-    pub fn share_transactions(&self, sender: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+    pub fn share_transactions(&self, sender: tokio::sync::mpsc::UnboundedSender<Shared>) {
         let _ = self.network.set(sender);
         self.set_mining(MiningMode::Network);
     }
@@ -149,8 +159,19 @@ impl Node {
     }
 
     /// Admit uploaded model bytes (within the admission budget, when the node has one), keep
-    /// them in the data dir, and return the model's metadata.
+    /// them in the data dir, and return the model's metadata. On a validator network the
+    /// bytes go to every other validator too, which admit them the same way.
     pub fn add_model(&self, bytes: &[u8]) -> Result<ModelInfo, UploadError> {
+        let info = self.admit_model(bytes)?;
+        if let Some(network) = self.network.get() {
+            let _ = network.send(Shared::Model(bytes.to_vec()));
+        }
+        Ok(info)
+    }
+
+    /// Admit model bytes as [`Self::add_model`] does, without sharing them (another
+    /// validator's upload).
+    pub fn admit_model(&self, bytes: &[u8]) -> Result<ModelInfo, UploadError> {
         let known = self.models.get(&keccak256(bytes)).is_some();
         if let (Some(sandbox), false) = (&self.sandbox, known) {
             sandbox.check(bytes)?;
@@ -171,6 +192,9 @@ impl Node {
     /// Bind an OpenGradient-style CID to an admitted model (in chain state, and in the data
     /// dir's `cids.json`); returns false when it was bound to that model already.
     pub fn bind_cid(&self, cid: &str, model: B256) -> Result<bool, CidError> {
+        if self.config.validator.is_some() {
+            return Err(CidError::Network { cid: cid.into() });
+        }
         if self.models.get(&model).is_none() {
             return Err(CidError::UnknownModel {
                 cid: cid.into(),
@@ -223,7 +247,7 @@ impl Node {
             let raw = tx.inner().encoded_2718();
             let hash = self.chain().submit(tx)?;
             let _ = self.pending_transactions.send(hash);
-            let _ = network.send(raw);
+            let _ = network.send(Shared::Transaction(raw));
             return Ok(hash);
         }
         if self.mining() != MiningMode::Auto {

@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 
 use super::validator::{Finalized, Validator, Verdict};
 use crate::chain::Proposal;
+use crate::node::Shared;
 use crate::storage::StoredFinalization;
 
 /// Namespace of the validators' signatures and connections.
@@ -52,6 +53,7 @@ const CERTIFICATES: u64 = 1;
 const RESOLVER: u64 = 2;
 const BLOCKS: u64 = 3;
 const TRANSACTIONS: u64 = 4;
+const MODELS: u64 = 5;
 /// How often pending proposals, checks and finalizations are retried.
 const RETRY: Duration = Duration::from_millis(5);
 /// How long to wait for a peer's answer before asking for a missing block again.
@@ -123,7 +125,7 @@ pub(crate) fn check_finalization(
 pub(crate) fn run(
     config: EngineConfig,
     validator: Validator,
-    gossip: mpsc::UnboundedReceiver<Vec<u8>>,
+    gossip: mpsc::UnboundedReceiver<Shared>,
 ) {
     let runtime_config = runtime::Config::new()
         .with_worker_threads(2)
@@ -166,6 +168,7 @@ pub(crate) fn run(
         let resolver = network.register(RESOLVER, rate);
         let blocks = network.register(BLOCKS, rate);
         let transactions = network.register(TRANSACTIONS, rate);
+        let models = network.register(MODELS, Quota::per_second(NZU32!(10)));
 
         let participants: Set<ed25519::PublicKey> = match config
             .peers
@@ -217,6 +220,7 @@ pub(crate) fn run(
             gossip,
             blocks,
             transactions,
+            models,
             proposing: Vec::new(),
             verifying: Vec::new(),
             finalizing: Vec::new(),
@@ -315,6 +319,25 @@ impl Reporter for Mailbox {
     }
 }
 
+/// Send on a p2p channel, unless the message is over the network's size limit (sending it
+/// would panic in the p2p layer): then say so in the log.
+fn send(
+    sender: &mut lookup::Sender<ed25519::PublicKey, commonware_runtime::tokio::Context>,
+    recipients: Recipients<ed25519::PublicKey>,
+    message: Vec<u8>,
+    priority: bool,
+    what: &str,
+) {
+    if message.len() > MAX_MESSAGE_BYTES as usize {
+        tracing::error!(
+            "cannot send {what} of {} bytes to the other validators: the limit is {MAX_MESSAGE_BYTES}",
+            message.len()
+        );
+        return;
+    }
+    let _ = sender.send(recipients, message, priority);
+}
+
 /// A message on the `BLOCKS` channel: a block's bytes, or a request for them.
 enum BlockMessage {
     Block(Vec<u8>),
@@ -338,6 +361,29 @@ impl BlockMessage {
     }
 }
 
+/// A message on the `MODELS` channel: an uploaded model's bytes, or a request for them.
+enum ModelMessage {
+    Model(Vec<u8>),
+    Request(B256),
+}
+
+impl ModelMessage {
+    fn encode(self) -> Vec<u8> {
+        match self {
+            Self::Model(bytes) => [&[0u8][..], &bytes].concat(),
+            Self::Request(id) => [&[1u8][..], id.as_slice()].concat(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first()? {
+            (0, rest) => Some(Self::Model(rest.to_vec())),
+            (1, rest) if rest.len() == 32 => Some(Self::Request(B256::from_slice(rest))),
+            _ => None,
+        }
+    }
+}
+
 type Channel = (
     lookup::Sender<ed25519::PublicKey, commonware_runtime::tokio::Context>,
     lookup::Receiver<ed25519::PublicKey>,
@@ -348,9 +394,10 @@ type Channel = (
 struct Actor {
     validator: Validator,
     mailbox: mpsc::UnboundedReceiver<Message>,
-    gossip: mpsc::UnboundedReceiver<Vec<u8>>,
+    gossip: mpsc::UnboundedReceiver<Shared>,
     blocks: Channel,
     transactions: Channel,
+    models: Channel,
     proposing: Vec<(B256, oneshot::Sender<Digest>)>,
     verifying: Vec<(B256, B256, oneshot::Sender<bool>)>,
     finalizing: Vec<(B256, u64, Vec<u8>)>,
@@ -368,9 +415,13 @@ impl Actor {
                     Some(message) => self.handle(message),
                     None => return,
                 },
-                raw = self.gossip.recv() => match raw {
-                    Some(raw) => {
-                        let _ = self.transactions.0.send(Recipients::All, raw, false);
+                shared = self.gossip.recv() => match shared {
+                    Some(Shared::Transaction(raw)) => {
+                        send(&mut self.transactions.0, Recipients::All, raw, false, "a transaction");
+                    }
+                    Some(Shared::Model(bytes)) => {
+                        let message = ModelMessage::Model(bytes).encode();
+                        send(&mut self.models.0, Recipients::All, message, false, "an uploaded model");
                     }
                     None => return,
                 },
@@ -378,6 +429,13 @@ impl Actor {
                     Ok((peer, bytes)) => self.on_block_message(peer, bytes.as_ref()),
                     Err(e) => {
                         tracing::error!("block channel closed: {e}");
+                        return;
+                    }
+                },
+                received = self.models.1.recv() => match received {
+                    Ok((peer, bytes)) => self.on_model_message(peer, bytes.as_ref()),
+                    Err(e) => {
+                        tracing::error!("model channel closed: {e}");
                         return;
                     }
                 },
@@ -417,7 +475,7 @@ impl Actor {
                 };
                 if let Some(proposal) = self.validator.proposal(&hash(&payload)) {
                     let message = BlockMessage::Block(proposal.encode()).encode();
-                    let _ = self.blocks.0.send(recipients, message, true);
+                    send(&mut self.blocks.0, recipients, message, true, "a block");
                 }
             }
             Message::Finalized {
@@ -448,6 +506,49 @@ impl Actor {
                 }
             }
             None => tracing::warn!("malformed block message from {peer}"),
+        }
+    }
+
+    fn on_model_message(&mut self, peer: ed25519::PublicKey, bytes: &[u8]) {
+        match ModelMessage::decode(bytes) {
+            Some(ModelMessage::Model(bytes)) => {
+                self.validator.admit_shared_model(peer.to_string(), bytes)
+            }
+            Some(ModelMessage::Request(id)) => {
+                if let Some(bytes) = self.validator.model_bytes(&id) {
+                    let message = ModelMessage::Model(bytes).encode();
+                    send(
+                        &mut self.models.0,
+                        Recipients::One(peer),
+                        message,
+                        false,
+                        "a model",
+                    );
+                }
+            }
+            None => tracing::warn!("malformed model message from {peer}"),
+        }
+    }
+
+    /// Ask the peers for models (again only after [`REQUEST_AGAIN`]).
+    fn request_models(&mut self, models: Vec<B256>) {
+        for id in models {
+            let due = self
+                .requested
+                .get(&id)
+                .is_none_or(|at| at.elapsed() >= REQUEST_AGAIN * 4);
+            if due {
+                tracing::info!(model = %id, "asking the other validators for a model");
+                self.requested.insert(id, Instant::now());
+                let message = ModelMessage::Request(id).encode();
+                send(
+                    &mut self.models.0,
+                    Recipients::All,
+                    message,
+                    false,
+                    "a model request",
+                );
+            }
         }
     }
 
@@ -487,6 +588,10 @@ impl Actor {
                     let _ = response.send(false);
                 }
                 Verdict::NotYet => waiting.push((parent, block, response)),
+                Verdict::NeedModels(models) => {
+                    self.request_models(models);
+                    waiting.push((parent, block, response));
+                }
             }
         }
         self.verifying = waiting;
@@ -499,6 +604,10 @@ impl Actor {
         for (block, view, certificate) in std::mem::take(&mut self.finalizing) {
             match self.validator.finalize(block, view, &certificate) {
                 Finalized::Applied | Finalized::Known => {}
+                Finalized::NeedModels(models) => {
+                    self.request_models(models);
+                    waiting.push((block, view, certificate));
+                }
                 Finalized::Missing(missing) => {
                     let due = self
                         .requested
@@ -513,7 +622,7 @@ impl Actor {
                 }
             }
         }
-        if waiting.is_empty() {
+        if waiting.is_empty() && self.verifying.is_empty() {
             self.requested.clear();
         }
         self.finalizing = waiting;

@@ -21,6 +21,9 @@ pub(crate) enum Verdict {
     Invalid(String),
     /// Its bytes or its parent are not here yet: ask again later.
     NotYet,
+    /// It uses models this validator does not have (uploaded while it was away, or their
+    /// announcement lost): fetch them from the peers, then ask again.
+    NeedModels(Vec<B256>),
 }
 
 /// What finalizing a block did.
@@ -32,6 +35,8 @@ pub(crate) enum Finalized {
     Known,
     /// This block's bytes are missing: fetch it from a peer, then try again.
     Missing(B256),
+    /// A block to apply uses models this validator lacks: fetch them, then try again.
+    NeedModels(Vec<B256>),
 }
 
 /// Block timing of a network.
@@ -161,6 +166,17 @@ impl Validator {
                 ),
             );
         }
+        let mut missing: Vec<B256> = proposal
+            .witnesses
+            .iter()
+            .map(|w| w.model_id)
+            .filter(|id| self.node.models.get(id).is_none())
+            .collect();
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            return Verdict::NeedModels(missing);
+        }
         let number = proposal.block.header.number;
         let checked =
             self.node
@@ -212,30 +228,36 @@ impl Validator {
             certificate: certificate.to_vec().into(),
         };
         for block in line.into_iter().rev() {
-            if !self.apply(block, &finalization) {
-                break;
+            match self.apply(block, &finalization) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(models) => return Finalized::NeedModels(models),
             }
         }
         Finalized::Applied
     }
 
     /// Apply one finalized block on the head (checking it first if it was not checked yet);
-    /// false if it could not be.
-    fn apply(&mut self, hash: B256, finalization: &StoredFinalization) -> bool {
+    /// false if it could not be, the models to fetch if it needs some.
+    fn apply(&mut self, hash: B256, finalization: &StoredFinalization) -> Result<bool, Vec<B256>> {
         let head = self.node.chain().head().hash;
         if let Some(p) = self.proposals.get(&hash) {
             if p.block.header.parent_hash == head && !self.checked.contains_key(&hash) {
-                if let Verdict::Invalid(why) = self.verify(head, hash) {
-                    tracing::error!(
-                        "the network finalized block {hash}, which this validator finds wrong: {why}"
-                    );
-                    return false;
+                match self.verify(head, hash) {
+                    Verdict::Invalid(why) => {
+                        tracing::error!(
+                            "the network finalized block {hash}, which this validator finds wrong: {why}"
+                        );
+                        return Ok(false);
+                    }
+                    Verdict::NeedModels(models) => return Err(models),
+                    Verdict::Valid | Verdict::NotYet => {}
                 }
             }
         }
         let Some(candidate) = self.checked.remove(&hash) else {
             tracing::error!("finalized block {hash} could not be checked on the head");
-            return false;
+            return Ok(false);
         };
         let mut chain = self.node.chain();
         match chain.commit_candidate(candidate, finalization) {
@@ -253,11 +275,11 @@ impl Validator {
                 self.checked.clear();
                 let number = self.node.chain().head().header.number;
                 self.proposals.retain(|_, p| p.block.header.number > number);
-                true
+                Ok(true)
             }
             Err(e) => {
                 tracing::error!("could not write finalized block {hash}: {e}");
-                false
+                Ok(false)
             }
         }
     }
@@ -281,6 +303,23 @@ impl Validator {
             transactions,
             witnesses,
         })
+    }
+
+    /// The bytes of model `id`, for a peer that asks.
+    pub(crate) fn model_bytes(&self, id: &B256) -> Option<Vec<u8>> {
+        self.node.models.get(id).map(|m| m.bytes.to_vec())
+    }
+
+    /// Admit a model another validator's node was sent (on a thread of its own: admission
+    /// may take seconds), so this validator can re-run the blocks that use it.
+    pub(crate) fn admit_shared_model(&self, peer: String, bytes: Vec<u8>) {
+        let node = self.node.clone();
+        std::thread::spawn(move || match node.admit_model(&bytes) {
+            Ok(info) => {
+                tracing::info!(model = %info.id, %peer, "admitted a model uploaded to a peer")
+            }
+            Err(e) => tracing::warn!("refused a model uploaded to {peer}: {e}"),
+        });
     }
 
     /// Pool a transaction another validator shared (refusals are expected: it may be known

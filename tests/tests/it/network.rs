@@ -26,7 +26,12 @@ fn transfer(nonce: u64) -> Value {
 }
 
 fn inference(nonce: u64) -> Value {
-    let model = model_id(models().join("linear.onnx")).expect("linear model");
+    inference_of("linear.onnx", nonce)
+}
+
+/// An `infer` transaction on a test model whose one input is 1×4.
+fn inference_of(file: &str, nonce: u64) -> Value {
+    let model = model_id(models().join(file)).expect("test model");
     let inputs = vec![tensor(&[1, 4], &[10, 20, 30, 40], 1)];
     let calldata = infer_calldata(model, inputs, 2);
     json!([signed_tx(
@@ -73,6 +78,48 @@ fn four_validators_finalize_transfers_and_inferences() {
     assert_eq!(receipt["logs"].as_array().map(Vec::len), Some(1));
     let block = number(&receipt["blockNumber"]);
     net.assert_same_block(&[0, 1, 2, 3], block, FINALIZE);
+
+    // A model uploaded to one validator reaches the others, and inferences on it finalize.
+    let credit = std::fs::read(models().join("credit.onnx")).expect("credit.onnx");
+    let uploaded = rpc_result(
+        net.addr(1),
+        "verinfer_uploadModel",
+        json!([alloy::primitives::Bytes::from(credit)]),
+    );
+    let deadline = Instant::now() + FINALIZE;
+    while rpc_response(net.addr(3), "verinfer_getModel", json!([uploaded["id"]]))["result"]
+        .is_null()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the uploaded model did not reach validator 3: {uploaded}; its log:\n{}",
+            net.log(3)
+                .lines()
+                .filter(|l| l.contains("model") && !l.starts_with("admitted"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hash = send(&net, 3, inference_of("credit.onnx", 2));
+    let receipt = finalized(&net, 2, &hash);
+    assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+    // CID bindings are state edits: refused on a network.
+    let credit = std::fs::read(models().join("credit.onnx")).expect("credit.onnx");
+    let refused = rpc_response(
+        net.addr(0),
+        "verinfer_uploadModel",
+        json!([
+            alloy::primitives::Bytes::from(credit),
+            ["QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"]
+        ]),
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("validator network")),
+        "{refused}"
+    );
 
     // The quorum's certificate is served with the block.
     let finalization = rpc_result(net.addr(3), "verinfer_getFinalization", json!([block]));
@@ -182,12 +229,22 @@ fn one_fault_keeps_finalizing_two_halt_and_restarted_validators_catch_up() {
     net.kill(3);
     let hash = send(&net, 0, transfer(0));
     finalized(&net, 1, &hash);
+    // A model uploaded while validator 3 is away, and an inference on it: to catch up later,
+    // validator 3 must fetch the model from its peers.
+    let credit = std::fs::read(models().join("credit.onnx")).expect("credit.onnx");
+    rpc_result(
+        net.addr(0),
+        "verinfer_uploadModel",
+        json!([alloy::primitives::Bytes::from(credit)]),
+    );
+    let hash = send(&net, 0, inference_of("credit.onnx", 1));
+    finalized(&net, 1, &hash);
 
     // Two down: no quorum, no block, no fork.
     net.kill(2);
     std::thread::sleep(Duration::from_millis(500));
     let before = (net.head(0), net.head(1));
-    let hash = send(&net, 0, transfer(1));
+    let hash = send(&net, 0, transfer(2));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         (net.head(0), net.head(1)),
@@ -210,9 +267,15 @@ fn one_fault_keeps_finalizing_two_halt_and_restarted_validators_catch_up() {
     // The last one, down the longest, catches up too.
     net.start_validator(3);
     net.wait_for_rpc(3);
-    let hash = send(&net, 3, transfer(2));
+    let hash = send(&net, 3, transfer(3));
     let receipt = finalized(&net, 3, &hash);
     net.assert_same_block(&[0, 1, 2, 3], number(&receipt["blockNumber"]), FINALIZE);
+    assert!(
+        net.log(3)
+            .contains("asking the other validators for a model"),
+        "validator 3 re-ran the inference on the model uploaded while it was away without \
+         fetching it?"
+    );
 }
 
 #[test]
