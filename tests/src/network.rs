@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use verinfer_node::consensus::{Genesis, GenesisValidator, ValidatorKey};
 
-use crate::node::{free_port, post, rpc_response, verinfer_bin};
+use crate::node::{free_port, rpc_response, verinfer_bin};
 
 /// Block time of test networks: short, so fault tests take seconds.
 pub const BLOCK_TIME_MS: u64 = 20;
@@ -123,16 +123,7 @@ impl Network {
 
     /// Wait until validator `i` answers RPC.
     pub fn wait_for_rpc(&self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while post(
-            self.addr(i),
-            r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
-        )
-        .is_err()
-        {
-            assert!(Instant::now() < deadline, "validator {i} did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::node::wait_for_rpc(self.addr(i), Duration::from_secs(60));
     }
 
     /// `kill -9` validator `i`.

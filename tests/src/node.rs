@@ -126,6 +126,20 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Wait until a node at `addr` answers JSON-RPC; panics after `timeout`.
+pub fn wait_for_rpc(addr: SocketAddr, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+    )
+    .is_err()
+    {
+        assert!(Instant::now() < deadline, "no node came up at {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A `verinfer node` child process.
 pub struct ChildNode {
     child: Child,
@@ -148,19 +162,7 @@ impl ChildNode {
             .spawn()
             .expect("verinfer starts");
         let node = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while post(
-            node.addr(),
-            r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
-        )
-        .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "node did not come up on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_rpc(node.addr(), Duration::from_secs(60));
         node
     }
 

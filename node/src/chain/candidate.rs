@@ -95,35 +95,10 @@ impl Chain {
         timestamp: u64,
         precompile: &Arc<InferencePrecompile>,
     ) -> Result<Candidate, ChainError> {
-        let parent = self.head.header.clone();
-        let number = parent.number + 1;
+        let timestamp = timestamp.max(self.head.header.timestamp);
         let base_fee = self.next_base_fee();
-        let prevrandao = keccak256(self.head.hash);
-        let timestamp = timestamp.max(parent.timestamp);
-        let env = self.evm_env(number, timestamp, base_fee, prevrandao);
-        let ready = self.pool.ready(base_fee, |a| self.nonce(a));
-        let executed = execute::execute(
-            &self.world,
-            &execute::hash_lookup(&self.hashes),
-            env,
-            precompile,
-            ready.into_iter().map(|p| Included {
-                hash: p.hash,
-                tx: p.tx,
-            }),
-            OnInvalid::Skip,
-        )
-        .map_err(|e| ChainError::Invalid(e.to_string()))?;
+        let (inputs, executed) = self.execute_ready(timestamp, base_fee, usize::MAX, precompile)?;
         let transactions = encoded(&executed.included);
-        let inputs = HeaderInputs {
-            parent_hash: self.head.hash,
-            number,
-            timestamp,
-            beneficiary: self.block_params.coinbase,
-            gas_limit: self.block_params.gas_limit,
-            base_fee,
-            prevrandao,
-        };
         let revert = self.world.undo_of(&executed.diff).to_diff();
         let sealed = self.seal(&inputs, executed);
         self.world.apply(&revert);

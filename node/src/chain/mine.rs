@@ -2,7 +2,10 @@
 
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Transaction, TxEnvelope};
+use std::sync::Arc;
+
 use alloy_primitives::{keccak256, B256, U256};
+use verinfer_precompile::InferencePrecompile;
 
 use crate::execute::{self, Executed, HeaderInputs, Included, OnInvalid};
 use crate::pool::PoolTransaction;
@@ -198,7 +201,6 @@ impl Chain {
         max_transactions: usize,
     ) -> Result<SealedBlock, ChainError> {
         let parent = self.head.header.clone();
-        let number = parent.number + 1;
         let base_fee = self.next_base_fee();
         self.block_params.next_base_fee = None;
         if let Some(ts) = timestamp {
@@ -215,16 +217,33 @@ impl Chain {
                 parent.timestamp
             ))
         })?;
+        let (inputs, executed) =
+            self.execute_ready(timestamp, base_fee, max_transactions, &self.precompile)?;
+        let sealed = self.seal(&inputs, executed);
+        self.advance(&sealed);
+        Ok(sealed)
+    }
+
+    /// Execute up to `max_transactions` of the pool's ready transactions as the next block, at
+    /// `timestamp` with `base_fee`, through `precompile`: the block's header inputs and what
+    /// executing it gave. Nothing changes yet.
+    pub(super) fn execute_ready(
+        &self,
+        timestamp: u64,
+        base_fee: u64,
+        max_transactions: usize,
+        precompile: &Arc<InferencePrecompile>,
+    ) -> Result<(HeaderInputs, Executed), ChainError> {
+        let number = self.head.header.number + 1;
         let prevrandao = keccak256(self.head.hash);
         let env = self.evm_env(number, timestamp, base_fee, prevrandao);
         let mut ready = self.pool.ready(base_fee, |a| self.nonce(a));
         ready.truncate(max_transactions);
-
         let executed = execute::execute(
             &self.world,
             &execute::hash_lookup(&self.hashes),
             env,
-            &self.precompile,
+            precompile,
             ready.into_iter().map(|p| Included {
                 hash: p.hash,
                 tx: p.tx,
@@ -232,7 +251,6 @@ impl Chain {
             OnInvalid::Skip,
         )
         .map_err(|e| ChainError::Invalid(e.to_string()))?;
-
         let inputs = HeaderInputs {
             parent_hash: self.head.hash,
             number,
@@ -242,9 +260,7 @@ impl Chain {
             base_fee,
             prevrandao,
         };
-        let sealed = self.seal(&inputs, executed);
-        self.advance(&sealed);
-        Ok(sealed)
+        Ok((inputs, executed))
     }
 
     /// Apply an executed block's diff to the world state and seal its header; the chain's

@@ -12,11 +12,11 @@ use verinfer_precompile::{attestation, record, ModelInfo, ADDRESS};
 
 use super::convert::block_by_id;
 use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
-use crate::chain::ChainError;
+use crate::chain::{Chain, ChainError};
 use crate::node::Node;
 use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
-use crate::storage::StoredFinalization;
+use crate::storage::{StoredBlock, StoredFinalization};
 use crate::tensor::tensors_json;
 use crate::wire::{InferenceJson, ModelJson, WitnessJson};
 
@@ -176,16 +176,21 @@ fn verinfer_get_inference(p: Params<'_>, n: &Node) -> RpcResult<Option<Inference
     }))
 }
 
-/// `verinfer_getBlockInferences`.
-fn verinfer_get_block_inferences(p: Params<'_>, n: &Node) -> RpcResult<Vec<WitnessJson>> {
+/// The one parameter of a per-block method: a block number, or a block tag or hash as
+/// `eth_getBlockByNumber`/`ByHash` take them.
+fn block_param(p: Params<'_>, chain: &Chain) -> RpcResult<StoredBlock> {
     let id: Value = p.one()?;
     let id: BlockId = match id.as_u64() {
         Some(number) => BlockId::number(number),
         None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
     };
+    block_by_id(chain, id)?.ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))
+}
+
+/// `verinfer_getBlockInferences`.
+fn verinfer_get_block_inferences(p: Params<'_>, n: &Node) -> RpcResult<Vec<WitnessJson>> {
     let chain = n.chain();
-    let block = block_by_id(&chain, id)?
-        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
+    let block = block_param(p, &chain)?;
     let witnesses = chain
         .storage()
         .witnesses(block.header.number)
@@ -202,14 +207,8 @@ fn verinfer_get_block_inferences(p: Params<'_>, n: &Node) -> RpcResult<Vec<Witne
 /// `verinfer_getFinalization`: how the validator network finalized a block (`null` on a
 /// devnet, which finalizes nothing).
 fn verinfer_get_finalization(p: Params<'_>, n: &Node) -> RpcResult<Option<StoredFinalization>> {
-    let id: Value = p.one()?;
-    let id: BlockId = match id.as_u64() {
-        Some(number) => BlockId::number(number),
-        None => serde_json::from_value(id).map_err(|e| invalid_params(e.to_string()))?,
-    };
     let chain = n.chain();
-    let block = block_by_id(&chain, id)?
-        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {id} not found")))?;
+    let block = block_param(p, &chain)?;
     Ok(chain
         .storage()
         .finalization(block.header.number)

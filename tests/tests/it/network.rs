@@ -13,7 +13,7 @@ use verinfer_tests::harness::model_id;
 use verinfer_tests::models as models_dir;
 use verinfer_tests::network::{exclusive, tail, Network};
 use verinfer_tests::node::{
-    free_port, post, rpc_response, rpc_result, run_verinfer, signed_tx, verinfer_bin,
+    free_port, post, rpc_response, rpc_result, run_verinfer, signed_tx, verinfer_bin, wait_for_rpc,
 };
 use verinfer_tests::workload::infer_calldata;
 use verinfer_tests::{models, tensor};
@@ -175,20 +175,8 @@ fn testnet_starts_a_network_and_stops_it() {
     let addrs: Vec<SocketAddr> = (0..4)
         .map(|i| SocketAddr::from(([127, 0, 0, 1], port + i)))
         .collect();
-    let deadline = Instant::now() + FINALIZE;
     for addr in &addrs {
-        while post(
-            *addr,
-            r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
-        )
-        .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "validator at {addr} did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_rpc(*addr, FINALIZE);
     }
     // A transfer through the last validator is finalized on the first.
     let hash = rpc_result(addrs[3], "eth_sendRawTransaction", transfer(0));
