@@ -84,9 +84,13 @@ pub fn start(node: Arc<Node>, options: ValidatorOptions) -> anyhow::Result<()> {
         idle_block_time,
     };
     let validator = validator::Validator::new(node.clone(), sign, verifier, timing);
+    let listen = options.listen.unwrap_or(*address);
+    // The p2p layer panics on its own thread if it cannot listen: find out here instead.
+    std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen for the other validators on {listen}"))?;
     let config = simplex::EngineConfig {
         key: options.key.0.clone(),
-        listen: options.listen.unwrap_or(*address),
+        listen,
         peers,
         dir: options.dir,
         leader_timeout: (idle_block_time * 4).max(Duration::from_secs(1)),
