@@ -242,17 +242,17 @@ impl Node {
         &self,
         tx: alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>,
     ) -> Result<B256, ChainError> {
-        if let Some(network) = self.network.get() {
-            use alloy_eips::eip2718::Encodable2718;
-            let raw = tx.inner().encoded_2718();
-            let hash = self.chain().submit(tx)?;
-            let _ = self.pending_transactions.send(hash);
-            let _ = network.send(Shared::Transaction(raw));
-            return Ok(hash);
-        }
         if self.mining() != MiningMode::Auto {
+            // On a validator network the other validators get it too.
+            let shared = self.network.get().map(|network| {
+                use alloy_eips::eip2718::Encodable2718;
+                (network, tx.inner().encoded_2718())
+            });
             let hash = self.chain().submit(tx)?;
             let _ = self.pending_transactions.send(hash);
+            if let Some((network, raw)) = shared {
+                let _ = network.send(Shared::Transaction(raw));
+            }
             return Ok(hash);
         }
         self.group_commit.submit(

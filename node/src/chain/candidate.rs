@@ -116,8 +116,8 @@ impl Chain {
     }
 
     /// Re-execute a block another validator proposed, with `precompile` in verify mode over
-    /// `verifier` (which re-runs each model and checks each signature), leaving the chain as it
-    /// was. `now` is this node's clock, in seconds.
+    /// `verifier` (a fresh one: it re-runs each model and checks each signature, and keeps the
+    /// block's witnesses), leaving the chain as it was. `now` is this node's clock, in seconds.
     pub fn check_candidate(
         &mut self,
         proposal: Proposal,
@@ -159,8 +159,6 @@ impl Chain {
                 "witness outputs are not an ABI-encoded Tensor[]".into(),
             ]));
         };
-        // Findings left from an earlier check that stopped early belong to no block.
-        verifier.take_findings();
         verifier.add_witnesses(witnesses);
         let env = execute::header_env(self.config.chain_id, header);
         let executed = execute::execute(

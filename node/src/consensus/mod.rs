@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use commonware_cryptography::Signer as _;
 use tokio::sync::mpsc;
-use verinfer_precompile::{Attester, InferencePrecompile, Mode, Verifier};
+use verinfer_precompile::{Attester, InferencePrecompile, Mode};
 
 pub use genesis::{parse_public_key, Genesis, GenesisValidator, ValidatorKey};
 
@@ -70,7 +70,7 @@ pub fn start(node: Arc<Node>, options: ValidatorOptions) -> anyhow::Result<()> {
         );
     };
     let attester = Attester::from_bytes(&options.attester_key).context("invalid attester key")?;
-    let verifier = Arc::new(Verifier::new(attester.address()));
+    let attester_address = attester.address();
     let mode = if options.forge_outputs {
         Mode::Forge(attester)
     } else {
@@ -83,7 +83,7 @@ pub fn start(node: Arc<Node>, options: ValidatorOptions) -> anyhow::Result<()> {
         block_time,
         idle_block_time,
     };
-    let validator = validator::Validator::new(node.clone(), sign, verifier, timing);
+    let validator = validator::Validator::new(node.clone(), sign, attester_address, timing);
     let listen = options.listen.unwrap_or(*address);
     // The p2p layer panics on its own thread if it cannot listen: find out here instead.
     std::net::TcpListener::bind(listen)

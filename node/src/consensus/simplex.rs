@@ -338,46 +338,24 @@ fn send(
     let _ = sender.send(recipients, message, priority);
 }
 
-/// A message on the `BLOCKS` channel: a block's bytes, or a request for them.
-enum BlockMessage {
-    Block(Vec<u8>),
+/// A message on the `BLOCKS` and `MODELS` channels: a block's or a model's bytes, or a request
+/// for those of a hash.
+enum Wire {
+    Bytes(Vec<u8>),
     Request(B256),
 }
 
-impl BlockMessage {
-    fn encode(&self) -> Vec<u8> {
+impl Wire {
+    fn encode(self) -> Vec<u8> {
         match self {
-            Self::Block(bytes) => [&[0u8][..], bytes].concat(),
+            Self::Bytes(bytes) => [&[0u8][..], &bytes].concat(),
             Self::Request(hash) => [&[1u8][..], hash.as_slice()].concat(),
         }
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
         match bytes.split_first()? {
-            (0, rest) => Some(Self::Block(rest.to_vec())),
-            (1, rest) if rest.len() == 32 => Some(Self::Request(B256::from_slice(rest))),
-            _ => None,
-        }
-    }
-}
-
-/// A message on the `MODELS` channel: an uploaded model's bytes, or a request for them.
-enum ModelMessage {
-    Model(Vec<u8>),
-    Request(B256),
-}
-
-impl ModelMessage {
-    fn encode(self) -> Vec<u8> {
-        match self {
-            Self::Model(bytes) => [&[0u8][..], &bytes].concat(),
-            Self::Request(id) => [&[1u8][..], id.as_slice()].concat(),
-        }
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        match bytes.split_first()? {
-            (0, rest) => Some(Self::Model(rest.to_vec())),
+            (0, rest) => Some(Self::Bytes(rest.to_vec())),
             (1, rest) if rest.len() == 32 => Some(Self::Request(B256::from_slice(rest))),
             _ => None,
         }
@@ -420,7 +398,7 @@ impl Actor {
                         send(&mut self.transactions.0, Recipients::All, raw, false, "a transaction");
                     }
                     Some(Shared::Model(bytes)) => {
-                        let message = ModelMessage::Model(bytes).encode();
+                        let message = Wire::Bytes(bytes).encode();
                         send(&mut self.models.0, Recipients::All, message, false, "an uploaded model");
                     }
                     None => return,
@@ -474,7 +452,7 @@ impl Actor {
                     _ => Recipients::All,
                 };
                 if let Some(proposal) = self.validator.proposal(&hash(&payload)) {
-                    let message = BlockMessage::Block(proposal.encode()).encode();
+                    let message = Wire::Bytes(proposal.encode()).encode();
                     send(&mut self.blocks.0, recipients, message, true, "a block");
                 }
             }
@@ -490,8 +468,8 @@ impl Actor {
     }
 
     fn on_block_message(&mut self, peer: ed25519::PublicKey, bytes: &[u8]) {
-        match BlockMessage::decode(bytes) {
-            Some(BlockMessage::Block(bytes)) => match Proposal::decode(&bytes) {
+        match Wire::decode(bytes) {
+            Some(Wire::Bytes(bytes)) => match Proposal::decode(&bytes) {
                 Ok(proposal) => {
                     tracing::debug!(block = %proposal.hash(), %peer, "block received");
                     self.validator.add_proposal(proposal);
@@ -499,9 +477,9 @@ impl Actor {
                 }
                 Err(e) => tracing::warn!("undecodable block from {peer}: {e}"),
             },
-            Some(BlockMessage::Request(hash)) => {
+            Some(Wire::Request(hash)) => {
                 if let Some(proposal) = self.validator.proposal(&hash) {
-                    let message = BlockMessage::Block(proposal.encode()).encode();
+                    let message = Wire::Bytes(proposal.encode()).encode();
                     let _ = self.blocks.0.send(Recipients::One(peer), message, false);
                 }
             }
@@ -510,13 +488,11 @@ impl Actor {
     }
 
     fn on_model_message(&mut self, peer: ed25519::PublicKey, bytes: &[u8]) {
-        match ModelMessage::decode(bytes) {
-            Some(ModelMessage::Model(bytes)) => {
-                self.validator.admit_shared_model(peer.to_string(), bytes)
-            }
-            Some(ModelMessage::Request(id)) => {
+        match Wire::decode(bytes) {
+            Some(Wire::Bytes(bytes)) => self.validator.admit_shared_model(peer.to_string(), bytes),
+            Some(Wire::Request(id)) => {
                 if let Some(bytes) = self.validator.model_bytes(&id) {
-                    let message = ModelMessage::Model(bytes).encode();
+                    let message = Wire::Bytes(bytes).encode();
                     send(
                         &mut self.models.0,
                         Recipients::One(peer),
@@ -540,7 +516,7 @@ impl Actor {
             if due {
                 tracing::info!(model = %id, "asking the other validators for a model");
                 self.requested.insert(id, Instant::now());
-                let message = ModelMessage::Request(id).encode();
+                let message = Wire::Request(id).encode();
                 send(
                     &mut self.models.0,
                     Recipients::All,
@@ -615,7 +591,7 @@ impl Actor {
                         .is_none_or(|at| at.elapsed() >= REQUEST_AGAIN);
                     if due {
                         self.requested.insert(missing, Instant::now());
-                        let message = BlockMessage::Request(missing).encode();
+                        let message = Wire::Request(missing).encode();
                         let _ = self.blocks.0.send(Recipients::All, message, false);
                     }
                     waiting.push((block, view, certificate));

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::B256;
-use verinfer_precompile::{InferencePrecompile, Verifier};
+use alloy_primitives::{Address, B256};
+use verinfer_precompile::{InferencePrecompile, Mode, Verifier};
 
 use crate::chain::{Candidate, CandidateError, Proposal};
 use crate::node::Node;
@@ -53,8 +53,8 @@ pub(crate) struct Timing {
 pub(crate) struct Validator {
     node: Arc<Node>,
     sign: Arc<InferencePrecompile>,
-    verify: Arc<InferencePrecompile>,
-    verifier: Arc<Verifier>,
+    /// The address attestations must recover to.
+    attester: Address,
     timing: Timing,
     /// Blocks built or received, by hash, not yet on the chain.
     proposals: HashMap<B256, Proposal>,
@@ -68,22 +68,17 @@ pub(crate) struct Validator {
 
 impl Validator {
     /// A validator over `node`, building blocks with `sign` (sign mode, or forge mode for the
-    /// fault tests) and checking them with `verify` over `verifier`.
+    /// fault tests) and checking them against `attester`.
     pub(crate) fn new(
         node: Arc<Node>,
         sign: Arc<InferencePrecompile>,
-        verifier: Arc<Verifier>,
+        attester: Address,
         timing: Timing,
     ) -> Self {
-        let verify = Arc::new(InferencePrecompile::new(
-            node.models.clone(),
-            verinfer_precompile::Mode::Verify(verifier.clone()),
-        ));
         Self {
             node,
             sign,
-            verify,
-            verifier,
+            attester,
             timing,
             proposals: HashMap::new(),
             checked: HashMap::new(),
@@ -178,10 +173,16 @@ impl Validator {
             return Verdict::NeedModels(missing);
         }
         let number = proposal.block.header.number;
+        // A verifier of its own per block: it holds the block's witnesses and findings only.
+        let verifier = Arc::new(Verifier::new(self.attester));
+        let precompile = Arc::new(InferencePrecompile::new(
+            self.node.models.clone(),
+            Mode::Verify(verifier.clone()),
+        ));
         let checked =
             self.node
                 .chain()
-                .check_candidate(proposal, &self.verify, &self.verifier, unix_now());
+                .check_candidate(proposal, &precompile, &verifier, unix_now());
         match checked {
             Ok(candidate) => {
                 self.checked.insert(hash, candidate);
