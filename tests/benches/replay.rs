@@ -5,7 +5,9 @@
 //! client: `rounds` inferences on every test model plus a transfer per round (one block per
 //! transaction). Then the same chain is replayed three ways: `verify --rpc` against the running
 //! node, `verify --data-dir` on a copy of its data, and `--replay-from` into a fresh database
-//! on disk (what a second node does).
+//! on disk (what a second node does). The inference-heavy chain is also verified by the
+//! `verinfer` CLI (`target/release/verinfer`, built by `cargo build --release`) pinned to one
+//! core and to two with `taskset`: the "2 cores against 1", whole process included.
 //!
 //! Run: `SOLC=$(scripts/install-solc) cargo bench -p verinfer-tests --bench replay [-- ROUNDS]`
 
@@ -86,6 +88,7 @@ fn main() -> anyhow::Result<()> {
     let heavy_copy = tempfile::tempdir()?;
     copy_dir(heavy_dir.path(), heavy_copy.path())?;
     let heavy_by_threads = replay_by_threads(heavy_copy.path())?;
+    let heavy_by_cores = verify_by_cores(heavy_copy.path())?;
 
     eprintln!("replaying into a fresh database (as --replay-from does)…");
     let target = tempfile::tempdir()?;
@@ -134,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         "the inference-heavy chain (2 000-node model)",
         &heavy_by_threads,
     );
+    print_by_cores(&heavy_by_cores);
     Ok(())
 }
 
@@ -173,6 +177,54 @@ fn print_by_threads(chain: &str, by_threads: &[(usize, Report)]) {
             r.blocks as f64 / r.elapsed.as_secs_f64(),
             inline / r.elapsed.as_secs_f64()
         );
+    }
+}
+
+/// `verinfer verify --data-dir` (the CLI, default threads) pinned to one core and to two with
+/// `taskset`: the median of three runs each, in seconds. Empty when `taskset` or the binary
+/// is missing, or the machine has fewer than two cores.
+fn verify_by_cores(dir: &Path) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    let bin = verinfer_tests::node::verinfer_bin();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let taskset = std::process::Command::new("taskset").arg("-V").output();
+    if !bin.exists() || cores < 2 || taskset.is_err() {
+        eprintln!(
+            "skipping verify by cores (needs taskset, 2 cores and {})",
+            bin.display()
+        );
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (name, cpus) in [("1 core", "0"), ("2 cores", "0,1")] {
+        eprintln!("verify --data-dir on {name}…");
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let status = std::process::Command::new("taskset")
+                .args(["-c", cpus])
+                .arg(&bin)
+                .args(["verify", "--data-dir"])
+                .arg(dir)
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            anyhow::ensure!(status.success(), "verify on {name} failed: {status}");
+            runs.push(started.elapsed().as_secs_f64());
+        }
+        runs.sort_by(f64::total_cmp);
+        out.push((name, runs[1]));
+    }
+    Ok(out)
+}
+
+fn print_by_cores(by_cores: &[(&str, f64)]) {
+    let Some((_, one)) = by_cores.first() else {
+        return;
+    };
+    println!("\nthe inference-heavy chain, `verinfer verify --data-dir` (whole process, median of 3) pinned with taskset:\n");
+    println!("| cores | seconds | speed-up |");
+    println!("|---|---:|---:|");
+    for (name, seconds) in by_cores {
+        println!("| {name} | {seconds:.2} | {:.2}× |", one / seconds);
     }
 }
 

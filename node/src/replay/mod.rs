@@ -195,3 +195,70 @@ fn run(
     report.elapsed = started.elapsed();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StoredDiff;
+    use crate::storage::StoredBlock;
+    use verinfer_precompile::abi::InferenceRecord;
+
+    /// A source whose genesis is fine and whose every later block fails to read.
+    struct FailsAfterGenesis;
+
+    impl Source for FailsAfterGenesis {
+        fn chain_id(&self) -> anyhow::Result<u64> {
+            Ok(1)
+        }
+        fn genesis(&self) -> anyhow::Result<StoredDiff> {
+            Ok(StoredDiff::default())
+        }
+        fn head(&self) -> anyhow::Result<u64> {
+            Ok(40)
+        }
+        fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
+            anyhow::ensure!(number == 0, "block {number}: the disk is on fire");
+            Ok(ReplayBlock {
+                block: StoredBlock {
+                    hash: B256::ZERO,
+                    header: Default::default(),
+                    transactions: Vec::new(),
+                },
+                transactions: Vec::new(),
+                receipts: Vec::new(),
+                witnesses: Vec::new(),
+                edits: Vec::new(),
+            })
+        }
+        fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
+            anyhow::bail!("no model {id}")
+        }
+        fn record(&self, _: U256) -> anyhow::Result<Option<InferenceRecord>> {
+            Ok(None)
+        }
+        fn attester(&self) -> anyhow::Result<Option<Address>> {
+            Ok(Some(Address::ZERO))
+        }
+        fn models(&self) -> anyhow::Result<Vec<B256>> {
+            Ok(Vec::new())
+        }
+        fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Blocks are read ahead on another thread: a read failing there is still the replay's
+    /// error, naming the block, and the replay neither hangs nor panics.
+    #[test]
+    fn a_block_the_source_cannot_serve_is_an_error_naming_it() {
+        let options = Options {
+            keep_going: true,
+            ..Options::default()
+        };
+        let err = replay(&FailsAfterGenesis, &options, |_, _| {}).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("block 1: the disk is on fire"),
+            "{err:#}"
+        );
+    }
+}

@@ -95,15 +95,39 @@ impl<'a> Replayer<'a> {
     }
 
     /// Replay every block, then check the records; `progress(done, total)` after each block.
+    ///
+    /// A reader thread fetches and decodes blocks (JSON, transactions, senders) up to
+    /// [`READ_AHEAD`] ahead, so the replay's own thread only executes and checks.
     pub(super) fn run(mut self, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<Report> {
         self.genesis()?;
         progress(0, self.head);
-        for number in 1..=self.head {
-            if self.stopped() || !self.block(number)? {
-                break;
+        let (source, head) = (self.source, self.head);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (ahead, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            scope.spawn(move || {
+                for number in 1..=head {
+                    let read = source.block(number).map(ReadBlock::decode);
+                    let failed = read.is_err();
+                    // A closed channel: the replay stopped.
+                    if ahead.send(read).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for number in 1..=head {
+                if self.stopped() {
+                    break;
+                }
+                let read = blocks.recv().map_err(|_| {
+                    anyhow::anyhow!("the block reader stopped before block {number}")
+                })??;
+                if !self.block(read)? {
+                    break;
+                }
+                progress(number, head);
             }
-            progress(number, self.head);
-        }
+            Ok(())
+        })?;
         // What the workers still have to say, then every mismatch in block order.
         self.findings(true);
         if !self.stopped() {
@@ -160,10 +184,11 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
-    /// Replay block `number`; false when the replay must stop at it.
-    fn block(&mut self, number: u64) -> anyhow::Result<bool> {
-        let replayed = self.source.block(number)?;
+    /// Replay a block read ahead; false when the replay must stop at it.
+    fn block(&mut self, read: ReadBlock) -> anyhow::Result<bool> {
+        let ReadBlock { replayed, decoded } = read;
         let block = &replayed.block;
+        let number = block.header.number;
         let clean = self.mismatches.len();
         let parent = self.hashes.last().map(|h| (*h, self.parent_timestamp));
         self.found(Phase::Header, checks::header(block, parent));
@@ -171,7 +196,7 @@ impl<'a> Replayer<'a> {
         let edits_undo = self.dev_edits(&replayed)?;
         self.models(&replayed);
         let transaction_of = self.witnesses(&replayed);
-        let transactions = self.transactions(&replayed);
+        let transactions = self.transactions(&replayed, decoded);
         let Some(executed) = self.execute(block, transactions) else {
             return Ok(false);
         };
@@ -271,14 +296,19 @@ impl<'a> Replayer<'a> {
         transaction_of
     }
 
-    /// Phase 5: decode the block's transactions and recover their senders.
-    fn transactions(&mut self, replayed: &ReplayBlock) -> Vec<Included> {
+    /// Phase 5: the block's transactions, decoded with their senders by the reader: each must
+    /// hash to what the block lists.
+    fn transactions(
+        &mut self,
+        replayed: &ReplayBlock,
+        decoded: Vec<Result<Included, String>>,
+    ) -> Vec<Included> {
         let block = &replayed.block;
         let number = block.header.number;
         let mut transactions = Vec::new();
-        for (i, raw) in replayed.transactions.iter().enumerate() {
+        for (i, decoded) in decoded.into_iter().enumerate() {
             let hash = block.transactions.get(i).copied();
-            match execute::decode_transaction(raw) {
+            match decoded {
                 Ok(included) => {
                     if Some(included.hash) != hash {
                         self.found(
@@ -451,6 +481,27 @@ impl<'a> Replayer<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Blocks the reader thread may hold decoded ahead of the replay.
+const READ_AHEAD: usize = 16;
+
+/// A block as the reader thread hands it over: served, and its transactions decoded with
+/// their senders recovered.
+struct ReadBlock {
+    replayed: ReplayBlock,
+    decoded: Vec<Result<Included, String>>,
+}
+
+impl ReadBlock {
+    fn decode(replayed: ReplayBlock) -> Self {
+        let decoded = replayed
+            .transactions
+            .iter()
+            .map(execute::decode_transaction)
+            .collect();
+        Self { replayed, decoded }
     }
 }
 

@@ -61,8 +61,9 @@ impl std::fmt::Display for ReplayFrom {
     }
 }
 
-/// Where a replay reads the chain from.
-pub trait Source {
+/// Where a replay reads the chain from (from a reader thread beside the replay's, hence
+/// `Sync`).
+pub trait Source: Sync {
     /// The chain id.
     fn chain_id(&self) -> anyhow::Result<u64>;
     /// The genesis allocation.
