@@ -125,7 +125,7 @@ impl Sizes {
                 concurrent_per_sender: 200,
                 calls: 2000,
                 deployments: 200,
-                infers_per_model: 30,
+                infers_per_model: 100,
                 predicts_per_model: 200,
                 scaling_steps: vec![1000, 3000],
                 scaling_budget_secs: 60,
@@ -403,6 +403,16 @@ async fn run_workloads(
     out.push(
         "eth_call (view function), JS client".into(),
         workload::repeat_call_js(&peer.url, "eth_call", view, sizes.calls).await,
+    )?;
+    // A call no node does any work for: the floor of the client and the HTTP stack, which
+    // bounds every read-only ratio above (most of a JS client's round trip is its own).
+    out.push(
+        "eth_blockNumber".into(),
+        workload::repeat_call(&client, "eth_blockNumber", json!([]), sizes.calls).await,
+    )?;
+    out.push(
+        "eth_blockNumber, JS client".into(),
+        workload::repeat_call_js(&peer.url, "eth_blockNumber", json!([]), sizes.calls).await,
     )?;
     let balance = json!([sender.address(), "latest"]);
     out.push(
