@@ -66,13 +66,13 @@ struct Prepared {
 
 impl Prepared {
     fn run(&self) -> Result<Vec<Tensor>, RunError> {
+        self.run_on(&self.plan)
+    }
+
+    /// Run on `plan`, the model's plan or a copy of it.
+    fn run_on(&self, plan: &Plan) -> Result<Vec<Tensor>, RunError> {
         self.model.count_run();
-        engine::run(
-            &self.plan,
-            &self.model.info,
-            &self.inputs,
-            self.output_decimals,
-        )
+        engine::run(plan, &self.model.info, &self.inputs, self.output_decimals)
     }
 }
 
@@ -424,7 +424,14 @@ fn replay(
     let rerun = p.clone();
     verifier.check(Check {
         id,
-        rerun: Box::new(move || rerun.run()),
+        rerun: Box::new(move |plans| {
+            let plan = plans.plan(
+                rerun.model_id,
+                &rerun.plan,
+                rerun.model.info.memory_estimate,
+            );
+            rerun.run_on(&plan)
+        }),
         recorded: witness.outputs.clone(),
         digest,
         signature: witness.signature.clone(),

@@ -18,7 +18,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 
 use crate::abi::{InferenceRecord, Tensor};
 use crate::attestation;
-use crate::engine::RunError;
+use crate::engine::{self, Plan, RunError};
 
 /// What a block keeps of each inference it recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,13 +134,56 @@ pub(crate) struct Check {
     /// The inference.
     pub(crate) id: U256,
     /// Re-runs the model on the replayed inputs.
-    pub(crate) rerun: Box<dyn FnOnce() -> Result<Vec<Tensor>, RunError> + Send>,
+    pub(crate) rerun: Rerun,
     /// The outputs the witness recorded.
     pub(crate) recorded: Vec<Tensor>,
     /// The digest the attestation signs.
     pub(crate) digest: B256,
     /// The recorded signature.
     pub(crate) signature: Bytes,
+}
+
+/// A model re-run, on the plan the running thread's [`PlanCopies`] gives.
+pub(crate) type Rerun = Box<dyn FnOnce(&mut PlanCopies) -> Result<Vec<Tensor>, RunError> + Send>;
+
+/// Models whose plans a worker copies for itself, by memory estimate: small models (many cheap
+/// operations, where shared reference counts cost the most); a large model's runs are long
+/// enough that sharing costs little, and a copy per worker would cost its weights again.
+const PRIVATE_PLAN_MAX_BYTES: u64 = 64 << 20;
+
+/// The plans a thread runs: on a worker, its own copy of each small model's plan, made on first
+/// use ([`engine::private_copy`]: two threads running one plan contend on its constants'
+/// reference counts); on the EVM's thread, the shared plan.
+#[derive(Debug, Default)]
+pub(crate) struct PlanCopies {
+    copies: Option<HashMap<B256, Plan>>,
+}
+
+impl PlanCopies {
+    /// Run the shared plans (one thread checks everything).
+    fn shared() -> Self {
+        Self { copies: None }
+    }
+
+    /// Copy small models' plans (one of several workers).
+    fn per_worker() -> Self {
+        Self {
+            copies: Some(HashMap::new()),
+        }
+    }
+
+    /// The plan to run model `id` with, whose shared plan is `plan` and whose memory estimate
+    /// is `bytes`.
+    pub(crate) fn plan(&mut self, id: B256, plan: &Plan, bytes: u64) -> Plan {
+        match &mut self.copies {
+            Some(copies) if bytes <= PRIVATE_PLAN_MAX_BYTES => copies
+                .entry(id)
+                // A copy that cannot be made runs the shared plan: slower, same outputs.
+                .or_insert_with(|| engine::private_copy(plan).unwrap_or_else(|_| plan.clone()))
+                .clone(),
+            _ => plan.clone(),
+        }
+    }
 }
 
 /// What the verifier and its workers share.
@@ -158,8 +201,8 @@ impl Shared {
         lock(&self.findings).push(finding);
     }
 
-    fn run(&self, check: Check) {
-        match (check.rerun)() {
+    fn run(&self, check: Check, plans: &mut PlanCopies) {
+        match (check.rerun)(plans) {
             Ok(outputs) => {
                 if let Some(finding) = compare_outputs(check.id, &check.recorded, &outputs) {
                     self.report(finding);
@@ -234,11 +277,19 @@ impl Verifier {
         let handles = (0..threads)
             .map(|_| {
                 let (shared, queue) = (verifier.shared.clone(), queue.clone());
-                std::thread::spawn(move || loop {
-                    let next = lock(&queue).recv();
-                    let Ok(check) = next else { return };
-                    let _finished = Finished(&shared);
-                    shared.run(check);
+                std::thread::spawn(move || {
+                    // A lone worker shares the plans with nobody that runs them.
+                    let mut plans = if threads > 1 {
+                        PlanCopies::per_worker()
+                    } else {
+                        PlanCopies::shared()
+                    };
+                    loop {
+                        let next = lock(&queue).recv();
+                        let Ok(check) = next else { return };
+                        let _finished = Finished(&shared);
+                        shared.run(check, &mut plans);
+                    }
                 })
             })
             .collect();
@@ -299,13 +350,13 @@ impl Verifier {
     pub(crate) fn check(&self, check: Check) {
         let jobs = self.workers.as_ref().map(|w| lock(&w.jobs));
         let Some(Some(jobs)) = jobs.as_deref() else {
-            return self.shared.run(check);
+            return self.shared.run(check, &mut PlanCopies::shared());
         };
         *lock(&self.shared.pending) += 1;
         if let Err(mpsc::SendError(check)) = jobs.send(check) {
             // The workers are gone (only while dropping): check here.
             *lock(&self.shared.pending) -= 1;
-            self.shared.run(check);
+            self.shared.run(check, &mut PlanCopies::shared());
         }
     }
 }
