@@ -22,15 +22,24 @@ pub enum ConversionError {
 
 /// `value / 10**decimals` as the nearest f32, ties to even. Overflow to infinity is an error.
 pub fn to_f32(value: I256, decimals: u8) -> Result<f32, ConversionError> {
-    // Integers up to 2^24 are exact in f32: skip the decimal parse for them.
-    if decimals == 0 {
-        if let Ok(v) = i32::try_from(value) {
-            if v.unsigned_abs() <= 1 << 24 {
-                return Ok(v as f32);
-            }
+    // A value and a power of ten both exact in f32 (|value| ≤ 2^24; 10^d = 2^d·5^d with
+    // 5^10 < 2^24) divide in f64 and round to f32 exactly as one correctly rounded division
+    // would: f64 carries more than 2·24 + 2 bits, so rounding twice is innocuous (Figueroa,
+    // "When is double rounding innocuous?", 1995). A test compares it with the parse below.
+    if let Ok(v) = i32::try_from(value) {
+        if v.unsigned_abs() <= 1 << 24 && usize::from(decimals) < POWERS_OF_TEN.len() {
+            return Ok((f64::from(v) / POWERS_OF_TEN[usize::from(decimals)]) as f32);
         }
     }
-    // Rust's float parser rounds correctly (ties to even) from any decimal string.
+    to_f32_by_parse(value, decimals)
+}
+
+/// 10^0 ..= 10^10, each exact in f32.
+const POWERS_OF_TEN: [f64; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/// [`to_f32`] for any value: Rust's float parser rounds correctly (ties to even) from any
+/// decimal string.
+fn to_f32_by_parse(value: I256, decimals: u8) -> Result<f32, ConversionError> {
     let parsed: f32 = format!("{value}e-{decimals}")
         .parse()
         .map_err(|_| ConversionError::OutOfRange)?;
@@ -125,6 +134,28 @@ mod tests {
         let big: I256 = format!("1{}", "0".repeat(76)).parse().unwrap();
         assert_eq!(to_f32(big, 38), Ok(1e38));
         assert_eq!(to_f32(i(1), 38), Ok(1e-38));
+    }
+
+    /// The division shortcut gives the parser's f32 bit for bit: every decimals it takes, the
+    /// edges of its range, values near ties, and a million random values.
+    #[test]
+    fn the_division_shortcut_equals_the_correctly_rounded_parse() {
+        let limit = 1i64 << 24;
+        let mut values: Vec<i64> = vec![0, 1, -1, limit, -limit, limit - 1, 5, 15, 25, 35];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1_000_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push((state % (2 * limit as u64 + 1)) as i64 - limit);
+        }
+        for (k, v) in values.into_iter().enumerate() {
+            for decimals in [(k % 11) as u8, 0, 6, 10] {
+                let fast = to_f32(i(v), decimals).map(f32::to_bits);
+                let parsed = to_f32_by_parse(i(v), decimals).map(f32::to_bits);
+                assert_eq!(fast, parsed, "{v}e-{decimals}");
+            }
+        }
     }
 
     #[test]
