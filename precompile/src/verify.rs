@@ -151,38 +151,55 @@ pub(crate) type Rerun = Box<dyn FnOnce(&mut PlanCopies) -> Result<Vec<Tensor>, R
 /// enough that sharing costs little, and a copy per worker would cost its weights again.
 const PRIVATE_PLAN_MAX_BYTES: u64 = 64 << 20;
 
+/// Most memory (by estimate) one worker's copies hold; past it the worker starts over.
+const WORKER_COPIES_MAX_BYTES: u64 = 256 << 20;
+
 /// The plans a thread runs: on a worker, its own copy of each small model's plan, made on first
 /// use ([`engine::private_copy`]: two threads running one plan contend on its constants'
 /// reference counts); on the EVM's thread, the shared plan.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PlanCopies {
     copies: Option<HashMap<B256, Plan>>,
+    /// The memory estimates of the copies held.
+    held: u64,
 }
 
 impl PlanCopies {
     /// Run the shared plans (one thread checks everything).
     fn shared() -> Self {
-        Self { copies: None }
+        Self {
+            copies: None,
+            held: 0,
+        }
     }
 
     /// Copy small models' plans (one of several workers).
     fn per_worker() -> Self {
         Self {
             copies: Some(HashMap::new()),
+            held: 0,
         }
     }
 
     /// The plan to run model `id` with, whose shared plan is `plan` and whose memory estimate
     /// is `bytes`.
     pub(crate) fn plan(&mut self, id: B256, plan: &Plan, bytes: u64) -> Plan {
-        match &mut self.copies {
-            Some(copies) if bytes <= PRIVATE_PLAN_MAX_BYTES => copies
-                .entry(id)
-                // A copy that cannot be made runs the shared plan: slower, same outputs.
-                .or_insert_with(|| engine::private_copy(plan).unwrap_or_else(|_| plan.clone()))
-                .clone(),
-            _ => plan.clone(),
+        let Self { copies, held } = self;
+        let Some(copies) = copies.as_mut().filter(|_| bytes <= PRIVATE_PLAN_MAX_BYTES) else {
+            return plan.clone();
+        };
+        if let Some(copy) = copies.get(&id) {
+            return copy.clone();
         }
+        if *held + bytes > WORKER_COPIES_MAX_BYTES {
+            copies.clear();
+            *held = 0;
+        }
+        // A copy that cannot be made runs the shared plan: slower, same outputs.
+        let copy = engine::private_copy(plan).unwrap_or_else(|_| plan.clone());
+        copies.insert(id, copy.clone());
+        *held += bytes;
+        copy
     }
 }
 
@@ -417,4 +434,51 @@ pub(crate) fn compare_outputs(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::{admit, AdmissionLimits};
+    use crate::gas::GasSchedule;
+
+    fn plan() -> Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/linear.onnx");
+        let bytes = std::fs::read(path).expect("test model");
+        admit(&bytes, &AdmissionLimits::default(), &GasSchedule::default())
+            .expect("admitted")
+            .plan
+    }
+
+    /// A worker copies a small model's plan once and keeps it; a large model, or the EVM's
+    /// thread, runs the shared plan; past its budget a worker drops its copies and starts over.
+    #[test]
+    fn workers_copy_small_plans_once_within_a_budget() {
+        let shared = plan();
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        let mut worker = PlanCopies::per_worker();
+        let copy = worker.plan(a, &shared, 1000);
+        assert!(!Arc::ptr_eq(&copy, &shared));
+        assert!(Arc::ptr_eq(&worker.plan(a, &shared, 1000), &copy));
+        let large = worker.plan(b, &shared, PRIVATE_PLAN_MAX_BYTES + 1);
+        assert!(Arc::ptr_eq(&large, &shared));
+        assert!(Arc::ptr_eq(
+            &PlanCopies::shared().plan(a, &shared, 1000),
+            &shared
+        ));
+
+        // Four copies of 60 MiB fit the 256 MiB budget; the fifth starts over.
+        let mut worker = PlanCopies::per_worker();
+        let first = worker.plan(B256::repeat_byte(10), &shared, 60 << 20);
+        for k in 11..=13 {
+            worker.plan(B256::repeat_byte(k), &shared, 60 << 20);
+        }
+        assert_eq!(worker.copies.as_ref().map(HashMap::len), Some(4));
+        worker.plan(B256::repeat_byte(14), &shared, 60 << 20);
+        assert_eq!(worker.copies.as_ref().map(HashMap::len), Some(1));
+        assert!(!Arc::ptr_eq(
+            &worker.plan(B256::repeat_byte(10), &shared, 60 << 20),
+            &first
+        ));
+    }
 }

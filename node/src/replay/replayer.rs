@@ -106,7 +106,9 @@ impl<'a> Replayer<'a> {
             let (ahead, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD);
             scope.spawn(move || {
                 for number in 1..=head {
-                    let read = source.block(number).map(ReadBlock::decode);
+                    let read = source
+                        .block(number)
+                        .map(|replayed| ReadBlock::decode(number, replayed));
                     let failed = read.is_err();
                     // A closed channel: the replay stopped.
                     if ahead.send(read).is_err() || failed {
@@ -186,9 +188,12 @@ impl<'a> Replayer<'a> {
 
     /// Replay a block read ahead; false when the replay must stop at it.
     fn block(&mut self, read: ReadBlock) -> anyhow::Result<bool> {
-        let ReadBlock { replayed, decoded } = read;
+        let ReadBlock {
+            number,
+            replayed,
+            decoded,
+        } = read;
         let block = &replayed.block;
-        let number = block.header.number;
         let clean = self.mismatches.len();
         let parent = self.hashes.last().map(|h| (*h, self.parent_timestamp));
         self.found(Phase::Header, checks::header(block, parent));
@@ -487,21 +492,26 @@ impl<'a> Replayer<'a> {
 /// Blocks the reader thread may hold decoded ahead of the replay.
 const READ_AHEAD: usize = 16;
 
-/// A block as the reader thread hands it over: served, and its transactions decoded with
-/// their senders recovered.
+/// A block as the reader thread hands it over: its number in the chain, what the source
+/// served for it, and its transactions decoded with their senders recovered.
 struct ReadBlock {
+    number: u64,
     replayed: ReplayBlock,
     decoded: Vec<Result<Included, String>>,
 }
 
 impl ReadBlock {
-    fn decode(replayed: ReplayBlock) -> Self {
+    fn decode(number: u64, replayed: ReplayBlock) -> Self {
         let decoded = replayed
             .transactions
             .iter()
             .map(execute::decode_transaction)
             .collect();
-        Self { replayed, decoded }
+        Self {
+            number,
+            replayed,
+            decoded,
+        }
     }
 }
 
