@@ -196,8 +196,9 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Least-recently-used plans, bounded by the sum of their memory estimates.
-struct PlanCache {
+/// Least-recently-used plans, bounded by the sum of their memory estimates (the store's, and
+/// each verifier worker's own copies).
+pub(crate) struct PlanCache {
     budget: u64,
     used: u64,
     clock: u64,
@@ -211,7 +212,8 @@ struct CachedPlan {
 }
 
 impl PlanCache {
-    fn new(budget: u64) -> Self {
+    /// An empty cache holding at most `budget` bytes of estimates.
+    pub(crate) fn new(budget: u64) -> Self {
         Self {
             budget,
             used: 0,
@@ -220,14 +222,17 @@ impl PlanCache {
         }
     }
 
-    fn get(&mut self, id: &B256) -> Option<Plan> {
+    /// The plan of model `id`, if cached (now the most recently used).
+    pub(crate) fn get(&mut self, id: &B256) -> Option<Plan> {
         self.clock += 1;
         let entry = self.entries.get_mut(id)?;
         entry.last_used = self.clock;
         Some(entry.plan.clone())
     }
 
-    fn insert(&mut self, id: B256, plan: Plan, cost: u64) {
+    /// Cache `plan` of model `id`, whose memory estimate is `cost`, evicting the least
+    /// recently used others while over budget.
+    pub(crate) fn insert(&mut self, id: B256, plan: Plan, cost: u64) {
         self.clock += 1;
         if let Some(old) = self.entries.insert(
             id,

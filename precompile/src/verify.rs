@@ -19,6 +19,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use crate::abi::{InferenceRecord, Tensor};
 use crate::attestation;
 use crate::engine::{self, Plan, RunError};
+use crate::store::PlanCache;
 
 /// What a block keeps of each inference it recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,54 +152,45 @@ pub(crate) type Rerun = Box<dyn FnOnce(&mut PlanCopies) -> Result<Vec<Tensor>, R
 /// enough that sharing costs little, and a copy per worker would cost its weights again.
 const PRIVATE_PLAN_MAX_BYTES: u64 = 64 << 20;
 
-/// Most memory (by estimate) one worker's copies hold; past it the worker starts over.
+/// Most memory (by estimate) one worker's copies hold; past it the least recently used go.
 const WORKER_COPIES_MAX_BYTES: u64 = 256 << 20;
 
 /// The plans a thread runs: on a worker, its own copy of each small model's plan, made on first
 /// use ([`engine::private_copy`]: two threads running one plan contend on its constants'
 /// reference counts); on the EVM's thread, the shared plan.
-#[derive(Debug)]
 pub(crate) struct PlanCopies {
-    copies: Option<HashMap<B256, Plan>>,
-    /// The memory estimates of the copies held.
-    held: u64,
+    copies: Option<PlanCache>,
 }
 
 impl PlanCopies {
     /// Run the shared plans (one thread checks everything).
     fn shared() -> Self {
-        Self {
-            copies: None,
-            held: 0,
-        }
+        Self { copies: None }
     }
 
     /// Copy small models' plans (one of several workers).
     fn per_worker() -> Self {
         Self {
-            copies: Some(HashMap::new()),
-            held: 0,
+            copies: Some(PlanCache::new(WORKER_COPIES_MAX_BYTES)),
         }
     }
 
     /// The plan to run model `id` with, whose shared plan is `plan` and whose memory estimate
     /// is `bytes`.
     pub(crate) fn plan(&mut self, id: B256, plan: &Plan, bytes: u64) -> Plan {
-        let Self { copies, held } = self;
-        let Some(copies) = copies.as_mut().filter(|_| bytes <= PRIVATE_PLAN_MAX_BYTES) else {
+        let Some(copies) = self
+            .copies
+            .as_mut()
+            .filter(|_| bytes <= PRIVATE_PLAN_MAX_BYTES)
+        else {
             return plan.clone();
         };
         if let Some(copy) = copies.get(&id) {
-            return copy.clone();
-        }
-        if *held + bytes > WORKER_COPIES_MAX_BYTES {
-            copies.clear();
-            *held = 0;
+            return copy;
         }
         // A copy that cannot be made runs the shared plan: slower, same outputs.
         let copy = engine::private_copy(plan).unwrap_or_else(|_| plan.clone());
-        copies.insert(id, copy.clone());
-        *held += bytes;
+        copies.insert(id, copy.clone(), bytes);
         copy
     }
 }
@@ -451,7 +443,7 @@ mod tests {
     }
 
     /// A worker copies a small model's plan once and keeps it; a large model, or the EVM's
-    /// thread, runs the shared plan; past its budget a worker drops its copies and starts over.
+    /// thread, runs the shared plan; past its budget a worker drops its least recently used copy.
     #[test]
     fn workers_copy_small_plans_once_within_a_budget() {
         let shared = plan();
@@ -467,18 +459,20 @@ mod tests {
             &shared
         ));
 
-        // Four copies of 60 MiB fit the 256 MiB budget; the fifth starts over.
+        // Four copies of 60 MiB fit the 256 MiB budget; the fifth evicts the least recently used.
         let mut worker = PlanCopies::per_worker();
         let first = worker.plan(B256::repeat_byte(10), &shared, 60 << 20);
-        for k in 11..=13 {
-            worker.plan(B256::repeat_byte(k), &shared, 60 << 20);
-        }
-        assert_eq!(worker.copies.as_ref().map(HashMap::len), Some(4));
-        worker.plan(B256::repeat_byte(14), &shared, 60 << 20);
-        assert_eq!(worker.copies.as_ref().map(HashMap::len), Some(1));
-        assert!(!Arc::ptr_eq(
+        let kept: Vec<Plan> = (11..=13)
+            .map(|k| worker.plan(B256::repeat_byte(k), &shared, 60 << 20))
+            .collect();
+        assert!(Arc::ptr_eq(
             &worker.plan(B256::repeat_byte(10), &shared, 60 << 20),
             &first
+        ));
+        worker.plan(B256::repeat_byte(14), &shared, 60 << 20);
+        assert!(!Arc::ptr_eq(
+            &worker.plan(B256::repeat_byte(11), &shared, 60 << 20),
+            &kept[0]
         ));
     }
 }

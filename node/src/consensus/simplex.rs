@@ -480,7 +480,13 @@ impl Actor {
             Some(Wire::Request(hash)) => {
                 if let Some(proposal) = self.validator.proposal(&hash) {
                     let message = Wire::Bytes(proposal.encode()).encode();
-                    let _ = self.blocks.0.send(Recipients::One(peer), message, false);
+                    send(
+                        &mut self.blocks.0,
+                        Recipients::One(peer),
+                        message,
+                        false,
+                        "a block",
+                    );
                 }
             }
             None => tracing::warn!("malformed block message from {peer}"),
@@ -506,16 +512,24 @@ impl Actor {
         }
     }
 
-    /// Ask the peers for models (again only after [`REQUEST_AGAIN`]).
+    /// Whether to ask the peers for `id` now: never asked, or last asked `every` ago (then it
+    /// counts as asked now).
+    fn due(&mut self, id: B256, every: Duration) -> bool {
+        let due = self
+            .requested
+            .get(&id)
+            .is_none_or(|at| at.elapsed() >= every);
+        if due {
+            self.requested.insert(id, Instant::now());
+        }
+        due
+    }
+
+    /// Ask the peers for models (again only after 4 × [`REQUEST_AGAIN`]).
     fn request_models(&mut self, models: Vec<B256>) {
         for id in models {
-            let due = self
-                .requested
-                .get(&id)
-                .is_none_or(|at| at.elapsed() >= REQUEST_AGAIN * 4);
-            if due {
+            if self.due(id, REQUEST_AGAIN * 4) {
                 tracing::info!(model = %id, "asking the other validators for a model");
-                self.requested.insert(id, Instant::now());
                 let message = Wire::Request(id).encode();
                 send(
                     &mut self.models.0,
@@ -585,14 +599,15 @@ impl Actor {
                     waiting.push((block, view, certificate));
                 }
                 Finalized::Missing(missing) => {
-                    let due = self
-                        .requested
-                        .get(&missing)
-                        .is_none_or(|at| at.elapsed() >= REQUEST_AGAIN);
-                    if due {
-                        self.requested.insert(missing, Instant::now());
+                    if self.due(missing, REQUEST_AGAIN) {
                         let message = Wire::Request(missing).encode();
-                        let _ = self.blocks.0.send(Recipients::All, message, false);
+                        send(
+                            &mut self.blocks.0,
+                            Recipients::All,
+                            message,
+                            false,
+                            "a block request",
+                        );
                     }
                     waiting.push((block, view, certificate));
                 }

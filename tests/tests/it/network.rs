@@ -80,12 +80,10 @@ fn four_validators_finalize_transfers_and_inferences() {
     net.assert_same_block(&[0, 1, 2, 3], block, FINALIZE);
 
     // A model uploaded to one validator reaches the others, and inferences on it finalize.
-    let credit = std::fs::read(models().join("credit.onnx")).expect("credit.onnx");
-    let uploaded = rpc_result(
-        net.addr(1),
-        "verinfer_uploadModel",
-        json!([alloy::primitives::Bytes::from(credit)]),
+    let credit = alloy::primitives::Bytes::from(
+        std::fs::read(models().join("credit.onnx")).expect("credit.onnx"),
     );
+    let uploaded = rpc_result(net.addr(1), "verinfer_uploadModel", json!([credit]));
     // Validator 3 gets the model pushed, or fetches it when the block using it arrives (a
     // push to a peer not connected at that moment is lost): either way it re-runs the
     // inference and applies the same block.
@@ -96,14 +94,10 @@ fn four_validators_finalize_transfers_and_inferences() {
     let model = rpc_response(net.addr(3), "verinfer_getModel", json!([uploaded["id"]]));
     assert!(!model["result"].is_null(), "{model}");
     // CID bindings are state edits: refused on a network.
-    let credit = std::fs::read(models().join("credit.onnx")).expect("credit.onnx");
     let refused = rpc_response(
         net.addr(0),
         "verinfer_uploadModel",
-        json!([
-            alloy::primitives::Bytes::from(credit),
-            ["QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"]
-        ]),
+        json!([credit, ["QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"]]),
     );
     assert!(
         refused["error"]["message"]
