@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {IInference} from "./IInference.sol";
+import {IZkRegistry} from "./IZkRegistry.sol";
 
 /// @title Inference
 /// @notice Call verinfer's inference precompile like a library: build fixed-point tensors,
@@ -12,6 +13,8 @@ import {IInference} from "./IInference.sol";
 library Inference {
     /// @notice The precompile.
     IInference internal constant PRECOMPILE = IInference(0x0000000000000000000000000000000000000A00);
+    /// @notice The zero-knowledge proof registry (`ZkRegistry.sol`, in genesis).
+    IZkRegistry internal constant ZK_REGISTRY = IZkRegistry(0x0000000000000000000000000000000000000a02);
 
     /// @notice EIP-712 type hash of the domain the attester signs under.
     bytes32 internal constant DOMAIN_TYPEHASH =
@@ -29,6 +32,8 @@ library Inference {
     error NoSuchTensor(uint256 index, uint256 count);
     /// @notice Value `index` of an unsigned input does not fit int256.
     error ValueTooLarge(uint256 index, uint256 value);
+    /// @notice Inference `id` has no zero-knowledge proof in the registry yet.
+    error NotProven(uint256 id);
     /// @notice Rescaling by this many decimal places would overflow.
     error RescaleOverflow(int256 value, uint8 fromDecimals, uint8 toDecimals);
 
@@ -279,6 +284,17 @@ library Inference {
     /// @notice Read inference `id` from the precompile and `verify` it.
     function verify(uint256 id) internal view returns (bool) {
         return verify(id, PRECOMPILE.getInference(id));
+    }
+
+    /// @notice Whether inference `id` has a zero-knowledge proof, checked on chain by its model's
+    /// verifier through the registry at `0xA02` (`verinfer zk prove` makes and submits one).
+    function isProven(uint256 id) internal view returns (bool) {
+        return ZK_REGISTRY.isProven(id);
+    }
+
+    /// @notice Revert with `NotProven(id)` unless inference `id` has a zero-knowledge proof.
+    function requireProven(uint256 id) internal view {
+        if (!ZK_REGISTRY.isProven(id)) revert NotProven(id);
     }
 
     /// @dev Re-throw a failed call's revert data; an empty revert from the precompile is an

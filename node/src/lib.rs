@@ -22,7 +22,8 @@
 //! - [`proof`]: checking one recorded inference (`verinfer verify-inference`);
 //! - [`client`]: a small blocking JSON-RPC client for the command-line tools;
 //! - [`wire`]: the JSON of the `verinfer_*` methods, for the server and its clients;
-//! - [`tensor`]: fixed-point tensors in JSON and decimal notation.
+//! - [`tensor`]: fixed-point tensors in JSON and decimal notation;
+//! - [`zk`]: zero-knowledge proofs of records (`verinfer zk`, ezkl), registered at 0xA02.
 
 pub mod chain;
 pub mod cids;
@@ -47,6 +48,7 @@ pub mod tensor;
 pub mod trie;
 pub mod wire;
 pub mod witness;
+pub mod zk;
 
 pub use config::NodeConfig;
 pub use server::{start, NodeHandle};

@@ -26,6 +26,7 @@ use cli::model::{add_models, check, list_models, show_model, ModelCommand};
 use cli::node::{run_node, NodeArgs};
 use cli::testnet::{testnet, TestnetArgs};
 use cli::verify::{verify, verify_inference, VerifyArgs, VerifyInferenceArgs};
+use cli::zk::ZkCommand;
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +59,10 @@ enum Command {
     /// vm.tryFfi, set up by contracts/test/Verinfer.sol): run the precompile on the request and
     /// print the response, both ABI-encoded hex.
     Ffi(FfiArgs),
+    /// Zero-knowledge proofs of recorded inferences (ezkl, halo2-KZG): set up a model's
+    /// verifier, prove a record, check that a verifier belongs to a model.
+    #[command(subcommand)]
+    Zk(ZkCommand),
 }
 
 #[derive(clap::Args)]
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(&args),
         Command::VerifyInference(args) => verify_inference(&args),
         Command::Ffi(args) => ffi(&args).map(|_| true),
+        Command::Zk(command) => cli::zk::run(command).map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -24,6 +24,8 @@
 //! - [`env`]: what a call sees of the EVM (revm's, or one held in memory for `verinfer ffi`);
 //! - [`shim`]: the code at `0xA00` for EVMs without the precompile, and `verinfer ffi`'s protocol;
 //! - [`opengradient`]: OpenGradient's `runModelInference` at `0xF4`, on the same path;
+//! - [`zk_registry`]: the zero-knowledge proof registry at `0xA02` (a Solidity contract in
+//!   genesis): address, code and ABI;
 //! - [`precompile`]: dispatch, gas charging and the `DynPrecompile`.
 
 pub mod abi;
@@ -44,6 +46,7 @@ pub mod shim;
 pub mod size_guard;
 pub mod store;
 pub mod verify;
+pub mod zk_registry;
 
 pub use abi::IInference;
 pub use admission::{AdmissionError, AdmissionLimits};

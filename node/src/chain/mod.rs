@@ -19,7 +19,7 @@ use alloy_evm::EvmEnv;
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use revm::bytecode::Bytecode;
 use verinfer_precompile::opengradient::OG_ADDRESS;
-use verinfer_precompile::{InferencePrecompile, ADDRESS, GENESIS_NONCE};
+use verinfer_precompile::{zk_registry, InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
 use crate::execute::{self, Executed, HeaderInputs};
 use crate::pool::{Pool, PoolError};
@@ -249,6 +249,19 @@ impl Chain {
                 },
             );
         }
+        // The zero-knowledge proof registry (contracts/src/ZkRegistry.sol), an ordinary contract.
+        let registry = zk_registry::runtime_code();
+        let registry_hash = keccak256(&registry);
+        diff.codes
+            .insert(registry_hash, Bytecode::new_raw(registry));
+        diff.set_account(
+            zk_registry::ADDRESS,
+            AccountState {
+                nonce: GENESIS_NONCE,
+                code_hash: registry_hash,
+                ..Default::default()
+            },
+        );
         let mut world = WorldState::default();
         world.apply(&diff);
         let inputs = HeaderInputs {

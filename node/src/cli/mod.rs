@@ -6,3 +6,4 @@ pub(crate) mod model;
 pub(crate) mod node;
 pub(crate) mod testnet;
 pub(crate) mod verify;
+pub(crate) mod zk;

@@ -19,3 +19,4 @@ mod precompile;
 mod real_models;
 mod shim;
 mod verify;
+mod zk;

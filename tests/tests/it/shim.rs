@@ -25,23 +25,23 @@ use verinfer_tests::{models, tensor};
 
 const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
 
-/// Compile contracts/src/InferenceShim.sol with the settings its committed code was built
-/// with. `VERINFER_UPDATE_SHIM=1` rewrites contracts/shim/InferenceShim.hex.
-#[test]
-fn committed_code_is_the_compiled_source() {
+/// The runtime code of `contract` in `contracts/src/{contract}.sol` (importing IInference.sol),
+/// compiled with the settings the committed code of genesis was built with.
+fn compiled_runtime(contract: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let source = |f: &str| std::fs::read_to_string(root.join("contracts").join(f)).unwrap();
+    let file = format!("src/{contract}.sol");
     let input = serde_json::json!({
         "language": "Solidity",
         "sources": {
             "src/IInference.sol": {"content": source("src/IInference.sol")},
-            "src/InferenceShim.sol": {"content": source("src/InferenceShim.sol")},
+            file.clone(): {"content": source(&file)},
         },
         "settings": {
             "optimizer": {"enabled": true, "runs": 200},
             "evmVersion": "paris",
             "metadata": {"appendCBOR": false},
-            "outputSelection": {"src/InferenceShim.sol": {"InferenceShim": ["evm.deployedBytecode.object"]}},
+            "outputSelection": {file.clone(): {contract: ["evm.deployedBytecode.object"]}},
         },
     });
     let mut solc = Command::new(solc_path().unwrap())
@@ -57,22 +57,42 @@ fn committed_code_is_the_compiled_source() {
         .unwrap();
     let out = solc.wait_with_output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let compiled = json["contracts"]["src/InferenceShim.sol"]["InferenceShim"]["evm"]
-        ["deployedBytecode"]["object"]
+    json["contracts"][&file][contract]["evm"]["deployedBytecode"]["object"]
         .as_str()
-        .unwrap_or_else(|| panic!("solc failed: {}", json["errors"]));
+        .unwrap_or_else(|| panic!("solc failed: {}", json["errors"]))
+        .to_string()
+}
+
+/// Check (or with `VERINFER_UPDATE_SHIM=1`, rewrite) `contracts/shim/{contract}.hex`.
+fn check_committed_code(contract: &str, committed: &str) {
+    let compiled = compiled_runtime(contract);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/shim")
+        .join(format!("{contract}.hex"));
     if std::env::var_os("VERINFER_UPDATE_SHIM").is_some() {
-        std::fs::write(
-            root.join("contracts/shim/InferenceShim.hex"),
-            format!("{compiled}\n"),
-        )
-        .unwrap();
+        std::fs::write(path, format!("{compiled}\n")).unwrap();
         return;
     }
     assert_eq!(
         compiled,
-        shim::RUNTIME_CODE_HEX.trim(),
-        "contracts/shim/InferenceShim.hex is stale: rerun this test with VERINFER_UPDATE_SHIM=1"
+        committed.trim(),
+        "{} is stale: rerun this test with VERINFER_UPDATE_SHIM=1",
+        path.display()
+    );
+}
+
+/// contracts/shim/InferenceShim.hex is contracts/src/InferenceShim.sol compiled.
+#[test]
+fn committed_code_is_the_compiled_source() {
+    check_committed_code("InferenceShim", shim::RUNTIME_CODE_HEX);
+}
+
+/// contracts/shim/ZkRegistry.hex (the registry at 0xA02 in genesis) is its source compiled.
+#[test]
+fn committed_registry_code_is_the_compiled_source() {
+    check_committed_code(
+        "ZkRegistry",
+        verinfer_precompile::zk_registry::RUNTIME_CODE_HEX,
     );
 }
 

@@ -1,0 +1,376 @@
+//! Zero-knowledge proofs of inference end to end: `verinfer zk setup` (ezkl circuit, keys, a
+//! Solidity verifier deployed and registered at 0xA02), a contract's `infer`, `verinfer zk
+//! prove` (proof submitted to the registry), `isProven`, the example contract that acts only on
+//! a proven result, `verinfer zk check`, and every bad submission reverting with its own error.
+//!
+//! Needs ezkl: `scripts/test` installs it (scripts/install-ezkl) and sets VERINFER_EZKL_PYTHON.
+
+use std::path::Path;
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, I256, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol;
+use alloy::sol_types::{SolCall, SolEvent, SolInterface};
+use verinfer_node::zk::ProofFile;
+use verinfer_precompile::zk_registry::IZkRegistry::{self, IZkRegistryErrors};
+use verinfer_precompile::zk_registry::ADDRESS as REGISTRY;
+use verinfer_tests::harness::{revert_data, Devnet};
+use verinfer_tests::node::verinfer_bin;
+
+sol! {
+    #[sol(rpc)]
+    interface ProvenSignal {
+        function request(int256[] features, uint8 decimals) external returns (uint256 id);
+        function settle(uint256 id) external returns (int256 result);
+        function signal() external view returns (int256);
+        function resultOf(uint256 id) external view returns (int256);
+        event Requested(uint256 indexed id, address indexed requester, int256 result);
+    }
+}
+
+/// Run `verinfer zk ARGS… --rpc URL --cache DIR` off the async runtime; exit code and output.
+async fn zk(devnet: &Devnet, cache: &Path, args: &[&str]) -> (i32, String) {
+    let mut full: Vec<String> = std::iter::once("zk".to_string())
+        .chain(args.iter().map(|s| s.to_string()))
+        .collect();
+    full.extend([
+        "--rpc".into(),
+        devnet.url(),
+        "--cache".into(),
+        cache.display().to_string(),
+    ]);
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(verinfer_bin())
+            .args(&full)
+            .output()
+            .expect("verinfer runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .expect("the command's thread")
+}
+
+/// The value after `label` on a line of `out`.
+fn field<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"))
+}
+
+/// `values / 10^decimals` as one `[1, n]` input through `ProvenSignal.request`; the record id.
+async fn request(devnet: &Devnet, signal: Address, values: &[i64], decimals: u8) -> U256 {
+    let contract = ProvenSignal::new(signal, devnet.provider());
+    let features: Vec<I256> = values.iter().map(|&v| I256::try_from(v).unwrap()).collect();
+    let receipt = contract
+        .request(features, decimals)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "request reverted");
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| ProvenSignal::Requested::decode_log(&l.inner).ok())
+        .expect("a Requested event")
+        .id
+}
+
+/// `eth_call` `data` on the registry: the revert, decoded by the registry's errors.
+async fn registry_revert(p: &DynProvider, data: Vec<u8>) -> IZkRegistryErrors {
+    let err = p
+        .call(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(Bytes::from(data)),
+        )
+        .await
+        .expect_err("the call reverts");
+    let data = revert_data(&err).unwrap_or_else(|| panic!("no revert data: {err}"));
+    IZkRegistryErrors::abi_decode(&data).unwrap_or_else(|_| panic!("not a registry error: {data}"))
+}
+
+async fn is_proven(p: &DynProvider, id: U256) -> bool {
+    let ret = p
+        .call(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(IZkRegistry::isProvenCall { id }.abi_encode()),
+        )
+        .await
+        .unwrap();
+    IZkRegistry::isProvenCall::abi_decode_returns(&ret).unwrap()
+}
+
+fn submit(p: &ProofFile) -> IZkRegistry::submitCall {
+    p.submit_call()
+}
+
+fn read_proof(path: &Path) -> ProofFile {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_refused() {
+    let devnet = Devnet::start().await.unwrap();
+    // Its own account: dev account 0 is the CLI's and deploys, and alloy caches nonces.
+    let p = devnet.signer(3);
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path();
+    let model = devnet.add_model("models/linear.onnx").await.unwrap();
+    let other_model = devnet.add_model("models/credit.onnx").await.unwrap();
+    let signal = devnet.deploy("ProvenSignal", (model,)).await.unwrap();
+    let id = request(&devnet, signal, &[5000, -2500, 1250, 9000], 4).await;
+
+    // Before any setup: no verifier, so no proof.
+    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("NoSetup"), "{out}");
+
+    let (code, out) = zk(&devnet, cache, &["setup", &model.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    let verifier: Address = field(&out, "verifier").parse().unwrap();
+    assert!(
+        out.contains("devnet only"),
+        "the local SRS is labelled: {out}"
+    );
+    let setup = IZkRegistry::setupOfCall::abi_decode_returns(
+        &p.call(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(IZkRegistry::setupOfCall { modelId: model }.abi_encode()),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(setup.verifier, verifier);
+    assert_eq!((setup.inputCount, setup.outputCount), (4, 1));
+
+    // A second, different registration of the same model keeps the first; an identical one is
+    // a no-op.
+    let mut again = IZkRegistry::registerCall {
+        modelId: model,
+        verifier: setup.verifier,
+        settingsHash: setup.settingsHash,
+        inputScale: setup.inputScale,
+        outputScale: setup.outputScale,
+        inputCount: setup.inputCount,
+        outputCount: setup.outputCount,
+        tolerance: setup.tolerance,
+    };
+    p.call(
+        TransactionRequest::default()
+            .with_to(REGISTRY)
+            .with_input(again.abi_encode()),
+    )
+    .await
+    .expect("an identical registration is a no-op");
+    again.tolerance += U256::from(1u8);
+    assert!(matches!(
+        registry_revert(&p, again.abi_encode()).await,
+        IZkRegistryErrors::AlreadyRegistered(e) if e.verifier == verifier
+    ));
+
+    // Phase one of the example: the result waits for its proof.
+    let contract = ProvenSignal::new(signal, p.clone());
+    let err = contract
+        .settle(id)
+        .call()
+        .await
+        .expect_err("not proven yet");
+    let data = err.as_revert_data().expect("revert data");
+    assert_eq!(devnet.decode_error(&data).unwrap().name, "NotProven");
+    assert!(!is_proven(&p, id).await);
+
+    // Prove and submit.
+    let proof_path = cache.join("proof.json");
+    let (code, out) = zk(
+        &devnet,
+        cache,
+        &[
+            "prove",
+            &id.to_string(),
+            "--out",
+            proof_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("proven"), "{out}");
+    assert!(is_proven(&p, id).await);
+    let proof = read_proof(&proof_path);
+    assert_eq!(proof.instances.len(), 5);
+
+    // Phase two: the contract acts on the proven result, once.
+    let result = contract.resultOf(id).call().await.unwrap();
+    contract
+        .settle(id)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(contract.signal().call().await.unwrap(), result);
+
+    // A second submit of a proven record.
+    assert!(matches!(
+        registry_revert(&p, submit(&proof).abi_encode()).await,
+        IZkRegistryErrors::AlreadyProven(_)
+    ));
+    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("AlreadyProven"), "{out}");
+
+    // A second record, with other inputs: proved without submitting.
+    let id2 = request(&devnet, signal, &[-7000, 3000, 100, -4200], 4).await;
+    let proof2_path = cache.join("proof2.json");
+    let (code, out) = zk(
+        &devnet,
+        cache,
+        &[
+            "prove",
+            &id2.to_string(),
+            "--no-submit",
+            "--out",
+            proof2_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!is_proven(&p, id2).await);
+    let proof2 = read_proof(&proof2_path);
+
+    // A proof for other inputs: record 1's proof and inputs for record 2.
+    let mut wrong = submit(&proof);
+    wrong.id = id2;
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::InputsNotRecorded(_)
+    ));
+    // Record 2's inputs with record 1's instances and proof.
+    wrong.inputs = submit(&proof2).inputs;
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::InputInstanceMismatch(e) if e.index == U256::ZERO
+    ));
+    // Output instances that do not match the record.
+    let mut wrong = submit(&proof2);
+    let last = wrong.instances.len() - 1;
+    wrong.instances[last] = proof.instances[last];
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::OutputOutOfTolerance(e) if e.index == U256::from(last)
+    ));
+    // Too few instances.
+    let mut wrong = submit(&proof2);
+    wrong.instances.pop();
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::InstanceCountMismatch(_)
+    ));
+    // One flipped proof byte, sent as a real transaction: it reverts and changes nothing.
+    let mut wrong = submit(&proof2);
+    let mut bytes = wrong.proof.to_vec();
+    bytes[100] ^= 1;
+    wrong.proof = bytes.into();
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::ProofRejected(_)
+    ));
+    let receipt = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(wrong.abi_encode())
+                .with_gas_limit(3_000_000),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(!receipt.status());
+    assert!(!is_proven(&p, id2).await);
+    // A record that does not exist.
+    let mut wrong = submit(&proof2);
+    wrong.id = U256::from(999u32);
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::UnknownRecord(_)
+    ));
+    let (code, out) = zk(&devnet, cache, &["prove", "999"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("UnknownRecord"), "{out}");
+    // A record of a model with no setup (the credit model, on record 2's inputs).
+    let other_signal = devnet.deploy("ProvenSignal", (other_model,)).await.unwrap();
+    let id3 = request(&devnet, other_signal, &[-7000, 3000, 100, -4200], 4).await;
+    let mut wrong = submit(&proof2);
+    wrong.id = id3;
+    assert!(matches!(
+        registry_revert(&p, wrong.abi_encode()).await,
+        IZkRegistryErrors::NoSetup(e) if e.modelId == other_model
+    ));
+    // A proof of another model: the credit model's proof of the same inputs, for the linear
+    // model's record 2.
+    let (code, out) = zk(&devnet, cache, &["setup", &other_model.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    let proof3_path = cache.join("proof3.json");
+    let (code, out) = zk(
+        &devnet,
+        cache,
+        &[
+            "prove",
+            &id3.to_string(),
+            "--no-submit",
+            "--out",
+            proof3_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let mut wrong = submit(&read_proof(&proof3_path));
+    wrong.id = id2;
+    let refused = registry_revert(&p, wrong.abi_encode()).await;
+    assert!(
+        matches!(
+            refused,
+            IZkRegistryErrors::InputInstanceMismatch(_)
+                | IZkRegistryErrors::OutputOutOfTolerance(_)
+                | IZkRegistryErrors::ProofRejected(_)
+        ),
+        "{refused:?}"
+    );
+
+    // The untampered proof of record 2 still goes through.
+    let receipt = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(submit(&proof2).abi_encode()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert!(is_proven(&p, id2).await);
+    println!("submit gas (linear): {}", receipt.gas_used);
+
+    // Anyone re-derives the verifier from the model's bytes, settings and SRS.
+    let (code, out) = zk(&devnet, cache, &["check", &model.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("belongs to model"), "{out}");
+
+    devnet.stop().await;
+}
