@@ -9,6 +9,7 @@ mod network;
 mod peer;
 mod report;
 mod workload;
+mod zk;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ struct Args {
     /// With --attacks: only the attacks of these findings (F1, F2/F3, F4, ...; repeatable).
     #[arg(long, value_name = "FINDING", requires = "attacks")]
     only: Vec<String>,
+    /// Only the zero-knowledge proofs: per model family, setup and prove time, proof size,
+    /// verification gas and the deviation from the f32 record (writes zk.md and zk.json into
+    /// --out). Needs ezkl (scripts/install-ezkl) and solc. About ten minutes.
+    #[arg(long)]
+    zk: bool,
     /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -163,6 +169,18 @@ fn main() -> anyhow::Result<()> {
             )?;
             std::fs::write(dir.join("attacks.md"), &markdown)?;
             progress(&format!("wrote {}/attacks.{{md,json}}", dir.display()));
+        }
+        return Ok(());
+    }
+    if args.zk {
+        let rows = zk::run_all(&bins)?;
+        let markdown = zk::markdown(&rows);
+        println!("{markdown}");
+        if let Some(dir) = &args.out {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join("zk.json"), serde_json::to_string_pretty(&rows)?)?;
+            std::fs::write(dir.join("zk.md"), &markdown)?;
+            progress(&format!("wrote {}/zk.{{md,json}}", dir.display()));
         }
         return Ok(());
     }

@@ -54,6 +54,10 @@ pub(crate) enum ZkCommand {
         /// solc for the verifier [default: $SOLC, solc on PATH, or .tools/bin/solc].
         #[arg(long, value_name = "PATH")]
         solc: Option<PathBuf>,
+        /// Refuse a circuit of more than 2^N rows (keys, proving time and memory double with
+        /// each row doubling; 2^18: about 2.5 min to set up, 1 min to prove, 1.1 GB of keys).
+        #[arg(long, value_name = "N", default_value_t = zk::DEFAULT_MAX_LOGROWS)]
+        max_logrows: u32,
     },
     /// Prove a recorded inference and submit the proof to the registry (any account may).
     Prove {
@@ -110,6 +114,7 @@ pub(crate) fn run(command: ZkCommand) -> Result<()> {
             srs,
             tolerance,
             solc,
+            max_logrows,
         } => {
             let setup = zk::setup(&SetupOptions {
                 rpc: common.rpc.clone(),
@@ -121,6 +126,7 @@ pub(crate) fn run(command: ZkCommand) -> Result<()> {
                 tolerance,
                 python: common.python.clone(),
                 solc,
+                max_logrows,
             })?;
             out!("model        {}", setup.model_id);
             out!("verifier     {}", setup.verifier);

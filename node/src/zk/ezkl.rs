@@ -56,6 +56,9 @@ impl Ezkl {
     }
 
     /// Run the driver's `command` in `dir` and decode its result. Progress lines go to stderr.
+    ///
+    /// ezkl 23 (a Rust extension under Python) now and then aborts on its own (`Fatal Python
+    /// error: PyGILState_Release`, SIGABRT) under load; a run killed by a signal is retried once.
     pub fn run<T: DeserializeOwned>(
         &self,
         dir: &Path,
@@ -63,23 +66,41 @@ impl Ezkl {
         args: &[&Path],
         env: &[(&str, &str)],
     ) -> Result<T, ZkError> {
+        match self.run_once(dir, command, args, env) {
+            Err(Crash::Signal(status)) => {
+                eprintln!("ezkl: `{command}` died ({status}); running it again");
+                self.run_once(dir, command, args, env)
+                    .map_err(Crash::into_error(command))
+            }
+            other => other.map_err(Crash::into_error(command)),
+        }
+    }
+
+    fn run_once<T: DeserializeOwned>(
+        &self,
+        dir: &Path,
+        command: &str,
+        args: &[&Path],
+        env: &[(&str, &str)],
+    ) -> Result<T, Crash> {
         let driver = dir.join("ezkl_driver.py");
-        std::fs::write(&driver, DRIVER).map_err(|e| ZkError::io(&driver, e))?;
+        std::fs::write(&driver, DRIVER).map_err(|e| Crash::Error(ZkError::io(&driver, e)))?;
         let mut child = Command::new(&self.python)
             .arg(&driver)
             .arg(command)
             .arg(dir)
             .args(args)
+            .env("PYTHONUNBUFFERED", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| ZkError::io(&self.python, e))?;
+            .map_err(|e| Crash::Error(ZkError::io(&self.python, e)))?;
         let mut result = None;
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout).lines() {
-                let line = line.map_err(|e| ZkError::io(&self.python, e))?;
+                let line = line.map_err(|e| Crash::Error(ZkError::io(&self.python, e)))?;
                 if line.starts_with(RESULT_PREFIX) && line.ends_with('}') {
                     result = Some(line);
                 } else if !line.trim().is_empty() {
@@ -87,12 +108,40 @@ impl Ezkl {
                 }
             }
         }
-        let status = child.wait().map_err(|e| ZkError::io(&self.python, e))?;
-        if !status.success() {
-            return Err(ZkError::Ezkl(format!("`{command}` exited with {status}")));
+        let status = child
+            .wait()
+            .map_err(|e| Crash::Error(ZkError::io(&self.python, e)))?;
+        if status.code().is_none() {
+            return Err(Crash::Signal(status));
         }
-        let line = result.ok_or_else(|| ZkError::Ezkl(format!("`{command}` printed no result")))?;
-        serde_json::from_str(&line)
-            .map_err(|e| ZkError::Ezkl(format!("`{command}` printed an unreadable result: {e}")))
+        if !status.success() {
+            return Err(Crash::Error(ZkError::Ezkl(format!(
+                "`{command}` exited with {status}"
+            ))));
+        }
+        let line = result
+            .ok_or_else(|| Crash::Error(ZkError::Ezkl(format!("`{command}` printed no result"))))?;
+        serde_json::from_str(&line).map_err(|e| {
+            Crash::Error(ZkError::Ezkl(format!(
+                "`{command}` printed an unreadable result: {e}"
+            )))
+        })
+    }
+}
+
+/// How one run of the driver failed.
+enum Crash {
+    /// Killed by a signal (retried once).
+    Signal(std::process::ExitStatus),
+    /// Anything else.
+    Error(ZkError),
+}
+
+impl Crash {
+    fn into_error(command: &str) -> impl FnOnce(Crash) -> ZkError + '_ {
+        move |crash| match crash {
+            Crash::Signal(status) => ZkError::Ezkl(format!("`{command}` died twice ({status})")),
+            Crash::Error(e) => e,
+        }
     }
 }

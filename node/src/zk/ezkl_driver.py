@@ -14,6 +14,7 @@ the result is one JSON object on stdout.
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 
@@ -97,8 +98,14 @@ def setup(directory, model, calibration, srs=None):
     settings = path(directory, "settings.json")
     started = time.time()
     log("settings")
-    if not ezkl.gen_settings(model, settings, py_run_args=run_args()):
-        raise RuntimeError("ezkl cannot express this model (gen_settings failed)")
+    try:
+        made = ezkl.gen_settings(model, settings, py_run_args=run_args())
+    except Exception as error:
+        unimplemented = re.search(r"Unimplemented\((\w+)\)", str(error))
+        what = f"op {unimplemented.group(1)}" if unimplemented else str(error)
+        raise RuntimeError(f"UnsupportedModel: the prover cannot express this model: {what}")
+    if not made:
+        raise RuntimeError("UnsupportedModel: the prover cannot express this model")
     log("calibrating")
     if not ezkl.calibrate_settings(calibration, model, settings, "resources", 1.0, None, [1], None):
         raise RuntimeError("ezkl calibration failed")
@@ -106,11 +113,11 @@ def setup(directory, model, calibration, srs=None):
         parsed = json.load(f)
     logrows = parsed["run_args"]["logrows"]
     log(f"calibrated in {time.time() - started:.1f} s: 2^{logrows} rows, {parsed.get('num_rows')} used")
-    limit = int(os.environ.get("VERINFER_ZK_MAX_LOGROWS", "17"))
+    limit = int(os.environ.get("VERINFER_ZK_MAX_LOGROWS", "18"))
     if logrows > limit:
         raise RuntimeError(
-            f"the circuit needs 2^{logrows} rows, over the bound of 2^{limit} "
-            f"(VERINFER_ZK_MAX_LOGROWS): proving it would take too long or too much memory here")
+            f"CircuitTooLarge: the circuit needs 2^{logrows} rows, over the bound of 2^{limit} "
+            f"(--max-logrows): its keys and proofs would take too long or too much memory")
     if srs is None:
         srs = path(directory, "kzg.srs")
         log(f"SRS: generating a local, devnet-only SRS of 2^{logrows} (not a ceremony)")

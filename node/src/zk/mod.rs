@@ -24,7 +24,7 @@ mod setup;
 
 pub use check::{check, CheckOptions, CheckReport};
 pub use prove::{prove, submit, ProofFile, ProveOptions, ProveReport, TensorFile};
-pub use setup::{setup, SetupOptions, SetupRecord};
+pub use setup::{setup, SetupOptions, SetupRecord, DEFAULT_MAX_LOGROWS};
 
 use std::path::{Path, PathBuf};
 

@@ -14,9 +14,12 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol;
 use alloy::sol_types::{SolCall, SolEvent, SolInterface};
 use verinfer_node::zk::ProofFile;
+use verinfer_precompile::abi::IInference::{self, InferenceRecorded};
+use verinfer_precompile::abi::Tensor;
 use verinfer_precompile::zk_registry::IZkRegistry::{self, IZkRegistryErrors};
 use verinfer_precompile::zk_registry::ADDRESS as REGISTRY;
 use verinfer_tests::harness::{revert_data, Devnet};
+use verinfer_tests::models;
 use verinfer_tests::node::verinfer_bin;
 
 sol! {
@@ -29,6 +32,9 @@ sol! {
         event Requested(uint256 indexed id, address indexed requester, int256 result);
     }
 }
+
+/// One ZK test at a time: each runs ezkl on both cores for minutes.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Run `verinfer zk ARGS… --rpc URL --cache DIR` off the async runtime; exit code and output.
 async fn zk(devnet: &Devnet, cache: &Path, args: &[&str]) -> (i32, String) {
@@ -120,6 +126,7 @@ fn read_proof(path: &Path) -> ProofFile {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let devnet = Devnet::start().await.unwrap();
     // Its own account: dev account 0 is the CLI's and deploys, and alloy caches nonces.
     let p = devnet.signer(3);
@@ -351,6 +358,21 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
         "{refused:?}"
     );
 
+    // The credit model (an MLP: Gemm, ReLU, Gemm, Sigmoid): its own record proven on chain.
+    let receipt = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(REGISTRY)
+                .with_input(submit(&read_proof(&proof3_path)).abi_encode()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert!(is_proven(&p, id3).await);
+
     // The untampered proof of record 2 still goes through.
     let receipt = p
         .send_transaction(
@@ -372,5 +394,77 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("belongs to model"), "{out}");
 
+    // A circuit over the row bound, and a model the prover cannot express: named errors, and
+    // nothing registered.
+    let mlp = models().join("mlp.onnx").display().to_string();
+    let (code, out) = zk(&devnet, cache, &["setup", &mlp, "--max-logrows", "12"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("CircuitTooLarge"), "{out}");
+    assert!(out.contains("over the bound of 2^12"), "{out}");
+    let tree = devnet
+        .add_model("models/real/lgbm_regressor.onnx")
+        .await
+        .unwrap();
+    let (code, out) = zk(&devnet, cache, &["setup", &tree.to_string()]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("UnsupportedModel"), "{out}");
+    assert!(out.contains("TreeEnsembleRegressor"), "{out}");
+    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string(), "--no-submit"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("AlreadyProven"), "{out}");
+
+    devnet.stop().await;
+}
+
+/// A small CNN (Conv, ReLU, MaxPool, Conv, GlobalAveragePool, Gemm, Softmax) on a 12×12 image:
+/// set up, recorded by a contract's `infer`, proven, `isProven`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cnns_record_is_proven_on_chain() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let devnet = Devnet::start().await.unwrap();
+    let p = devnet.signer(3);
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path();
+    let model = devnet.add_model("models/cnn.onnx").await.unwrap();
+    let probe = devnet.deploy("InferenceProbe", ()).await.unwrap();
+    let (code, out) = zk(&devnet, cache, &["setup", &model.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+
+    let image = Tensor {
+        shape: vec![1, 1, 12, 12],
+        values: (0..144)
+            .map(|i| I256::try_from((i * 29) % 201 - 100).unwrap())
+            .collect(),
+        decimals: 2,
+    };
+    // InferenceProbe.infer has the precompile's signature.
+    let call = IInference::inferCall {
+        modelId: model,
+        inputs: vec![image],
+        outputDecimals: 6,
+    };
+    let receipt = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(probe)
+                .with_input(call.abi_encode()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
+        .expect("an InferenceRecorded event")
+        .id;
+    assert!(!is_proven(&p, id).await);
+    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(is_proven(&p, id).await);
     devnet.stop().await;
 }
