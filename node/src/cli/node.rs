@@ -1,6 +1,8 @@
 //! `verinfer node`: its flags, start-up and banner.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::model::print_model;
@@ -8,6 +10,7 @@ use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, B256};
 use anyhow::{bail, Context, Result};
 use verinfer_node::config::{default_attester_key, DEFAULT_MNEMONIC};
 use verinfer_node::sandbox::AdmissionBudget;
+use verinfer_node::zk::prover::{self, ProverConfig};
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::ADDRESS;
 
@@ -76,6 +79,22 @@ pub(crate) struct NodeArgs {
     /// past the budget, before the node admits the model itself).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     admission_timeout: f64,
+    /// Prove, in the background, every record of a model that has a ZK setup in --zk-cache
+    /// (made by `verinfer zk setup`), and submit the proofs to the registry at 0xA02. Needs ezkl
+    /// (scripts/install-ezkl). The chain is the queue: a restart picks up every unproven record.
+    #[arg(long)]
+    zk_prover: bool,
+    /// Setups the prover uses [default: as `verinfer zk`: $VERINFER_ZK_DIR, else
+    /// ~/.cache/verinfer/zk].
+    #[arg(long, value_name = "DIR", requires = "zk_prover")]
+    zk_cache: Option<PathBuf>,
+    /// Key the prover submits with [default: the first dev account].
+    #[arg(long, value_name = "KEY", requires = "zk_prover")]
+    zk_prover_key: Option<B256>,
+    /// Records the prover proves at once (each proof keeps the cores busy for seconds to
+    /// minutes).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "zk_prover")]
+    zk_prover_concurrency: usize,
     /// Resident memory one uploaded model's admission may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     admission_memory: u64,
@@ -172,16 +191,51 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
             _ => None,
         },
     };
+    let prover = if args.zk_prover {
+        // Fail at start, not at the first record, when ezkl is missing.
+        verinfer_node::zk::ezkl::Ezkl::locate(None)?;
+        let key = match args.zk_prover_key {
+            Some(key) => key,
+            None => {
+                let accounts = verinfer_node::config::dev_accounts(&config.mnemonic, 1)?;
+                let first = accounts.first().context("no dev account for the prover")?;
+                B256::from_slice(&first.to_bytes()[..])
+            }
+        };
+        Some((
+            key,
+            args.zk_cache
+                .unwrap_or_else(verinfer_node::zk::default_cache_dir),
+            args.zk_prover_concurrency.max(1),
+        ))
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let handle = verinfer_node::start(config.clone()).await?;
         print_banner(&config, &handle);
+        let stop = Arc::new(AtomicBool::new(false));
+        let _prover = prover.map(|(private_key, cache, concurrency)| {
+            let config = ProverConfig {
+                rpc: handle.http_url(),
+                cache,
+                private_key,
+                concurrency,
+                poll: Duration::from_secs(1),
+            };
+            let stop = stop.clone();
+            std::thread::spawn(move || prover::run(config, stop))
+        });
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 out!("\nShutting down");
+                stop.store(true, Ordering::Relaxed);
                 handle.stop().await;
             }
         }
+        // A proof in flight is abandoned (the thread is detached): its record stays unproven
+        // and is proven after a restart.
         Ok(())
     })
 }

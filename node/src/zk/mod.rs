@@ -4,6 +4,7 @@
 //!   its keys and its Solidity verifier, deployed and registered at the registry at `0xA02`;
 //! - [`prove`]: a record's inputs, read back from its transaction, proven and submitted;
 //! - [`check`]: the registered verifier re-derived from the ONNX bytes, settings and SRS;
+//! - [`prover`]: the prover inside the node (`verinfer node --zk-prover`);
 //! - [`quantize`]: fixed-point values ↔ field elements, as the registry checks them;
 //! - [`ezkl`]: the pinned ezkl (Python) behind an embedded driver script;
 //! - [`send`]: signed transactions from the command line;
@@ -14,6 +15,7 @@
 //! `kzg.srs` (when generated here), `Verifier.sol`, and `setup.json` ([`SetupRecord`]).
 
 pub mod ezkl;
+pub mod prover;
 pub mod quantize;
 pub mod send;
 pub mod solc;

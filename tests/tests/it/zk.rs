@@ -20,7 +20,7 @@ use verinfer_precompile::zk_registry::IZkRegistry::{self, IZkRegistryErrors};
 use verinfer_precompile::zk_registry::ADDRESS as REGISTRY;
 use verinfer_tests::harness::{revert_data, Devnet};
 use verinfer_tests::models;
-use verinfer_tests::node::verinfer_bin;
+use verinfer_tests::node::{dev_keys, provider, verinfer_bin, ChildNode};
 
 sol! {
     #[sol(rpc)]
@@ -37,13 +37,13 @@ sol! {
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Run `verinfer zk ARGS… --rpc URL --cache DIR` off the async runtime; exit code and output.
-async fn zk(devnet: &Devnet, cache: &Path, args: &[&str]) -> (i32, String) {
+async fn zk(url: &str, cache: &Path, args: &[&str]) -> (i32, String) {
     let mut full: Vec<String> = std::iter::once("zk".to_string())
         .chain(args.iter().map(|s| s.to_string()))
         .collect();
     full.extend([
         "--rpc".into(),
-        devnet.url(),
+        url.to_string(),
         "--cache".into(),
         cache.display().to_string(),
     ]);
@@ -138,11 +138,11 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     let id = request(&devnet, signal, &[5000, -2500, 1250, 9000], 4).await;
 
     // Before any setup: no verifier, so no proof.
-    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["prove", &id.to_string()]).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("NoSetup"), "{out}");
 
-    let (code, out) = zk(&devnet, cache, &["setup", &model.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["setup", &model.to_string()]).await;
     assert_eq!(code, 0, "{out}");
     let verifier: Address = field(&out, "verifier").parse().unwrap();
     assert!(
@@ -201,7 +201,7 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     // Prove and submit.
     let proof_path = cache.join("proof.json");
     let (code, out) = zk(
-        &devnet,
+        &devnet.url(),
         cache,
         &[
             "prove",
@@ -234,7 +234,7 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
         registry_revert(&p, submit(&proof).abi_encode()).await,
         IZkRegistryErrors::AlreadyProven(_)
     ));
-    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["prove", &id.to_string()]).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("AlreadyProven"), "{out}");
 
@@ -242,7 +242,7 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     let id2 = request(&devnet, signal, &[-7000, 3000, 100, -4200], 4).await;
     let proof2_path = cache.join("proof2.json");
     let (code, out) = zk(
-        &devnet,
+        &devnet.url(),
         cache,
         &[
             "prove",
@@ -315,7 +315,7 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
         registry_revert(&p, wrong.abi_encode()).await,
         IZkRegistryErrors::UnknownRecord(_)
     ));
-    let (code, out) = zk(&devnet, cache, &["prove", "999"]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["prove", "999"]).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("UnknownRecord"), "{out}");
     // A record of a model with no setup (the credit model, on record 2's inputs).
@@ -329,11 +329,11 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     ));
     // A proof of another model: the credit model's proof of the same inputs, for the linear
     // model's record 2.
-    let (code, out) = zk(&devnet, cache, &["setup", &other_model.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["setup", &other_model.to_string()]).await;
     assert_eq!(code, 0, "{out}");
     let proof3_path = cache.join("proof3.json");
     let (code, out) = zk(
-        &devnet,
+        &devnet.url(),
         cache,
         &[
             "prove",
@@ -390,14 +390,19 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
     println!("submit gas (linear): {}", receipt.gas_used);
 
     // Anyone re-derives the verifier from the model's bytes, settings and SRS.
-    let (code, out) = zk(&devnet, cache, &["check", &model.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["check", &model.to_string()]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("belongs to model"), "{out}");
 
     // A circuit over the row bound, and a model the prover cannot express: named errors, and
     // nothing registered.
     let mlp = models().join("mlp.onnx").display().to_string();
-    let (code, out) = zk(&devnet, cache, &["setup", &mlp, "--max-logrows", "12"]).await;
+    let (code, out) = zk(
+        &devnet.url(),
+        cache,
+        &["setup", &mlp, "--max-logrows", "12"],
+    )
+    .await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("CircuitTooLarge"), "{out}");
     assert!(out.contains("over the bound of 2^12"), "{out}");
@@ -405,11 +410,16 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
         .add_model("models/real/lgbm_regressor.onnx")
         .await
         .unwrap();
-    let (code, out) = zk(&devnet, cache, &["setup", &tree.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["setup", &tree.to_string()]).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("UnsupportedModel"), "{out}");
     assert!(out.contains("TreeEnsembleRegressor"), "{out}");
-    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string(), "--no-submit"]).await;
+    let (code, out) = zk(
+        &devnet.url(),
+        cache,
+        &["prove", &id.to_string(), "--no-submit"],
+    )
+    .await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("AlreadyProven"), "{out}");
 
@@ -427,7 +437,7 @@ async fn a_cnns_record_is_proven_on_chain() {
     let cache = cache.path();
     let model = devnet.add_model("models/cnn.onnx").await.unwrap();
     let probe = devnet.deploy("InferenceProbe", ()).await.unwrap();
-    let (code, out) = zk(&devnet, cache, &["setup", &model.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["setup", &model.to_string()]).await;
     assert_eq!(code, 0, "{out}");
 
     let image = Tensor {
@@ -463,8 +473,96 @@ async fn a_cnns_record_is_proven_on_chain() {
         .expect("an InferenceRecorded event")
         .id;
     assert!(!is_proven(&p, id).await);
-    let (code, out) = zk(&devnet, cache, &["prove", &id.to_string()]).await;
+    let (code, out) = zk(&devnet.url(), cache, &["prove", &id.to_string()]).await;
     assert_eq!(code, 0, "{out}");
     assert!(is_proven(&p, id).await);
     devnet.stop().await;
+}
+
+/// `verinfer node --zk-prover`: a record of a model with a setup is proven in the background,
+/// and one recorded while the node ran without the prover is proven after a restart with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_prover_proves_new_records_and_catches_up_after_a_restart() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().display().to_string();
+    // The prover submits as dev account 5; the CLI sends as account 0, the test as account 1.
+    let prover_key = format!("0x{}", alloy::hex::encode(dev_keys()[5].to_bytes()));
+    let with_prover = [
+        "--zk-prover",
+        "--zk-cache",
+        &cache_arg,
+        "--zk-prover-key",
+        &prover_key,
+    ];
+    let node = ChildNode::start(data.path(), &with_prover);
+    let linear = models().join("linear.onnx").display().to_string();
+    let (code, out) = zk(&node.url(), cache.path(), &["setup", &linear]).await;
+    assert_eq!(code, 0, "{out}");
+    let model: alloy::primitives::B256 = field(&out, "model").parse().unwrap();
+
+    let infer = |values: [i64; 4]| IInference::inferCall {
+        modelId: model,
+        inputs: vec![Tensor {
+            shape: vec![1, 4],
+            values: values.iter().map(|&v| I256::try_from(v).unwrap()).collect(),
+            decimals: 3,
+        }],
+        outputDecimals: 6,
+    };
+    let record = |url: String, call: IInference::inferCall| async move {
+        let p = provider(&url, 1);
+        let receipt = p
+            .send_transaction(
+                TransactionRequest::default()
+                    .with_to(verinfer_precompile::ADDRESS)
+                    .with_input(call.abi_encode()),
+            )
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
+            .expect("an InferenceRecorded event")
+            .id
+    };
+    let wait_proven = |url: String, id: U256| async move {
+        let p = provider(&url, 1).erased();
+        for _ in 0..600 {
+            if is_proven(&p, id).await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    };
+
+    let id1 = record(node.url(), infer([500, -250, 125, 875])).await;
+    assert!(
+        wait_proven(node.url(), id1).await,
+        "record {id1} was not proven by the node's prover"
+    );
+
+    // Without the prover: a record stays unproven.
+    node.kill();
+    let node = ChildNode::start(data.path(), &[]);
+    let id2 = record(node.url(), infer([-100, 200, -300, 400])).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!is_proven(&provider(&node.url(), 1).erased(), id2).await);
+    node.kill();
+    // Back with the prover: it catches up.
+    let node = ChildNode::start(data.path(), &with_prover);
+    assert!(
+        wait_proven(node.url(), id2).await,
+        "record {id2} was not proven after the restart"
+    );
+    assert!(is_proven(&provider(&node.url(), 1).erased(), id1).await);
+    node.kill();
 }
