@@ -207,8 +207,8 @@ pub(crate) fn markdown(rows: &[ZkRow]) -> String {
     out.push_str(&format!(
         "Command: `scripts/bench --zk`. Machine: {} cores, load {}. One fresh node per family; \
          setup = circuit, calibration, SRS, keys, verifier compiled, deployed and registered; \
-         prove = witness and proof; verify gas = `eth_estimateGas` of the verifier's \
-         `verifyProof`; submit gas = the registry's `submit` (record read, inputs hashed and \
+         prove = witness and proof; verify gas = `eth_estimateGas` of a transaction calling \
+         the verifier's `verifyProof` (21 000 and calldata included); submit gas = the registry's `submit` (record read, inputs hashed and \
          quantized, outputs checked, proof verified); deviation = largest |circuit output − f32 \
          record| over the outputs.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

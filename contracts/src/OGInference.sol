@@ -9,7 +9,10 @@ pragma solidity ^0.8.20;
 /// `OGInference.sol` call it unchanged (only the import path changes).
 
 /// @notice How the result should be backed on OpenGradient's network. verinfer runs the model in
-/// every mode and records the mode asked for; no ZK or TEE proof backs a result here.
+/// every mode and records the mode asked for. A record of a model with a zero-knowledge setup
+/// (`verinfer zk setup`) is proven by `verinfer zk prove` or by a node started with
+/// `--zk-prover`, which proves every such record, `ZK` requests included; its status is
+/// `isProven(id)` at the registry at 0xA02 (`Inference.isProven`). No TEE quote backs a result.
 enum ModelInferenceMode {
     VANILLA,
     ZK,

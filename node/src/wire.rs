@@ -89,7 +89,7 @@ pub struct InferenceJson {
     /// Whether the signature recovers to `attester`.
     pub signature_valid: bool,
     /// For a record made through the OpenGradient facade at 0xF4, the mode its request asked
-    /// for (`VANILLA`, `ZK`, `TEE`): no ZK proof or TEE quote backs it here.
+    /// for (`VANILLA`, `ZK`, `TEE`). A ZK proof, when one is made, is `isProven(id)` at 0xA02.
     pub open_gradient_mode: Option<String>,
 }
 

@@ -95,6 +95,22 @@ fn to_tensor(t: &MultiDimensionalNumberTensor) -> Result<Tensor, OGInference::Nu
     })
 }
 
+/// The native inputs a request ran with, for a model whose inputs are named `input_names` (in
+/// the model's order): the tensors `infer` recorded, and hashed into the record's `inputHash`.
+/// `None` when the request does not fit the model (the call reverted).
+pub fn native_inputs(
+    request: &ModelInferenceRequest,
+    input_names: &[String],
+) -> Option<Vec<Tensor>> {
+    input_names
+        .iter()
+        .map(|name| {
+            let given = request.input.numbers.iter().find(|t| &t.name == name)?;
+            to_tensor(given).ok()
+        })
+        .collect()
+}
+
 impl InferencePrecompile {
     /// Execute one call at [`OG_ADDRESS`] with calldata `data` in the context `env`.
     pub fn execute_opengradient(&self, data: &[u8], env: &mut impl CallEnv) -> Exit {

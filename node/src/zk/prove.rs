@@ -7,6 +7,7 @@ use alloy_sol_types::{SolCall, SolValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::opengradient::{native_inputs, OGInference, OG_ADDRESS};
 use verinfer_precompile::zk_registry::IZkRegistry;
 use verinfer_precompile::{IInference, ADDRESS as PRECOMPILE};
 
@@ -16,7 +17,7 @@ use super::send::{Receipt, Sender};
 use super::setup::SetupRecord;
 use super::{is_proven, model_dir, registered_setup, ZkError, REGISTRY_ADDRESS};
 use crate::client::Client;
-use crate::wire::InferenceJson;
+use crate::wire::{InferenceJson, ModelJson};
 
 /// What `zk prove` is told.
 #[derive(Clone, Debug)]
@@ -164,7 +165,16 @@ pub fn prove(opts: &ProveOptions) -> Result<ProveReport, ZkError> {
             opts.id
         ))
     })?;
-    let inputs = recorded_inputs(&client, tx, record.model_id, record.input_hash)?;
+    let model: Option<ModelJson> = client
+        .call("verinfer_getModel", json!([record.model_id]))
+        .map_err(ZkError::Rpc)?;
+    let names: Vec<String> = model
+        .ok_or_else(|| ZkError::Record(format!("the node has no model {}", record.model_id)))?
+        .inputs
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let inputs = recorded_inputs(&client, tx, record.model_id, record.input_hash, &names)?;
 
     let ezkl = Ezkl::locate(opts.python.as_deref())?;
     let data = ezkl_input_file(&dir, &inputs, local.input_scale)?;
@@ -244,13 +254,16 @@ pub(super) fn ezkl_input_file(
     Ok(path)
 }
 
-/// The inputs of the `infer` call in transaction `tx` whose `abi.encode(modelId, inputs)` hashes
-/// to `input_hash`, found in the transaction's call trace.
+/// The inputs of the `infer` call (or of OpenGradient's `runModelInference` at 0xF4) in
+/// transaction `tx` whose `abi.encode(modelId, inputs)` hashes to `input_hash`, found in the
+/// transaction's call trace. `input_names` are the model's, in order (OpenGradient's inputs are
+/// matched by name).
 fn recorded_inputs(
     client: &Client,
     tx: B256,
     model: B256,
     input_hash: B256,
+    input_names: &[String],
 ) -> Result<Vec<Tensor>, ZkError> {
     let trace: Value = client
         .call(
@@ -258,28 +271,36 @@ fn recorded_inputs(
             json!([tx, {"tracer": "callTracer"}]),
         )
         .map_err(ZkError::Rpc)?;
+    let recorded =
+        |inputs: &[Tensor]| keccak256((model, inputs.to_vec()).abi_encode_params()) == input_hash;
     let mut stack = vec![&trace];
     while let Some(frame) = stack.pop() {
         if let Some(calls) = frame["calls"].as_array() {
             stack.extend(calls);
         }
         let to: Option<Address> = frame["to"].as_str().and_then(|s| s.parse().ok());
-        if to != Some(PRECOMPILE) {
-            continue;
-        }
         let input: Option<Bytes> = frame["input"].as_str().and_then(|s| s.parse().ok());
-        let Some(input) = input else { continue };
-        let Ok(call) = IInference::inferCall::abi_decode(&input) else {
+        let (Some(to), Some(input)) = (to, input) else {
             continue;
         };
-        if call.modelId == model
-            && keccak256((call.modelId, call.inputs.clone()).abi_encode_params()) == input_hash
-        {
-            return Ok(call.inputs);
+        let inputs = if to == PRECOMPILE {
+            IInference::inferCall::abi_decode(&input)
+                .ok()
+                .filter(|call| call.modelId == model)
+                .map(|call| call.inputs)
+        } else if to == OG_ADDRESS {
+            OGInference::runModelInferenceCall::abi_decode(&input)
+                .ok()
+                .and_then(|call| native_inputs(&call.request, input_names))
+        } else {
+            None
+        };
+        if let Some(inputs) = inputs.filter(|i| recorded(i)) {
+            return Ok(inputs);
         }
     }
     Err(ZkError::Record(format!(
-        "no call of infer in transaction {tx} has the record's inputs (records made through \
-         the OpenGradient facade at 0xF4 are not provable yet)"
+        "no call of infer (0xA00) or runModelInference (0xF4) in transaction {tx} has the \
+         record's inputs"
     )))
 }

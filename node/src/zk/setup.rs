@@ -50,8 +50,9 @@ pub struct SetupOptions {
     pub max_logrows: u32,
 }
 
-/// Default bound on a circuit's rows (log2): 2^18 rows took 146 s to set up and 59 s to prove
-/// here (2 cores), with a 1.1 GB proving key; each further row doubling doubles all three.
+/// Default bound on a circuit's rows (log2): 2^18 rows took 80 s to set up and 30 s to prove
+/// here (2 cores, `scripts/bench --zk`), with a 1.1 GB proving key; each further row doubling
+/// about doubles all three.
 pub const DEFAULT_MAX_LOGROWS: u32 = 18;
 
 /// A setup, as `setup.json` keeps it in the model's folder.

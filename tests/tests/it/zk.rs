@@ -16,6 +16,10 @@ use alloy::sol_types::{SolCall, SolEvent, SolInterface};
 use verinfer_node::zk::ProofFile;
 use verinfer_precompile::abi::IInference::{self, InferenceRecorded};
 use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::opengradient::{
+    ModelInferenceMode, ModelInferenceRequest, ModelInput, MultiDimensionalNumberTensor, Number,
+    OGInference, OG_ADDRESS,
+};
 use verinfer_precompile::zk_registry::IZkRegistry::{self, IZkRegistryErrors};
 use verinfer_precompile::zk_registry::ADDRESS as REGISTRY;
 use verinfer_tests::harness::{revert_data, Devnet};
@@ -548,6 +552,48 @@ async fn the_nodes_prover_proves_new_records_and_catches_up_after_a_restart() {
     assert!(
         wait_proven(node.url(), id1).await,
         "record {id1} was not proven by the node's prover"
+    );
+
+    // A `ZK` request through the OpenGradient facade at 0xF4 is proven too.
+    let og = OGInference::runModelInferenceCall {
+        request: ModelInferenceRequest {
+            mode: ModelInferenceMode::ZK,
+            modelCID: model.to_string(),
+            input: ModelInput {
+                numbers: vec![MultiDimensionalNumberTensor {
+                    name: "x".into(),
+                    values: [(25, 2), (-5, 1), (3, 0), (-125, 3)]
+                        .into_iter()
+                        .map(|(value, decimals)| Number { value, decimals })
+                        .collect(),
+                    shape: vec![1, 4],
+                }],
+                strings: vec![],
+            },
+        },
+    };
+    let receipt = provider(&node.url(), 1)
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(OG_ADDRESS)
+                .with_input(og.abi_encode()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let og_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
+        .expect("an InferenceRecorded event")
+        .id;
+    assert!(
+        wait_proven(node.url(), og_id).await,
+        "the facade's ZK record {og_id} was not proven"
     );
 
     // Without the prover: a record stays unproven.
