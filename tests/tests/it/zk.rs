@@ -332,9 +332,23 @@ async fn a_linear_models_record_is_proven_on_chain_and_every_bad_submission_is_r
         IZkRegistryErrors::NoSetup(e) if e.modelId == other_model
     ));
     // A proof of another model: the credit model's proof of the same inputs, for the linear
-    // model's record 2.
-    let (code, out) = zk(&devnet.url(), cache, &["setup", &other_model.to_string()]).await;
+    // model's record 2. Its setup takes an SRS file (the linear setup's, of the same size), as
+    // a ceremony's would be given: not labelled devnet-only.
+    let srs = cache.join(model.to_string()).join("kzg.srs");
+    let (code, out) = zk(
+        &devnet.url(),
+        cache,
+        &[
+            "setup",
+            &other_model.to_string(),
+            "--srs",
+            srs.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("devnet only"), "{out}");
+    assert_eq!(field(&out, "srs"), srs.display().to_string(), "{out}");
     let proof3_path = cache.join("proof3.json");
     let (code, out) = zk(
         &devnet.url(),
