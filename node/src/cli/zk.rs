@@ -11,6 +11,7 @@ use verinfer_node::zk::{self, CheckOptions, ProveOptions, SetupOptions};
 /// Options every `zk` command shares.
 #[derive(clap::Args)]
 pub(crate) struct ZkCommon {
+    /// The node's JSON-RPC URL.
     #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc: String,
     /// Folder of cached setups (circuit, keys, verifier, one folder per model)
