@@ -62,8 +62,8 @@ struct Args {
     #[arg(long, value_name = "FINDING", requires = "attacks")]
     only: Vec<String>,
     /// Only the zero-knowledge proofs: per model family, setup and prove time, proof size,
-    /// verification gas and the deviation from the f32 record (writes zk.md and zk.json into
-    /// --out). Needs ezkl (scripts/install-ezkl) and solc. About ten minutes.
+    /// verification gas and the deviation from the f32 record (writes results-zk.md and results-zk.json into
+    /// --out). Needs ezkl (scripts/install-ezkl) and solc. About five minutes.
     #[arg(long)]
     zk: bool,
     /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
@@ -178,9 +178,12 @@ fn main() -> anyhow::Result<()> {
         println!("{markdown}");
         if let Some(dir) = &args.out {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join("zk.json"), serde_json::to_string_pretty(&rows)?)?;
-            std::fs::write(dir.join("zk.md"), &markdown)?;
-            progress(&format!("wrote {}/zk.{{md,json}}", dir.display()));
+            std::fs::write(
+                dir.join("results-zk.json"),
+                serde_json::to_string_pretty(&rows)?,
+            )?;
+            std::fs::write(dir.join("results-zk.md"), &markdown)?;
+            progress(&format!("wrote {}/results-zk.{{md,json}}", dir.display()));
         }
         return Ok(());
     }
