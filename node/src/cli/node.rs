@@ -14,6 +14,15 @@ use verinfer_node::zk::prover::{self, ProverConfig};
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::ADDRESS;
 
+/// How the node writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
 #[derive(clap::Args)]
 pub(crate) struct NodeArgs {
     /// Port to listen on (HTTP and WebSocket).
@@ -79,6 +88,10 @@ pub(crate) struct NodeArgs {
     /// past the budget, before the node admits the model itself).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     admission_timeout: f64,
+    /// Log format: `text` on stdout, or `json` (one object a line) on stderr, the banner staying
+    /// on stdout; what is logged is chosen with RUST_LOG (e.g. `info`, `debug,jsonrpsee=warn`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Prove, in the background, every record of a model that has a ZK setup in --zk-cache
     /// (made by `verinfer zk setup`), and submit the proofs to the registry at 0xA02. Needs ezkl
     /// (scripts/install-ezkl). The chain is the queue: a restart picks up every unproven record.
@@ -132,15 +145,25 @@ pub(crate) fn default_data_dir(chain_id: u64) -> PathBuf {
 }
 
 pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,jsonrpsee=warn".into()),
-        )
-        .with_target(false)
-        // Plain text in log files (`verinfer testnet` writes each validator's to one).
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,jsonrpsee=warn".into());
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            // Plain text in log files (`verinfer testnet` writes each validator's to one).
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        // One JSON object a line (tracing's JSON layer: timestamp, level, message, the event's
+        // fields and the spans it is in), on stderr, apart from the banner on stdout.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let balance = parse_ether(&args.balance)
         .with_context(|| format!("--balance {:?} is not an ETH amount", args.balance))?;
     let block_time = match args.block_time {

@@ -160,3 +160,37 @@ async fn kill_9_mid_stream_loses_no_acknowledged_receipt() {
     let mined: u64 = (1..=head).count() as u64;
     assert_eq!(p.get_balance(BOB).await.unwrap(), U256::from(mined));
 }
+
+/// `--log-format json`: every line the node logs on stderr is one JSON object with a level and
+/// fields, the banner staying on stdout.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let port = verinfer_tests::node::free_port();
+    let mut child = Command::new(verinfer_tests::node::verinfer_bin())
+        .args(["node", "--ephemeral", "--log-format", "json"])
+        .args(["--port", &port.to_string()])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("verinfer starts");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    verinfer_tests::node::wait_for_rpc(addr, Duration::from_secs(60));
+    verinfer_tests::node::rpc_result(addr, "eth_blockNumber", json!([]));
+    let _ = child.kill();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let _ = child.wait();
+    assert!(!lines.is_empty(), "the node logged nothing at debug");
+    for line in &lines {
+        let event: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        assert!(event["level"].is_string(), "no level: {line}");
+        assert!(event["fields"].is_object(), "no fields: {line}");
+    }
+}
