@@ -16,6 +16,7 @@
 //! - [`storage`]: the redb database, one write transaction per block;
 //! - [`witness`]: the inference witnesses a block keeps;
 //! - [`filters`]: log queries and polling filters;
+//! - [`metrics`]: `GET /metrics`, the node's state in Prometheus' text format;
 //! - [`cids`]: OpenGradient-style CID aliases of models;
 //! - [`sandbox`]: admitting uploaded models in a child process within a budget;
 //! - [`ffi`]: `verinfer ffi`, the precompile for the shim at 0xA00 in forge;
@@ -34,6 +35,7 @@ pub mod execute;
 pub mod ffi;
 pub mod filters;
 mod group_commit;
+pub mod metrics;
 pub mod models;
 pub mod node;
 pub mod pool;

@@ -165,7 +165,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         )?;
     }
 
-    let (server, addr) = serve(&config, crate::rpc::module(node.clone())?).await?;
+    let (server, addr) = serve(&config, crate::rpc::module(node.clone())?, node.clone()).await?;
 
     let miner = tokio::spawn(mine_on_interval(node.clone(), mining_rx));
 
@@ -222,7 +222,11 @@ async fn replay_first(
 }
 
 /// Serve `module` on the configured address, with the body, connection and WebSocket caps.
-async fn serve(config: &NodeConfig, module: RpcModule<Node>) -> Result<(ServerHandle, SocketAddr)> {
+async fn serve(
+    config: &NodeConfig,
+    module: RpcModule<Node>,
+    node: Arc<Node>,
+) -> Result<(ServerHandle, SocketAddr)> {
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body)
         .max_response_body_size(u32::MAX)
@@ -234,6 +238,7 @@ async fn serve(config: &NodeConfig, module: RpcModule<Node>) -> Result<(ServerHa
     let http_guard = crate::rpc::http_guard::HttpGuardLayer::new(
         config.max_request_body as usize,
         config.max_ws_connections,
+        node,
     );
     let server = Server::builder()
         .set_config(server_config)

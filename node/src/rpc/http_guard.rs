@@ -12,6 +12,8 @@
 //!   get 429 once 1 024 WebSockets were open). The permit rides in the upgrade request's
 //!   extensions, which jsonrpsee keeps for the WebSocket's lifetime.
 //!
+//! - `GET /metrics` answers the node's metrics in Prometheus' text format ([`crate::metrics`]).
+//!
 //! Other upgrades and anything but POST pass straight through.
 
 use std::future::Future;
@@ -26,10 +28,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower::{Layer, Service};
 
+use crate::node::Node;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Adds [`HttpGuard`] to every connection's service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpGuardLayer {
     /// Largest body accepted, in bytes.
     pub max_body: usize,
@@ -37,15 +41,18 @@ pub struct HttpGuardLayer {
     pub max_ws: usize,
     /// WebSocket connections open now.
     pub open_ws: Arc<AtomicUsize>,
+    /// The node whose metrics `GET /metrics` answers.
+    pub node: Arc<Node>,
 }
 
 impl HttpGuardLayer {
-    /// A guard with these bounds.
-    pub fn new(max_body: usize, max_ws: usize) -> Self {
+    /// A guard with these bounds, serving `node`'s metrics.
+    pub fn new(max_body: usize, max_ws: usize, node: Arc<Node>) -> Self {
         Self {
             max_body,
             max_ws,
             open_ws: Arc::default(),
+            node,
         }
     }
 }
@@ -59,17 +66,19 @@ impl<S> Layer<S> for HttpGuardLayer {
             max_body: self.max_body,
             max_ws: self.max_ws,
             open_ws: Arc::clone(&self.open_ws),
+            node: Arc::clone(&self.node),
         }
     }
 }
 
 /// The checks of this module, then the JSON-RPC service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpGuard<S> {
     inner: S,
     max_body: usize,
     max_ws: usize,
     open_ws: Arc<AtomicUsize>,
+    node: Arc<Node>,
 }
 
 /// One open WebSocket; the count goes down when the last clone is dropped (with the connection).
@@ -170,6 +179,15 @@ where
             }
             request.extensions_mut().insert(permit);
             return Box::pin(self.inner.call(request));
+        }
+        if request.method() == http::Method::GET && request.uri().path() == "/metrics" {
+            let mut response =
+                HttpResponse::new(HttpBody::from(crate::metrics::render(&self.node)));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            return Box::pin(async move { Ok(response) });
         }
         if request.method() != http::Method::POST {
             return Box::pin(self.inner.call(request));
