@@ -122,6 +122,13 @@ pub fn dev_accounts(mnemonic: &str, count: usize) -> Result<Vec<PrivateKeySigner
         .collect()
 }
 
+/// The private key of the first dev account of `mnemonic` (what tools send with by default).
+pub fn first_dev_key(mnemonic: &str) -> Result<B256> {
+    let accounts = dev_accounts(mnemonic, 1)?;
+    let first = accounts.first().context("no dev account")?;
+    Ok(first.to_bytes())
+}
+
 /// The default attester key: derived from the mnemonic, so a devnet restarts with the same one.
 pub fn default_attester_key(mnemonic: &str) -> B256 {
     keccak256(format!("verinfer attester key\0{mnemonic}"))

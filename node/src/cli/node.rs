@@ -219,11 +219,7 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         verinfer_node::zk::ezkl::Ezkl::locate(None)?;
         let key = match args.zk_prover_key {
             Some(key) => key,
-            None => {
-                let accounts = verinfer_node::config::dev_accounts(&config.mnemonic, 1)?;
-                let first = accounts.first().context("no dev account for the prover")?;
-                B256::from_slice(&first.to_bytes()[..])
-            }
+            None => verinfer_node::config::first_dev_key(&config.mnemonic)?,
         };
         Some((
             key,

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use alloy_primitives::{B256, U256};
-use anyhow::{bail, Context, Result};
-use verinfer_node::config::{dev_accounts, DEFAULT_MNEMONIC};
+use anyhow::{bail, Result};
+use verinfer_node::config::{first_dev_key, DEFAULT_MNEMONIC};
 use verinfer_node::zk::{self, CheckOptions, ProveOptions, SetupOptions};
 
 /// Options every `zk` command shares.
@@ -100,9 +100,7 @@ fn key(given: Option<B256>) -> Result<B256> {
     if let Some(k) = given {
         return Ok(k);
     }
-    let accounts = dev_accounts(DEFAULT_MNEMONIC, 1)?;
-    let first = accounts.first().context("no dev account")?;
-    Ok(B256::from_slice(&first.to_bytes()[..]))
+    first_dev_key(DEFAULT_MNEMONIC)
 }
 
 pub(crate) fn run(command: ZkCommand) -> Result<()> {

@@ -94,6 +94,18 @@ async fn request(devnet: &Devnet, signal: Address, values: &[i64], decimals: u8)
         .id
 }
 
+/// The id of the record a successful transaction made (its `InferenceRecorded` event).
+fn recorded_id(receipt: &alloy::rpc::types::TransactionReceipt) -> U256 {
+    assert!(receipt.status(), "the transaction reverted");
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
+        .expect("an InferenceRecorded event")
+        .id
+}
+
 /// `eth_call` `data` on the registry: the revert, decoded by the registry's errors.
 async fn registry_revert(p: &DynProvider, data: Vec<u8>) -> IZkRegistryErrors {
     let err = p
@@ -483,13 +495,7 @@ async fn a_cnns_record_is_proven_on_chain() {
         .await
         .unwrap();
     assert!(receipt.status());
-    let id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
-        .expect("an InferenceRecorded event")
-        .id;
+    let id = recorded_id(&receipt);
     assert!(!is_proven(&p, id).await);
     let (code, out) = zk(&devnet.url(), cache, &["prove", &id.to_string()]).await;
     assert_eq!(code, 0, "{out}");
@@ -543,13 +549,7 @@ async fn the_nodes_prover_proves_new_records_and_catches_up_after_a_restart() {
             .await
             .unwrap();
         assert!(receipt.status());
-        receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
-            .expect("an InferenceRecorded event")
-            .id
+        recorded_id(&receipt)
     };
     let wait_proven = |url: String, id: U256| async move {
         let p = provider(&url, 1).erased();
@@ -598,13 +598,7 @@ async fn the_nodes_prover_proves_new_records_and_catches_up_after_a_restart() {
         .await
         .unwrap();
     assert!(receipt.status());
-    let og_id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| InferenceRecorded::decode_log(&l.inner).ok())
-        .expect("an InferenceRecorded event")
-        .id;
+    let og_id = recorded_id(&receipt);
     assert!(
         wait_proven(node.url(), og_id).await,
         "the facade's ZK record {og_id} was not proven"
