@@ -67,6 +67,8 @@ pub struct NodeConfig {
 pub struct ValidatorConfig {
     /// Its key file.
     pub key: PathBuf,
+    /// Its threshold share file.
+    pub share: PathBuf,
     /// The network's genesis file.
     pub genesis: PathBuf,
     /// Test-only: forge one output of every inference it proposes (a byzantine proposer).

@@ -35,6 +35,7 @@ pub mod execute;
 pub mod ffi;
 pub mod filters;
 mod group_commit;
+pub mod light_client;
 pub mod metrics;
 pub mod models;
 pub mod node;

@@ -24,6 +24,7 @@ mod cli;
 use cli::infer::{infer, InferArgs};
 use cli::model::{add_models, check, list_models, show_model, ModelCommand};
 use cli::node::{run_node, NodeArgs};
+use cli::relay::{relay, RelayArgs};
 use cli::testnet::{testnet, TestnetArgs};
 use cli::verify::{verify, verify_inference, VerifyArgs, VerifyInferenceArgs};
 use cli::zk::ZkCommand;
@@ -63,6 +64,10 @@ enum Command {
     /// verifier, prove a record, check that a verifier belongs to a model.
     #[command(subcommand)]
     Zk(ZkCommand),
+    /// Prove a validator network's record on another EVM chain through its light client
+    /// (InferenceLightClient: BLS threshold certificates and storage proofs checked in
+    /// Solidity), or deploy that light client there.
+    Relay(Box<RelayArgs>),
 }
 
 #[derive(clap::Args)]
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
         Command::VerifyInference(args) => verify_inference(&args),
         Command::Ffi(args) => ffi(&args).map(|_| true),
         Command::Zk(command) => cli::zk::run(command).map(|_| true),
+        Command::Relay(args) => relay(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@
 //! checked.
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_rlp::Decodable as _;
 use alloy_rpc_types_eth::EIP1186AccountProofResponse;
 use alloy_sol_types::{SolCall, SolValue};
 use alloy_trie::{proof::verify_proof, Nibbles, TrieAccount};
@@ -18,8 +19,10 @@ use verinfer_precompile::abi::{IInference, InferenceRecord, Tensor};
 use verinfer_precompile::{attestation, engine, record, ModelStore, ADDRESS};
 
 use crate::client::Client;
+use crate::consensus::{check_finalization, Genesis};
+use crate::storage::StoredFinalization;
 use crate::tensor::tensors_json;
-use crate::wire::{InferenceJson, ModelJson};
+use crate::wire::{BlockCertificateJson, InferenceJson, ModelJson};
 
 /// One check of a proof report.
 #[derive(Clone, Debug, Serialize)]
@@ -91,6 +94,18 @@ pub struct StateProof {
     pub state_root: B256,
     /// The slots proven: the inference count and every slot of the record.
     pub slots: usize,
+    /// Whether the block is the one a finalization certificate names, checked against the
+    /// genesis group key (`--genesis`); otherwise the node's latest block, taken on trust.
+    pub certified: bool,
+}
+
+/// What a proof takes on trust and what it checks: the source of the state root.
+pub enum StateRootSource<'a> {
+    /// The node's latest block, as the node says.
+    Latest,
+    /// The block whose finalization certificate names the record's block (or a descendant),
+    /// its threshold signature checked against this genesis's group key.
+    Certified(&'a Genesis),
 }
 
 impl InferenceProof {
@@ -108,7 +123,7 @@ pub fn check_inference(
     client: &Client,
     id: U256,
     attester: Option<Address>,
-    with_state_proof: bool,
+    state_proof: Option<StateRootSource<'_>>,
 ) -> anyhow::Result<InferenceProof> {
     let chain_id: alloy_primitives::U64 = client.call("eth_chainId", json!([]))?;
     let chain_id = chain_id.to::<u64>();
@@ -133,8 +148,23 @@ pub fn check_inference(
     checks.hashes(&bytes, &call, &record);
     let reexecuted = checks.rerun(&bytes, &call, &record);
     let (digest, recovered) = checks.signature(chain_id, id, &record, attester);
-    let state_proof = if with_state_proof {
-        let (proof, result) = prove_record(client, id, &record)?;
+    let state_proof = if let Some(source) = state_proof {
+        let block = match source {
+            StateRootSource::Latest => latest_block(client)?,
+            StateRootSource::Certified(genesis) => {
+                let (block, result) = certified_block(client, genesis, record.blockNumber)?;
+                checks.check(
+                    &format!(
+                        "block {}'s finalization certificate verifies against the genesis group key",
+                        block.number
+                    ),
+                    result.is_ok(),
+                    result.err().unwrap_or_default(),
+                );
+                block
+            }
+        };
+        let (proof, result) = prove_record(client, id, &record, &block)?;
         checks.check(
             "eth_getProof proves the record's storage against the block's state root",
             result.is_ok(),
@@ -258,18 +288,79 @@ impl Checks {
     }
 }
 
-/// Prove, with `eth_getProof` at the latest block, that the precompile account's storage holds
-/// record `id` exactly as `record` reads (every slot [`record::write`] writes, and an inference
-/// count of at least `id`), under that block's state root.
+/// The block a state proof is against.
+struct ProvenBlock {
+    number: u64,
+    hash: B256,
+    state_root: B256,
+    certified: bool,
+}
+
+/// The node's latest block, as it says.
+fn latest_block(client: &Client) -> anyhow::Result<ProvenBlock> {
+    let head: Value = client.call("eth_getBlockByNumber", json!(["latest", false]))?;
+    let field = |name: &str| serde_json::from_value::<B256>(head[name].clone());
+    let number: alloy_primitives::U64 = serde_json::from_value(head["number"].clone())?;
+    Ok(ProvenBlock {
+        number: number.to(),
+        hash: field("hash")?,
+        state_root: field("stateRoot")?,
+        certified: false,
+    })
+}
+
+/// The block the finalization certificate of block `number` names, with the state root of its
+/// header, and whether the certificate holds: the header hashes to the certified block hash
+/// and the threshold signature verifies against `genesis`'s group key.
+fn certified_block(
+    client: &Client,
+    genesis: &Genesis,
+    number: u64,
+) -> anyhow::Result<(ProvenBlock, Result<(), String>)> {
+    let answer: Option<BlockCertificateJson> = client
+        .call("verinfer_getBlockCertificate", json!([number]))
+        .with_context(|| format!("the finalization certificate of block {number}"))?;
+    let cert = answer.ok_or_else(|| {
+        anyhow!("block {number} is not finalized (or the node is not a validator network's)")
+    })?;
+    let header = alloy_consensus::Header::decode(&mut cert.header.as_ref()).map_err(|e| {
+        anyhow!(
+            "the node's header of block {} does not decode: {e}",
+            cert.block_number
+        )
+    })?;
+    let hash = keccak256(&cert.header);
+    let block = ProvenBlock {
+        number: header.number,
+        hash,
+        state_root: header.state_root,
+        certified: true,
+    };
+    let result = if header.number != cert.block_number {
+        Err(format!(
+            "the header is of block {}, the certificate of block {}",
+            header.number, cert.block_number
+        ))
+    } else {
+        let finalization = StoredFinalization {
+            view: cert.certificate.view,
+            certified_block: cert.block_number,
+            certificate: cert.encoded.clone(),
+        };
+        check_finalization(genesis, hash, &finalization)
+    };
+    Ok((block, result))
+}
+
+/// Prove, with `eth_getProof` at `block`, that the precompile account's storage holds record
+/// `id` exactly as `record` reads (every slot [`record::write`] writes, and an inference count
+/// of at least `id`), under that block's state root.
 fn prove_record(
     client: &Client,
     id: U256,
     record: &InferenceRecord,
+    block: &ProvenBlock,
 ) -> anyhow::Result<(StateProof, Result<(), String>)> {
-    let head: Value = client.call("eth_getBlockByNumber", json!(["latest", false]))?;
-    let field = |name: &str| serde_json::from_value::<B256>(head[name].clone());
-    let (block_hash, state_root) = (field("hash")?, field("stateRoot")?);
-    let block_number: alloy_primitives::U64 = serde_json::from_value(head["number"].clone())?;
     let mut expected = Vec::new();
     record::write(id, record, |slot, value| {
         expected.push((slot, value));
@@ -281,17 +372,21 @@ fn prove_record(
         .map(B256::from)
         .collect();
     let proof: EIP1186AccountProofResponse = client
-        .call("eth_getProof", json!([ADDRESS, slots, head["number"]]))
+        .call(
+            "eth_getProof",
+            json!([ADDRESS, slots, format!("0x{:x}", block.number)]),
+        )
         .context("eth_getProof of the precompile account")?;
     let summary = StateProof {
-        block_number: block_number.to(),
-        block_hash,
-        state_root,
+        block_number: block.number,
+        block_hash: block.hash,
+        state_root: block.state_root,
         slots: slots.len(),
+        certified: block.certified,
     };
     Ok((
         summary,
-        verify_record_proof(&proof, state_root, id, &expected),
+        verify_record_proof(&proof, block.state_root, id, &expected),
     ))
 }
 

@@ -73,7 +73,10 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
 
     let network = match &config.validator {
         Some(v) => Some((
-            crate::consensus::ValidatorKey::read(&v.key)?,
+            (
+                crate::consensus::ValidatorKey::read(&v.key)?,
+                crate::consensus::ValidatorShare::read(&v.share)?,
+            ),
             crate::consensus::Genesis::read(&v.genesis)?,
         )),
         None => None,
@@ -149,13 +152,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             .with_context(|| format!("binding {cid} as the replayed chain's source does"))?;
     }
 
-    if let (Some((key, genesis)), Some(data_dir), Some(v)) =
+    if let (Some(((key, share), genesis)), Some(data_dir), Some(v)) =
         (network, &config.data_dir, &config.validator)
     {
         crate::consensus::start(
             node.clone(),
             crate::consensus::ValidatorOptions {
                 key,
+                share,
                 genesis,
                 dir: data_dir.join("consensus"),
                 listen: None,

@@ -103,3 +103,29 @@ pub struct WitnessJson {
     /// Its outputs decoded, if they decode as a `Tensor[]`.
     pub decoded_outputs: Option<Vec<TensorJson>>,
 }
+
+/// `verinfer_getBlockCertificate`: what a light client needs to accept a finalized block — its
+/// header and the finalization certificate that names it, taken apart (docs/validators.md,
+/// "Certificates").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockCertificateJson {
+    /// The block asked about.
+    pub finalizes: u64,
+    /// The block the certificate names: `finalizes`, or a descendant whose certificate
+    /// finalized it with its ancestors.
+    pub block_number: u64,
+    /// That block's hash: keccak256 of `header`.
+    pub block_hash: B256,
+    /// Its state root.
+    pub state_root: B256,
+    /// Its header, RLP encoded.
+    pub header: Bytes,
+    /// The hash-to-curve domain separation tag.
+    pub dst: String,
+    /// The certificate, taken apart.
+    #[serde(flatten)]
+    pub certificate: crate::consensus::Certificate,
+    /// The engine's encoding of the whole certificate.
+    pub encoded: Bytes,
+}

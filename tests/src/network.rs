@@ -55,7 +55,7 @@ impl Network {
                 rpc: None,
             });
         }
-        let genesis = Genesis {
+        let mut genesis = Genesis {
             chain_id: 31337,
             timestamp: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -63,7 +63,13 @@ impl Network {
             block_time_ms: BLOCK_TIME_MS,
             idle_block_time_ms: IDLE_BLOCK_TIME_MS,
             validators,
+            threshold: None,
         };
+        let shares = genesis.deal_threshold_key().expect("a threshold key");
+        for (i, share) in shares.iter().enumerate() {
+            let share_path = dir.path().join(format!("validator-{i}")).join("share");
+            share.write(&share_path).expect("share file");
+        }
         // Only the model the tests run: admitting every test model at start, four processes at
         // once, would take seconds on a small machine.
         let models = dir.path().join("models");
@@ -148,6 +154,11 @@ impl Network {
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("validator-{i}/node.log")))
             .unwrap_or_default()
+    }
+
+    /// The network's `genesis.json`.
+    pub fn genesis(&self) -> &Path {
+        &self.genesis
     }
 
     /// The data directory of the whole network.

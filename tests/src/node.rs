@@ -291,3 +291,50 @@ pub fn open_ws(addr: SocketAddr) -> (u16, TcpStream) {
         .unwrap_or(0);
     (status, stream)
 }
+
+/// anvil 1.7.1 (from scripts/install-peers) on a free loopback port, killed on drop.
+pub struct Anvil {
+    child: Child,
+    /// Its JSON-RPC address.
+    pub addr: SocketAddr,
+}
+
+impl Anvil {
+    /// Its JSON-RPC URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start anvil with its defaults (chain 31337, Prague, the dev accounts) and wait for its RPC.
+pub fn start_anvil() -> Anvil {
+    let peers = std::env::var_os("VERINFER_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers"));
+    let bin = peers.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        bin.exists(),
+        "no anvil at {}: run scripts/install-peers (scripts/test does)",
+        bin.display()
+    );
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("anvil starts");
+    let anvil = Anvil {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    wait_for_rpc(anvil.addr, Duration::from_secs(30));
+    anvil
+}

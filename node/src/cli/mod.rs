@@ -4,6 +4,7 @@
 pub(crate) mod infer;
 pub(crate) mod model;
 pub(crate) mod node;
+pub(crate) mod relay;
 pub(crate) mod testnet;
 pub(crate) mod verify;
 pub(crate) mod zk;

@@ -125,6 +125,10 @@ pub(crate) struct NodeArgs {
     /// The validator's key file (hex ed25519 key, as `verinfer testnet` writes them).
     #[arg(long, value_name = "FILE", requires = "validator")]
     key: Option<PathBuf>,
+    /// The validator's threshold share file (hex, as `verinfer testnet` writes them)
+    /// [default: the file `share` beside --key].
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    share: Option<PathBuf>,
     /// The network's genesis file (chain id, timestamp, block times, validators).
     #[arg(long, value_name = "FILE", requires = "validator")]
     genesis: Option<PathBuf>,
@@ -207,6 +211,7 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         replay_from: args.replay_from,
         validator: match (args.validator, args.key, args.genesis) {
             (true, Some(key), Some(genesis)) => Some(verinfer_node::config::ValidatorConfig {
+                share: args.share.unwrap_or_else(|| key.with_file_name("share")),
                 key,
                 genesis,
                 forge_outputs: args.forge_outputs,

@@ -12,7 +12,7 @@ pub(crate) struct TestnetArgs {
     /// Number of validators (4 tolerates one faulty validator; 3f+1 tolerate f).
     #[arg(long, default_value_t = 4)]
     validators: usize,
-    /// Where each validator keeps its key, chain and log (DIR/validator-<i>/), and where the
+    /// Where each validator keeps its key, threshold share, chain and log (DIR/validator-<i>/), and where the
     /// genesis file goes (DIR/genesis.json). An existing testnet there is restarted as it was.
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
@@ -73,6 +73,8 @@ pub(crate) fn testnet(args: &TestnetArgs) -> Result<()> {
             .args(["node", "--validator", "--port", &port.to_string()])
             .arg("--key")
             .arg(dir.join("key"))
+            .arg("--share")
+            .arg(dir.join("share"))
             .arg("--genesis")
             .arg(&genesis_path)
             .arg("--data-dir")
@@ -128,7 +130,7 @@ fn new_genesis(args: &TestnetArgs) -> Result<Genesis> {
             rpc: Some(format!("http://127.0.0.1:{}", args.port + i as u16)),
         });
     }
-    Ok(Genesis {
+    let mut genesis = Genesis {
         chain_id: args.chain_id,
         timestamp: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -136,7 +138,14 @@ fn new_genesis(args: &TestnetArgs) -> Result<Genesis> {
         block_time_ms: args.block_time_ms,
         idle_block_time_ms: args.idle_block_time_ms.max(args.block_time_ms),
         validators,
-    })
+        threshold: None,
+    };
+    // A trusted dealer, not a DKG: see docs/validators.md ("The threshold key").
+    let shares = genesis.deal_threshold_key()?;
+    for (i, share) in shares.iter().enumerate() {
+        share.write(&validator_dir(&args.data_dir, i).join("share"))?;
+    }
+    Ok(genesis)
 }
 
 fn validator_dir(data_dir: &Path, i: usize) -> PathBuf {

@@ -6,6 +6,7 @@ use alloy_primitives::B256;
 use anyhow::{bail, Result};
 use verinfer_node::client::Client;
 use verinfer_node::consensus::{check_finalization, Genesis};
+use verinfer_node::proof::StateRootSource;
 use verinfer_node::replay::Mismatch;
 use verinfer_node::storage::StoredFinalization;
 use verinfer_node::tensor::format_tensor;
@@ -22,10 +23,16 @@ pub(crate) struct VerifyInferenceArgs {
     /// Print the proof report as JSON.
     #[arg(long)]
     json: bool,
-    /// Also prove the record's storage slots against the latest block's state root
-    /// (eth_getProof), so the record is shown to be in the chain's committed state.
+    /// Also prove the record's storage slots against a block's state root (eth_getProof), so
+    /// the record is shown to be in the chain's committed state: the latest block's, as the
+    /// node says, or with --genesis the certified block's.
     #[arg(long)]
     proof: bool,
+    /// A validator network's genesis.json: prove the record against the block its
+    /// finalization certificate names, the certificate checked against the genesis group key
+    /// (implies --proof).
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -206,7 +213,12 @@ impl Certificates {
 
 pub(crate) fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
     let client = Client::new(&args.rpc)?;
-    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester, args.proof)?;
+    let genesis = args.genesis.as_deref().map(Genesis::read).transpose()?;
+    let source = match &genesis {
+        Some(genesis) => Some(StateRootSource::Certified(genesis)),
+        None => args.proof.then_some(StateRootSource::Latest),
+    };
+    let proof = verinfer_node::proof::check_inference(&client, args.id, args.attester, source)?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&proof)?);
         return Ok(proof.verified());
@@ -242,6 +254,15 @@ pub(crate) fn verify_inference(args: &VerifyInferenceArgs) -> Result<bool> {
             state.slots
         );
     }
+    let certificate = match &proof.state_proof {
+        Some(state) if state.certified => "certificate checked",
+        _ => "certificate not checked (--genesis)",
+    };
+    let storage = match &proof.state_proof {
+        Some(_) => "storage proof checked",
+        None => "storage proof not checked (--proof)",
+    };
+    out!("  checked       replay, attestation; {storage}; {certificate}");
     for check in &proof.checks {
         if check.passed {
             out!("  ok    {}", check.what);

@@ -25,6 +25,24 @@ pub struct Genesis {
     pub idle_block_time_ms: u64,
     /// The validators.
     pub validators: Vec<GenesisValidator>,
+    /// The validators' BLS12-381 threshold key, which finalization certificates are signed
+    /// with (absent only in genesis files of older versions, which no longer start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<GenesisThreshold>,
+}
+
+/// The validator set's threshold key (min-sig BLS12-381: signatures in G1, keys in G2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisThreshold {
+    /// The group public key, hex (G2, 96 bytes compressed): every certificate verifies
+    /// against it alone.
+    pub group_key: String,
+    /// The group key in EIP-2537's encoding (256 bytes, hex), as a light client takes it.
+    pub group_key_eip2537: String,
+    /// The public polynomial (commonware's encoding, hex): each validator's public share, for
+    /// checking their partial signatures.
+    pub polynomial: String,
 }
 
 /// One validator of the genesis set.
@@ -65,6 +83,56 @@ impl Genesis {
             .collect()
     }
 
+    /// The threshold polynomial, checked against the group key and the validator count.
+    pub(crate) fn polynomial(&self) -> anyhow::Result<super::threshold::Polynomial> {
+        let Some(threshold) = &self.threshold else {
+            bail!(
+                "the genesis file has no threshold key (it was written by an older verinfer, \
+                 whose validators signed with ed25519 alone): start a new testnet in another \
+                 --data-dir"
+            );
+        };
+        let polynomial = super::threshold::parse_polynomial(
+            threshold.polynomial.trim_start_matches("0x"),
+            self.validators.len(),
+        )?;
+        let group_key = super::threshold::group_key_bytes(&polynomial);
+        if hex::decode(&threshold.group_key).ok().as_deref() != Some(group_key.as_slice()) {
+            bail!("the genesis file's groupKey is not the key its polynomial commits to");
+        }
+        let eip2537 = super::threshold::g2_eip2537(&group_key)
+            .map_err(|e| anyhow::anyhow!("the group key: {e}"))?;
+        let stated = hex::decode(&threshold.group_key_eip2537).unwrap_or_default();
+        if stated != eip2537 {
+            bail!("the genesis file's groupKeyEip2537 is not its groupKey");
+        }
+        Ok(polynomial)
+    }
+
+    /// The group public key in EIP-2537's encoding (256 bytes).
+    pub fn group_key_eip2537(&self) -> anyhow::Result<Vec<u8>> {
+        let polynomial = self.polynomial()?;
+        let key = super::threshold::g2_eip2537(&super::threshold::group_key_bytes(&polynomial))
+            .map_err(|e| anyhow::anyhow!("the group key: {e}"))?;
+        Ok(key.to_vec())
+    }
+
+    /// Deal a threshold key among the validators (replacing any), returning each validator's
+    /// share in genesis order.
+    pub fn deal_threshold_key(&mut self) -> anyhow::Result<Vec<super::ValidatorShare>> {
+        let keys = self.public_keys()?;
+        let (polynomial, shares) = super::threshold::deal_shares(&keys)?;
+        let group_key = super::threshold::group_key_bytes(&polynomial);
+        let eip2537 = super::threshold::g2_eip2537(&group_key)
+            .map_err(|e| anyhow::anyhow!("the dealt group key: {e}"))?;
+        self.threshold = Some(GenesisThreshold {
+            group_key: hex::encode(&group_key),
+            group_key_eip2537: hex::encode(eip2537),
+            polynomial: super::threshold::polynomial_hex(&polynomial),
+        });
+        Ok(shares.into_iter().map(super::ValidatorShare).collect())
+    }
+
     fn check(&self) -> anyhow::Result<()> {
         if self.validators.is_empty() {
             bail!("the genesis file lists no validator");
@@ -79,6 +147,7 @@ impl Genesis {
         if self.block_time_ms == 0 || self.idle_block_time_ms < self.block_time_ms {
             bail!("blockTimeMs must be positive and idleBlockTimeMs at least blockTimeMs");
         }
+        self.polynomial()?;
         Ok(())
     }
 }

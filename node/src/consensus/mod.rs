@@ -8,6 +8,7 @@
 
 mod genesis;
 mod simplex;
+mod threshold;
 mod validator;
 
 use std::net::SocketAddr;
@@ -20,14 +21,18 @@ use commonware_cryptography::Signer as _;
 use tokio::sync::mpsc;
 use verinfer_precompile::{Attester, InferencePrecompile, Mode};
 
-pub use genesis::{parse_public_key, Genesis, GenesisValidator, ValidatorKey};
+pub use genesis::{parse_public_key, Genesis, GenesisThreshold, GenesisValidator, ValidatorKey};
+pub use simplex::{decode_certificate, Certificate};
+pub use threshold::{g1_eip2537, g2_eip2537, ValidatorShare, HASH_TO_G1_DST};
 
 use crate::node::Node;
 
 /// How a validator runs.
 pub struct ValidatorOptions {
-    /// Its key.
+    /// Its key (p2p identity).
     pub key: ValidatorKey,
+    /// Its share of the threshold key (finalization certificates).
+    pub share: ValidatorShare,
     /// The network's genesis.
     pub genesis: Genesis,
     /// Where the engine keeps its journal (beside the chain's database).
@@ -42,15 +47,15 @@ pub struct ValidatorOptions {
 }
 
 /// Check block `number`'s finalization (as [`crate::storage::Storage::finalization`] or
-/// `verinfer_getFinalization` give it) against the network's genesis: a quorum of its
-/// validators signed the block it names, whose hash is `certified`.
+/// `verinfer_getFinalization` give it) against the network's genesis: a threshold signature
+/// by its validators' group key over the block it names, whose hash is `certified`.
 pub fn check_finalization(
     genesis: &Genesis,
     certified: alloy_primitives::B256,
     finalization: &crate::storage::StoredFinalization,
 ) -> Result<(), String> {
-    let keys = genesis.public_keys().map_err(|e| e.to_string())?;
-    simplex::check_finalization(keys, certified, finalization)
+    let polynomial = genesis.polynomial().map_err(|e| e.to_string())?;
+    simplex::check_finalization(polynomial.public(), certified, finalization)
 }
 
 /// Start this node's validator: the consensus engine on a thread of its own. Transactions the
@@ -90,6 +95,8 @@ pub fn start(node: Arc<Node>, options: ValidatorOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for the other validators on {listen}"))?;
     let config = simplex::EngineConfig {
         key: options.key.0.clone(),
+        share: options.share.0.clone(),
+        polynomial: options.genesis.polynomial()?,
         listen,
         peers,
         dir: options.dir,

@@ -20,11 +20,12 @@ use alloy_primitives::B256;
 use commonware_actor::Feedback;
 use commonware_codec::Decode as _;
 use commonware_codec::Encode;
-use commonware_consensus::simplex::scheme::ed25519::Scheme;
+use commonware_consensus::simplex::scheme::bls12381_threshold::standard;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};
 use commonware_consensus::simplex::{self, elector::RoundRobin, Plan};
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter, Viewable};
+use commonware_cryptography::bls12381::primitives::group::Share;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{ed25519, ChaCha20Poly1305, Sha256};
 use commonware_p2p::authenticated::lookup;
@@ -38,10 +39,15 @@ use commonware_utils::ordered::{Map, Set};
 use commonware_utils::{NZDuration, NZUsize, TryCollect, NZU16, NZU32};
 use tokio::sync::mpsc;
 
+use super::threshold::{Polynomial, Variant};
 use super::validator::{Finalized, Validator, Verdict};
 use crate::chain::Proposal;
 use crate::node::Shared;
 use crate::storage::StoredFinalization;
+
+/// The signing scheme: BLS12-381 threshold signatures (one recovered signature per
+/// certificate, against the group key), among validators known by their ed25519 p2p keys.
+type Scheme = standard::Scheme<ed25519::PublicKey, Variant>;
 
 /// Namespace of the validators' signatures and connections.
 const NAMESPACE: &[u8] = b"verinfer";
@@ -63,6 +69,10 @@ const REQUEST_AGAIN: Duration = Duration::from_millis(250);
 pub(crate) struct EngineConfig {
     /// This validator's key.
     pub(crate) key: ed25519::PrivateKey,
+    /// Its share of the threshold key.
+    pub(crate) share: Share,
+    /// The threshold key's public polynomial.
+    pub(crate) polynomial: Polynomial,
     /// Every validator's key and p2p address, in genesis order.
     pub(crate) peers: Vec<(ed25519::PublicKey, SocketAddr)>,
     /// Where this validator listens.
@@ -82,23 +92,65 @@ fn hash(digest: &Digest) -> B256 {
     B256::from_slice(digest.as_ref())
 }
 
-/// Check a stored finalization against the genesis validator set: it decodes, is for the view
-/// it says, names `certified` (the hash of the block it certifies), and carries a quorum of the
-/// validators' signatures over it.
+/// A finalization certificate taken apart: the proposal simplex signed, the exact bytes that
+/// were hashed to G1, and the recovered threshold signature.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// The consensus epoch (always 0: the validator set never changes).
+    pub epoch: u64,
+    /// The view (round) of the finalized proposal.
+    pub view: u64,
+    /// The view of its parent.
+    pub parent_view: u64,
+    /// The finalized block's hash (the proposal's payload).
+    pub block_hash: B256,
+    /// The signature's namespace: `verinfer_FINALIZE`.
+    pub namespace: alloy_primitives::Bytes,
+    /// The proposal's encoding: varint(epoch) ‖ varint(view) ‖ varint(parentView) ‖ blockHash.
+    pub message: alloy_primitives::Bytes,
+    /// What was hashed to G1: varint(len(namespace)) ‖ namespace ‖ message.
+    pub signed_message: alloy_primitives::Bytes,
+    /// The threshold signature (G1, 48 bytes compressed).
+    pub signature: alloy_primitives::Bytes,
+    /// The signature in EIP-2537's encoding (128 bytes), as a light client takes it.
+    pub signature_eip2537: alloy_primitives::Bytes,
+}
+
+fn decode(certificate: &[u8]) -> Result<Finalization<Scheme, Digest>, String> {
+    Finalization::<Scheme, Digest>::decode_cfg(certificate.to_vec(), &())
+        .map_err(|e| format!("the certificate does not decode: {e}"))
+}
+
+/// Take a stored finalization certificate apart.
+pub fn decode_certificate(certificate: &[u8]) -> Result<Certificate, String> {
+    let decoded = decode(certificate)?;
+    let namespace = simplex::scheme::Namespace::new(NAMESPACE).finalize;
+    let message = decoded.proposal.encode().to_vec();
+    let signature = decoded.certificate.encode().to_vec();
+    let signature_eip2537 = super::threshold::g1_eip2537(&signature)?;
+    Ok(Certificate {
+        epoch: decoded.proposal.round.epoch().get(),
+        view: decoded.view().get(),
+        parent_view: decoded.proposal.parent.get(),
+        block_hash: hash(&decoded.proposal.payload),
+        signed_message: commonware_utils::union_unique(&namespace, &message).into(),
+        namespace: namespace.into(),
+        message: message.into(),
+        signature: signature.into(),
+        signature_eip2537: signature_eip2537.to_vec().into(),
+    })
+}
+
+/// Check a stored finalization against the validators' group key: it decodes, is for the view
+/// it says, names `certified` (the hash of the block it certifies), and its threshold
+/// signature verifies.
 pub(crate) fn check_finalization(
-    validators: Vec<ed25519::PublicKey>,
+    group_key: &<Variant as commonware_cryptography::bls12381::primitives::variant::Variant>::Public,
     certified: B256,
     finalization: &StoredFinalization,
 ) -> Result<(), String> {
-    let participants: Set<ed25519::PublicKey> = validators
-        .into_iter()
-        .try_collect()
-        .map_err(|_| "the genesis validator keys are not unique".to_string())?;
-    let decoded = Finalization::<Scheme, Digest>::decode_cfg(
-        finalization.certificate.to_vec(),
-        &participants.len(),
-    )
-    .map_err(|e| format!("the certificate does not decode: {e}"))?;
+    let decoded = decode(&finalization.certificate)?;
     if decoded.proposal.payload != digest(certified) {
         return Err(format!(
             "the certificate is for {}, not block {certified}",
@@ -112,10 +164,11 @@ pub(crate) fn check_finalization(
             finalization.view
         ));
     }
-    let verifier = Scheme::verifier(NAMESPACE, participants);
+    let verifier = Scheme::certificate_verifier(NAMESPACE, group_key.clone());
     if !decoded.verify(&mut commonware_utils::sys_rng(), &verifier, &Sequential) {
         return Err(
-            "the certificate's signatures are not a quorum of the genesis validators".into(),
+            "the certificate's threshold signature does not verify against the genesis group key"
+                .into(),
         );
     }
     Ok(())
@@ -179,8 +232,17 @@ pub(crate) fn run(
             Ok(set) => set,
             Err(_) => return,
         };
-        let Some(scheme) = Scheme::signer(NAMESPACE, participants, config.key.clone()) else {
-            tracing::error!("this validator's key is not in the genesis validator set");
+        let me = commonware_cryptography::Signer::public_key(&config.key);
+        if commonware_utils::ordered::Quorum::index(&participants, &me) != Some(config.share.index)
+        {
+            tracing::error!("this validator's threshold share is another validator's");
+            return;
+        }
+        let Some(scheme) = Scheme::signer(NAMESPACE, participants, config.polynomial, config.share)
+        else {
+            tracing::error!(
+                "this validator's threshold share does not match the genesis polynomial"
+            );
             return;
         };
         let genesis = digest(validator.genesis_hash());

@@ -18,7 +18,7 @@ use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
 use crate::storage::{StoredBlock, StoredFinalization};
 use crate::tensor::tensors_json;
-use crate::wire::{InferenceJson, ModelJson, WitnessJson};
+use crate::wire::{BlockCertificateJson, InferenceJson, ModelJson, WitnessJson};
 
 fn model_json(
     node: &Node,
@@ -79,6 +79,9 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("verinfer_getGenesis", |_, n, _| verinfer_get_genesis(n))?;
     m.register_method("verinfer_getFinalization", |p, n, _| {
         verinfer_get_finalization(p, n)
+    })?;
+    m.register_method("verinfer_getBlockCertificate", |p, n, _| {
+        verinfer_get_block_certificate(p, n)
     })?;
     m.register_method("verinfer_getReplayBlock", |p, n, _| {
         verinfer_get_replay_block(p, n)
@@ -213,6 +216,51 @@ fn verinfer_get_finalization(p: Params<'_>, n: &Node) -> RpcResult<Option<Stored
         .storage()
         .finalization(block.header.number)
         .map_err(ChainError::from)?)
+}
+
+/// `verinfer_getBlockCertificate`: a finalized block's certificate with the header it names
+/// (`null` on a devnet).
+fn verinfer_get_block_certificate(
+    p: Params<'_>,
+    n: &Node,
+) -> RpcResult<Option<BlockCertificateJson>> {
+    let chain = n.chain();
+    let block = block_param(p, &chain)?;
+    let storage = chain.storage();
+    let Some(finalization) = storage
+        .finalization(block.header.number)
+        .map_err(ChainError::from)?
+    else {
+        return Ok(None);
+    };
+    let certified = if finalization.certified_block == block.header.number {
+        block.clone()
+    } else {
+        storage
+            .block(finalization.certified_block)
+            .map_err(ChainError::from)?
+            .ok_or_else(|| {
+                rpc_error(
+                    SERVER_ERROR,
+                    format!(
+                        "block {} was finalized by block {}, which this node lacks",
+                        block.header.number, finalization.certified_block
+                    ),
+                )
+            })?
+    };
+    let certificate = crate::consensus::decode_certificate(&finalization.certificate)
+        .map_err(|e| rpc_error(SERVER_ERROR, e))?;
+    Ok(Some(BlockCertificateJson {
+        finalizes: block.header.number,
+        block_number: certified.header.number,
+        block_hash: certified.hash,
+        state_root: certified.header.state_root,
+        header: alloy_rlp::encode(&certified.header).into(),
+        dst: crate::consensus::HASH_TO_G1_DST.to_string(),
+        certificate,
+        encoded: finalization.certificate,
+    }))
 }
 
 /// `verinfer_getGenesis`.

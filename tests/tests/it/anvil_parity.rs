@@ -7,55 +7,12 @@
 //! (scripts/test runs it; `$VERINFER_PEERS` or .tools/peers).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_trie::{proof::verify_proof, Nibbles};
 use serde_json::{json, Value};
-use verinfer_tests::node::{dev_keys, free_port, post, signed_tx, storage_contract, ChildNode};
-
-struct Anvil {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_anvil() -> Anvil {
-    let peers = std::env::var_os("VERINFER_PEERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers"));
-    let bin = peers.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(
-        bin.exists(),
-        "no anvil at {}: run scripts/install-peers (scripts/test does)",
-        bin.display()
-    );
-    let port = free_port();
-    let child = Command::new(bin)
-        .args(["--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("anvil starts");
-    let anvil = Anvil {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while call(anvil.addr, "eth_chainId", json!([])).is_err() {
-        assert!(Instant::now() < deadline, "anvil did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    anvil
-}
+use verinfer_tests::node::{dev_keys, post, signed_tx, start_anvil, storage_contract, ChildNode};
 
 /// One JSON-RPC call: the result, or the error object.
 fn call(addr: SocketAddr, method: &str, params: Value) -> Result<Value, Value> {

@@ -11,6 +11,7 @@ mod fuzz_rpc;
 mod hardening;
 mod hardhat;
 mod harness_example;
+mod light_client;
 mod metrics;
 mod network;
 mod node_process;

@@ -20,12 +20,12 @@ use verinfer_tests::{models, tensor};
 
 const FINALIZE: Duration = Duration::from_secs(60);
 
-fn transfer(nonce: u64) -> Value {
+pub(crate) fn transfer(nonce: u64) -> Value {
     let to = Address::repeat_byte(0x42);
     json!([signed_tx(nonce, TxKind::Call(to), Vec::new(), 1, 21_000)])
 }
 
-fn inference(nonce: u64) -> Value {
+pub(crate) fn inference(nonce: u64) -> Value {
     inference_of("linear.onnx", nonce)
 }
 
@@ -43,19 +43,19 @@ fn inference_of(file: &str, nonce: u64) -> Value {
     )])
 }
 
-fn number(value: &Value) -> u64 {
+pub(crate) fn number(value: &Value) -> u64 {
     value
         .as_str()
         .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok())
         .unwrap_or_else(|| panic!("not a quantity: {value}"))
 }
 
-fn send(net: &Network, i: usize, tx: Value) -> String {
+pub(crate) fn send(net: &Network, i: usize, tx: Value) -> String {
     let hash = rpc_result(net.addr(i), "eth_sendRawTransaction", tx);
     hash.as_str().expect("a hash").to_string()
 }
 
-fn finalized(net: &Network, i: usize, hash: &str) -> Value {
+pub(crate) fn finalized(net: &Network, i: usize, hash: &str) -> Value {
     net.receipt(i, hash, FINALIZE).unwrap_or_else(|| {
         panic!(
             "transaction {hash} did not finalize on validator {i}; its log:\n{}",

@@ -25,23 +25,26 @@ use verinfer_tests::{models, tensor};
 
 const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
 
-/// The runtime code of `contract` in `contracts/src/{contract}.sol` (importing IInference.sol),
-/// compiled with the settings the committed code of genesis was built with.
-fn compiled_runtime(contract: &str) -> String {
+/// `contract` in `contracts/src/{contract}.sol` compiled from `sources` (paths under
+/// `contracts/`) with the settings the committed code was built with: `object` is
+/// `deployedBytecode` (code put in genesis) or `bytecode` (creation code).
+fn compiled(contract: &str, sources: &[&str], evm_version: &str, object: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let source = |f: &str| std::fs::read_to_string(root.join("contracts").join(f)).unwrap();
     let file = format!("src/{contract}.sol");
+    let sources: serde_json::Map<String, serde_json::Value> = sources
+        .iter()
+        .chain([&file.as_str()])
+        .map(|f| (f.to_string(), serde_json::json!({"content": source(f)})))
+        .collect();
     let input = serde_json::json!({
         "language": "Solidity",
-        "sources": {
-            "src/IInference.sol": {"content": source("src/IInference.sol")},
-            file.clone(): {"content": source(&file)},
-        },
+        "sources": sources,
         "settings": {
             "optimizer": {"enabled": true, "runs": 200},
-            "evmVersion": "paris",
+            "evmVersion": evm_version,
             "metadata": {"appendCBOR": false},
-            "outputSelection": {file.clone(): {contract: ["evm.deployedBytecode.object"]}},
+            "outputSelection": {file.clone(): {contract: [format!("evm.{object}.object")]}},
         },
     });
     let mut solc = Command::new(solc_path().unwrap())
@@ -57,15 +60,14 @@ fn compiled_runtime(contract: &str) -> String {
         .unwrap();
     let out = solc.wait_with_output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["contracts"][&file][contract]["evm"]["deployedBytecode"]["object"]
+    json["contracts"][&file][contract]["evm"][object]["object"]
         .as_str()
         .unwrap_or_else(|| panic!("solc failed: {}", json["errors"]))
         .to_string()
 }
 
 /// Check (or with `VERINFER_UPDATE_SHIM=1`, rewrite) `contracts/shim/{contract}.hex`.
-fn check_committed_code(contract: &str, committed: &str) {
-    let compiled = compiled_runtime(contract);
+fn check_committed_code(contract: &str, committed: &str, compiled: String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../contracts/shim")
         .join(format!("{contract}.hex"));
@@ -81,10 +83,19 @@ fn check_committed_code(contract: &str, committed: &str) {
     );
 }
 
+/// The runtime code of a contract genesis holds (importing IInference.sol).
+fn genesis_runtime(contract: &str, interface: &str) -> String {
+    compiled(contract, &[interface], "paris", "deployedBytecode")
+}
+
 /// contracts/shim/InferenceShim.hex is contracts/src/InferenceShim.sol compiled.
 #[test]
 fn committed_code_is_the_compiled_source() {
-    check_committed_code("InferenceShim", shim::RUNTIME_CODE_HEX);
+    check_committed_code(
+        "InferenceShim",
+        shim::RUNTIME_CODE_HEX,
+        genesis_runtime("InferenceShim", "src/IInference.sol"),
+    );
 }
 
 /// contracts/shim/ZkRegistry.hex (the registry at 0xA02 in genesis) is its source compiled.
@@ -93,6 +104,24 @@ fn committed_registry_code_is_the_compiled_source() {
     check_committed_code(
         "ZkRegistry",
         verinfer_precompile::zk_registry::RUNTIME_CODE_HEX,
+        genesis_runtime("ZkRegistry", "src/IInference.sol"),
+    );
+}
+
+/// contracts/shim/InferenceLightClient.hex (what `verinfer relay deploy` deploys) is its source
+/// compiled for Prague.
+#[test]
+fn committed_light_client_code_is_the_compiled_source() {
+    let sources = [
+        "src/IInferenceLightClient.sol",
+        "src/light/Rlp.sol",
+        "src/light/MerkleTrie.sol",
+        "src/light/Bls12381.sol",
+    ];
+    check_committed_code(
+        "InferenceLightClient",
+        verinfer_node::light_client::CREATION_CODE_HEX,
+        compiled("InferenceLightClient", &sources, "prague", "bytecode"),
     );
 }
 
