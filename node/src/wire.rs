@@ -124,7 +124,6 @@ pub struct BlockCertificateJson {
     /// The hash-to-curve domain separation tag.
     pub dst: String,
     /// The certificate, taken apart.
-    #[serde(flatten)]
     pub certificate: crate::consensus::Certificate,
     /// The engine's encoding of the whole certificate.
     pub encoded: Bytes,

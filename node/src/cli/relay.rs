@@ -158,7 +158,7 @@ fn prove(
         eprintln!("block {proven}: header submitted (gas {gas})");
     }
     let (account_proof, storage_proofs, count) = light_client::record_proof(&source, proven, id)?;
-    if id >= count {
+    if id.is_zero() || id > count {
         eprintln!("record {id} is not in block {proven}'s state ({count} records)");
     }
     let verify = IInferenceLightClient::verifyInferenceCall {
