@@ -26,24 +26,23 @@ library MerkleTrie {
             if (Rlp.hash(node) != expected) return (false, "");
             bool last = i + 1 == proof.length;
             while (true) {
-                Rlp.Item[] memory parts = Rlp.items(node);
+                // Every node hashes up to the root, so it is a genuine trie node: a pair (leaf
+                // or extension) or a 17-item branch.
                 Rlp.Item memory next;
-                if (parts.length == 17) {
+                if (!Rlp.isPair(node)) {
                     // Keys are all 64 nibbles: a branch never ends one.
                     if (depth == 64) return (false, "");
-                    next = parts[_nibble(key, depth)];
+                    next = Rlp.at(node, _nibble(key, depth));
                     depth++;
-                } else if (parts.length == 2) {
-                    (bool leaf, bool matches, uint256 walked) = _walkPath(Rlp.toBytes(parts[0]), key, depth);
+                } else {
+                    (bool leaf, bool matches, uint256 walked) = _walkPath(Rlp.at(node, 0), key, depth);
                     if (!matches) return (last, ""); // the key diverges here: absent
                     depth += walked;
                     if (leaf) {
                         if (depth != 64) return (false, "");
-                        return (last, Rlp.toBytes(parts[1]));
+                        return (last, Rlp.toBytes(Rlp.at(node, 1)));
                     }
-                    next = parts[1];
-                } else {
-                    return (false, "");
+                    next = Rlp.at(node, 1);
                 }
                 (uint256 ptr, uint256 len, bool isList) = Rlp.payload(next);
                 if (isList) {
@@ -66,27 +65,31 @@ library MerkleTrie {
         return (uint256(key) >> (4 * (63 - i))) & 0xf;
     }
 
-    /// @dev A leaf's or extension's hex-prefix path against the key from nibble `depth`:
-    /// whether it is a leaf, whether the key continues with the path (a leaf's path must end
-    /// the key), and how many nibbles it has.
-    function _walkPath(bytes memory path, bytes32 key, uint256 depth)
+    /// @dev A leaf's or extension's hex-prefix path (the item `pathItem`) against the key from
+    /// nibble `depth`: whether it is a leaf, whether the key continues with the path (a leaf's
+    /// path must end the key), and how many nibbles it has.
+    function _walkPath(Rlp.Item memory pathItem, bytes32 key, uint256 depth)
         private
         pure
         returns (bool leaf, bool matches, uint256 n)
     {
-        if (path.length == 0) return (false, false, 0);
-        uint256 flag = uint8(path[0]) >> 4;
+        (uint256 ptr, uint256 len, bool isList) = Rlp.payload(pathItem);
+        if (isList || len == 0 || len > 33) return (false, false, 0);
+        uint256 first;
+        uint256 tail; // the path's last 32 bytes: its nibbles are the low 4n bits
+        assembly {
+            first := byte(0, mload(ptr))
+            tail := mload(sub(add(ptr, len), 32))
+        }
+        uint256 flag = first >> 4;
         if (flag > 3) return (false, false, 0);
         leaf = flag >= 2;
-        bool odd = flag & 1 == 1;
-        n = path.length * 2 - (odd ? 1 : 2);
+        n = len * 2 - (flag & 1 == 1 ? 1 : 2);
         if (depth + n > 64 || (leaf && depth + n != 64)) return (leaf, false, n);
-        for (uint256 j; j < n; j++) {
-            uint256 at = odd ? j + 1 : j + 2; // nibble index in `path`
-            uint256 b = uint8(path[at / 2]);
-            uint256 nib = at % 2 == 0 ? b >> 4 : b & 0xf;
-            if (nib != _nibble(key, depth + j)) return (leaf, false, n);
-        }
-        matches = true;
+        if (n == 0) return (leaf, true, 0);
+        uint256 bits = 4 * n;
+        uint256 pathNibbles = bits == 256 ? tail : tail & ((1 << bits) - 1);
+        uint256 keyNibbles = (uint256(key) << (4 * depth)) >> (256 - bits);
+        matches = pathNibbles == keyNibbles;
     }
 }

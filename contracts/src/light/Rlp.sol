@@ -61,6 +61,39 @@ library Rlp {
         }
     }
 
+    /// @notice Item `index` of a list, found by walking the items before it (nothing is
+    /// allocated, unlike `items`).
+    function at(Item memory list, uint256 index) internal pure returns (Item memory) {
+        (uint256 ptr, uint256 len, bool isList) = payload(list);
+        if (!isList) revert MalformedRlp();
+        unchecked {
+            uint256 end = ptr + len;
+            for (uint256 i; i <= index; i++) {
+                if (ptr >= end) revert MalformedRlp();
+                (uint256 o, uint256 l,) = _header(ptr, end - ptr);
+                if (i == index) return Item(ptr, o + l);
+                ptr += o + l;
+            }
+        }
+        revert MalformedRlp();
+    }
+
+    /// @notice Whether a list has exactly two items (a trie's leaf or extension node, where a
+    /// branch has 17).
+    function isPair(Item memory list) internal pure returns (bool) {
+        (uint256 ptr, uint256 len, bool isList) = payload(list);
+        if (!isList) revert MalformedRlp();
+        unchecked {
+            uint256 end = ptr + len;
+            for (uint256 i; i < 2; i++) {
+                if (ptr >= end) return false;
+                (uint256 o, uint256 l,) = _header(ptr, end - ptr);
+                ptr += o + l;
+            }
+            return ptr == end;
+        }
+    }
+
     /// @notice A string item's bytes (copied).
     function toBytes(Item memory item) internal pure returns (bytes memory out) {
         (uint256 ptr, uint256 len, bool isList) = payload(item);
@@ -101,31 +134,34 @@ library Rlp {
     }
 
     /// @dev The header at `ptr`, with `avail` bytes left: payload offset and length.
+    /// (Lengths are at most 8 bytes, so no sum below overflows.)
     function _header(uint256 ptr, uint256 avail) private pure returns (uint256 offset, uint256 len, bool isList) {
         if (avail == 0) revert MalformedRlp();
         uint256 b0;
         assembly {
             b0 := byte(0, mload(ptr))
         }
-        if (b0 < 0x80) {
-            return (0, 1, false);
-        } else if (b0 < 0xb8) {
-            (offset, len) = (1, b0 - 0x80);
-        } else if (b0 < 0xc0) {
-            uint256 ll = b0 - 0xb7;
-            (offset, len) = (1 + ll, _bigEndian(ptr + 1, ll, avail));
-        } else if (b0 < 0xf8) {
-            (offset, len, isList) = (1, b0 - 0xc0, true);
-        } else {
-            uint256 ll = b0 - 0xf7;
-            (offset, len, isList) = (1 + ll, _bigEndian(ptr + 1, ll, avail), true);
+        unchecked {
+            if (b0 < 0x80) {
+                return (0, 1, false);
+            } else if (b0 < 0xb8) {
+                (offset, len) = (1, b0 - 0x80);
+            } else if (b0 < 0xc0) {
+                uint256 ll = b0 - 0xb7;
+                (offset, len) = (1 + ll, _bigEndian(ptr + 1, ll, avail));
+            } else if (b0 < 0xf8) {
+                (offset, len, isList) = (1, b0 - 0xc0, true);
+            } else {
+                uint256 ll = b0 - 0xf7;
+                (offset, len, isList) = (1 + ll, _bigEndian(ptr + 1, ll, avail), true);
+            }
         }
         if (offset + len > avail) revert MalformedRlp();
     }
 
     /// @dev A length of `ll` bytes (at most 8) at `ptr`.
     function _bigEndian(uint256 ptr, uint256 ll, uint256 avail) private pure returns (uint256 value) {
-        if (ll > 8 || 1 + ll > avail) revert MalformedRlp();
+        if (ll > 8 || ll >= avail) revert MalformedRlp();
         assembly {
             value := shr(sub(256, mul(8, ll)), mload(ptr))
         }
