@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use alloy_consensus::{SignableTransaction, TxLegacy};
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{hex, keccak256, Address, Bytes, TxKind, B256, U256, U64};
+use alloy_primitives::{hex, Address, Bytes, TxKind, B256, U256, U64};
 use alloy_rpc_types_eth::EIP1186AccountProofResponse;
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
@@ -212,9 +212,4 @@ pub fn call<C: SolCall>(target: &Client, to: Address, call: &C) -> Result<C::Ret
         )
         .map_err(|e| revert_reason(&e))?;
     C::abi_decode_returns(&out).map_err(|e| format!("undecodable answer: {e}"))
-}
-
-/// The block hash a header RLP names.
-pub fn header_hash(header: &[u8]) -> B256 {
-    keccak256(header)
 }

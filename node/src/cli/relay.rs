@@ -81,7 +81,7 @@ pub(crate) fn relay(args: &RelayArgs) -> Result<bool> {
     prove(from, to, light_client, record, args.block, key)
 }
 
-fn deploy(genesis: &PathBuf, to: &str, from: Option<&str>, key: B256) -> Result<()> {
+fn deploy(genesis: &std::path::Path, to: &str, from: Option<&str>, key: B256) -> Result<()> {
     let genesis = Genesis::read(genesis)?;
     let group_key = genesis.group_key_eip2537()?;
     if let Some(from) = from {

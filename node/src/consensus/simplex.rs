@@ -164,7 +164,7 @@ pub(crate) fn check_finalization(
             finalization.view
         ));
     }
-    let verifier = Scheme::certificate_verifier(NAMESPACE, group_key.clone());
+    let verifier = Scheme::certificate_verifier(NAMESPACE, *group_key);
     if !decoded.verify(&mut commonware_utils::sys_rng(), &verifier, &Sequential) {
         return Err(
             "the certificate's threshold signature does not verify against the genesis group key"
