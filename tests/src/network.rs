@@ -44,6 +44,7 @@ impl Network {
         let turn = exclusive();
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut validators = Vec::new();
+        let mut keys = Vec::new();
         for i in 0..n {
             let vdir = dir.path().join(format!("validator-{i}"));
             std::fs::create_dir_all(&vdir).expect("validator dir");
@@ -54,6 +55,7 @@ impl Network {
                 p2p: SocketAddr::from(([127, 0, 0, 1], free_port())),
                 rpc: None,
             });
+            keys.push(key);
         }
         let mut genesis = Genesis {
             chain_id: 31337,
@@ -65,7 +67,9 @@ impl Network {
             validators,
             threshold: None,
         };
-        let shares = genesis.deal_threshold_key().expect("a threshold key");
+        let shares = genesis
+            .generate_threshold_key(&keys)
+            .expect("a threshold key");
         for (i, share) in shares.iter().enumerate() {
             let share_path = dir.path().join(format!("validator-{i}")).join("share");
             share.write(&share_path).expect("share file");

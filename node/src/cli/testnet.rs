@@ -112,6 +112,7 @@ pub(crate) fn testnet(args: &TestnetArgs) -> Result<()> {
 
 fn new_genesis(args: &TestnetArgs) -> Result<Genesis> {
     let mut validators = Vec::new();
+    let mut keys = Vec::new();
     for i in 0..args.validators {
         let dir = validator_dir(&args.data_dir, i);
         std::fs::create_dir_all(&dir)
@@ -129,6 +130,7 @@ fn new_genesis(args: &TestnetArgs) -> Result<Genesis> {
             p2p: ([127, 0, 0, 1], args.p2p_port + i as u16).into(),
             rpc: Some(format!("http://127.0.0.1:{}", args.port + i as u16)),
         });
+        keys.push(key);
     }
     let mut genesis = Genesis {
         chain_id: args.chain_id,
@@ -140,8 +142,8 @@ fn new_genesis(args: &TestnetArgs) -> Result<Genesis> {
         validators,
         threshold: None,
     };
-    // A trusted dealer, not a DKG: see docs/validators.md ("The threshold key").
-    let shares = genesis.deal_threshold_key()?;
+    // commonware's DKG, its rounds run here: see docs/validators.md ("The threshold key").
+    let shares = genesis.generate_threshold_key(&keys)?;
     for (i, share) in shares.iter().enumerate() {
         share.write(&validator_dir(&args.data_dir, i).join("share"))?;
     }

@@ -117,14 +117,26 @@ impl Genesis {
         Ok(key.to_vec())
     }
 
-    /// Deal a threshold key among the validators (replacing any), returning each validator's
-    /// share in genesis order.
-    pub fn deal_threshold_key(&mut self) -> anyhow::Result<Vec<super::ValidatorShare>> {
-        let keys = self.public_keys()?;
-        let (polynomial, shares) = super::threshold::deal_shares(&keys)?;
+    /// Generate a threshold key among the validators by a DKG (replacing any), given their
+    /// keys in genesis order; returns each validator's share in that order.
+    pub fn generate_threshold_key(
+        &mut self,
+        keys: &[ValidatorKey],
+    ) -> anyhow::Result<Vec<super::ValidatorShare>> {
+        let public = self.public_keys()?;
+        if keys.len() != public.len()
+            || keys
+                .iter()
+                .zip(&public)
+                .any(|(k, p)| &k.0.public_key() != p)
+        {
+            bail!("the keys given are not the genesis validators' keys, in genesis order");
+        }
+        let private: Vec<_> = keys.iter().map(|key| key.0.clone()).collect();
+        let (polynomial, shares) = super::threshold::generate_shares(&private)?;
         let group_key = super::threshold::group_key_bytes(&polynomial);
         let eip2537 = super::threshold::g2_eip2537(&group_key)
-            .map_err(|e| anyhow::anyhow!("the dealt group key: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("the generated group key: {e}"))?;
         self.threshold = Some(GenesisThreshold {
             group_key: hex::encode(&group_key),
             group_key_eip2537: hex::encode(eip2537),

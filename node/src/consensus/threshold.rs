@@ -12,11 +12,12 @@ use std::path::Path;
 use alloy_primitives::hex;
 use anyhow::{anyhow, Context};
 use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
-use commonware_cryptography::bls12381::dkg::feldman_desmedt::deal;
+use commonware_cryptography::bls12381::dkg::feldman_desmedt::{Dealer, Info, Logs, Player, Reveal};
 use commonware_cryptography::bls12381::primitives::group::Share;
 use commonware_cryptography::bls12381::primitives::sharing::{Mode, ModeVersion, Sharing};
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
-use commonware_cryptography::ed25519;
+use commonware_cryptography::{ed25519, Signer as _};
+use commonware_parallel::Sequential;
 use commonware_utils::ordered::Set;
 use commonware_utils::{N3f1, TryCollect as _};
 
@@ -31,30 +32,86 @@ pub const HASH_TO_G1_DST: &str = "BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_POP_";
 /// group key it commits to.
 pub(crate) type Polynomial = Sharing<Variant>;
 
-/// Deal a new threshold key among `validators` (a trusted dealer: see `docs/validators.md` for
-/// why `verinfer testnet` does not run commonware's DKG): the public polynomial and each
-/// validator's share, in the order of `validators`.
-pub(crate) fn deal_shares(
-    validators: &[ed25519::PublicKey],
+/// The namespace binding the key generation's transcripts (acks and dealer logs).
+const DKG_NAMESPACE: &[u8] = b"verinfer_DKG";
+
+/// Generate a new threshold key among `validators` with commonware's Joint-Feldman DKG
+/// (`feldman_desmedt`): every validator deals a random polynomial and acks, signed with its
+/// ed25519 key, each dealing it checked against the dealer's public commitment; the key is the
+/// sum of the selected dealings, so no one dealer's randomness decides it. The rounds run in
+/// this process, which holds every validator's key (see `docs/validators.md`, "The threshold
+/// key"). Returns the public polynomial and each validator's share, in the order of
+/// `validators`.
+pub(crate) fn generate_shares(
+    validators: &[ed25519::PrivateKey],
 ) -> anyhow::Result<(Polynomial, Vec<Share>)> {
-    let players: Set<ed25519::PublicKey> = validators
+    let keys: Set<ed25519::PublicKey> = validators
         .iter()
-        .cloned()
+        .map(|key| key.public_key())
         .try_collect()
         .map_err(|_| anyhow!("the validator keys are not unique"))?;
-    let (output, shares) =
-        deal::<Variant, _, N3f1>(commonware_utils::sys_rng(), Mode::NonZeroCounter, players)
-            .map_err(|e| anyhow!("dealing the threshold key: {e}"))?;
-    let shares = validators
+    let info = Info::<Variant, _>::new::<N3f1>(
+        DKG_NAMESPACE,
+        0,
+        None,
+        Mode::NonZeroCounter,
+        Reveal::V1,
+        keys.clone(),
+        keys,
+    )
+    .map_err(|e| anyhow!("setting up the key generation: {e:?}"))?;
+    let mut rng = commonware_utils::sys_rng();
+    let mut players = validators
         .iter()
-        .map(|key| {
-            shares
-                .get_value(key)
-                .cloned()
-                .ok_or_else(|| anyhow!("no share was dealt to validator {key}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((output.public().clone(), shares))
+        .map(|key| Player::new(info.clone(), key.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("a validator cannot play the key generation: {e:?}"))?;
+    let mut logs = Logs::<Variant, _, N3f1>::new(info.clone());
+    for dealer_key in validators {
+        let dealer_id = dealer_key.public_key();
+        let (mut dealer, public, private) =
+            Dealer::start::<N3f1>(&mut rng, info.clone(), dealer_key.clone(), None)
+                .map_err(|e| anyhow!("validator {dealer_id} cannot deal: {e:?}"))?;
+        for (player_id, message) in private {
+            let player = validators
+                .iter()
+                .position(|key| key.public_key() == player_id)
+                .and_then(|i| players.get_mut(i))
+                .ok_or_else(|| anyhow!("a dealing for {player_id}, who is no validator"))?;
+            let ack = player
+                .dealer_message::<N3f1>(dealer_id.clone(), public.clone(), message)
+                .map_err(|e| anyhow!("{player_id} refused {dealer_id}'s dealing: {e:?}"))?
+                .ok_or_else(|| anyhow!("{player_id} saw {dealer_id}'s dealing twice"))?;
+            dealer
+                .receive_player_ack(player_id.clone(), ack)
+                .map_err(|e| anyhow!("{dealer_id} refused {player_id}'s ack: {e:?}"))?;
+        }
+        let (signer, log) = dealer
+            .finalize::<N3f1>()
+            .check(&info)
+            .ok_or_else(|| anyhow!("{dealer_id}'s signed log does not check"))?;
+        logs.record(signer, log);
+    }
+    let mut polynomial = None;
+    let mut shares = Vec::with_capacity(validators.len());
+    for (key, player) in validators.iter().zip(players) {
+        let (output, share) = player
+            .finalize::<N3f1>(&mut rng, logs.clone(), &Sequential)
+            .map_err(|e| {
+                anyhow!(
+                    "{} cannot finish the key generation: {e:?}",
+                    key.public_key()
+                )
+            })?;
+        match &polynomial {
+            None => polynomial = Some(output.public().clone()),
+            Some(agreed) if agreed == output.public() => {}
+            Some(_) => return Err(anyhow!("the validators' key generations disagree")),
+        }
+        shares.push(share);
+    }
+    let polynomial = polynomial.ok_or_else(|| anyhow!("no validators"))?;
+    Ok((polynomial, shares))
 }
 
 /// The polynomial's encoding in `genesis.json` (commonware's codec, hex).
@@ -129,4 +186,45 @@ pub fn g2_eip2537(compressed: &[u8]) -> Result<[u8; 256], String> {
         out[i * 64 + 16..(i + 1) * 64].copy_from_slice(&raw[from * 48..(from + 1) * 48]);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::bls12381::primitives::ops;
+
+    use super::*;
+    use crate::consensus::ValidatorKey;
+
+    #[test]
+    fn the_generated_key_signs_with_any_quorum_and_no_fewer() {
+        let keys: Vec<_> = (0..4).map(|_| ValidatorKey::random().0).collect();
+        let (polynomial, shares) = generate_shares(&keys).expect("the DKG runs");
+        assert_eq!(polynomial.total().get(), 4);
+        assert_eq!(polynomial.required(), 3);
+        let (namespace, message) = (b"verinfer_TEST".as_slice(), b"block".as_slice());
+        let partials: Vec<_> = shares
+            .iter()
+            .map(|share| ops::threshold::sign_message::<Variant>(share, namespace, message))
+            .collect();
+        for partial in &partials {
+            ops::threshold::verify_message::<Variant>(&polynomial, namespace, message, partial)
+                .expect("each share is the polynomial's");
+        }
+        for quorum in [&partials[..3], &partials[1..]] {
+            let signature = ops::threshold::recover::<Variant, _>(&polynomial, quorum, &Sequential)
+                .expect("a quorum recovers");
+            ops::verify_message::<Variant>(polynomial.public(), namespace, message, &signature)
+                .expect("the group key verifies it");
+        }
+        assert!(
+            ops::threshold::recover::<Variant, _>(&polynomial, &partials[..2], &Sequential)
+                .is_err()
+        );
+        let (other, _) = generate_shares(&keys).expect("the DKG runs again");
+        assert_ne!(
+            other.public(),
+            polynomial.public(),
+            "fresh randomness, a new key"
+        );
+    }
 }

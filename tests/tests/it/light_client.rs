@@ -10,7 +10,7 @@ use alloy_rlp::Decodable;
 use alloy_sol_types::{SolCall, SolEvent};
 use serde_json::{json, Value};
 use verinfer_node::client::Client;
-use verinfer_node::consensus::{Genesis, HASH_TO_G1_DST};
+use verinfer_node::consensus::{Genesis, ValidatorKey, HASH_TO_G1_DST};
 use verinfer_node::light_client::{self, IInferenceLightClient};
 use verinfer_node::wire::BlockCertificateJson;
 use verinfer_precompile::IInference::InferenceRecorded;
@@ -191,6 +191,45 @@ fn a_record_is_proven_on_anvil_by_the_relayer_and_forgeries_revert_by_name() {
     assert_eq!(record.blockNumber, recorded_in);
     assert!(!record.outputs.is_empty() && !record.outputs[0].values.is_empty());
     assert_eq!(record.outputs[0].decimals, 2);
+
+    // Offline: verify-inference checks the certificate against the genesis group key, and
+    // refuses it against another network's key (same validators, a new DKG).
+    let (code, out) = run_verinfer(&[
+        "verify-inference",
+        &id.to_string(),
+        "--rpc",
+        &net.url(1),
+        "--genesis",
+        genesis_path,
+    ]);
+    assert_eq!(code, 0, "verify-inference --genesis failed: {out}");
+    assert!(
+        out.contains("storage proof checked; certificate checked"),
+        "{out}"
+    );
+    assert!(out.contains("VERIFIED"), "{out}");
+    let keys: Vec<_> = (0..4)
+        .map(|i| ValidatorKey::read(&net.dir().join(format!("validator-{i}/key"))).expect("key"))
+        .collect();
+    let mut other = genesis.clone();
+    other.generate_threshold_key(&keys).expect("another key");
+    let other_path = net.dir().join("other-genesis.json");
+    other.write(&other_path).expect("genesis file");
+    let (code, out) = run_verinfer(&[
+        "verify-inference",
+        &id.to_string(),
+        "--rpc",
+        &net.url(1),
+        "--genesis",
+        other_path.to_str().expect("a utf-8 path"),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL  block")
+            && out.contains("certificate verifies against the genesis group key"),
+        "{out}"
+    );
+    assert!(out.contains("NOT VERIFIED"), "{out}");
 
     // Relaying again submits nothing and proves the same record.
     let (code, out) = run_verinfer(&[
