@@ -75,6 +75,11 @@ struct Args {
     /// The verinfer binary [default: target/release/verinfer].
     #[arg(long, value_name = "FILE")]
     verinfer: Option<PathBuf>,
+    /// Also measure the validator network with this other verinfer binary, right after this
+    /// build's, in the same run (e.g. one built from 7ad3e94, the last build whose validators
+    /// signed with ed25519 alone): its rows stand beside this build's.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_network")]
+    network_baseline: Option<PathBuf>,
 }
 
 /// Workload sizes of a mode.
@@ -242,12 +247,31 @@ fn main() -> anyhow::Result<()> {
         let row = runtime
             .block_on(network::measure(
                 &bins,
+                &bins.verinfer,
                 (info, inputs),
                 sizes.concurrent_senders as usize,
                 per_sender,
+                true,
             ))
             .context("the validator network")?;
         results.network = Some(row);
+        if let Some(baseline) = &args.network_baseline {
+            progress(&format!(
+                "validator network again, with the baseline {}",
+                baseline.display()
+            ));
+            let row = runtime
+                .block_on(network::measure(
+                    &bins,
+                    baseline,
+                    (info, inputs),
+                    sizes.concurrent_senders as usize,
+                    per_sender,
+                    false,
+                ))
+                .context("the validator network of the baseline build")?;
+            results.network_baseline = Some((format!("baseline {}", baseline.display()), row));
+        }
     }
     if !args.no_scaling {
         for &kind in &kinds {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use verinfer_precompile::abi::Tensor;
 use verinfer_precompile::{ModelInfo, ADDRESS};
 
-use crate::peer::Binaries;
+use crate::peer::{Binaries, Kind, Peer};
 use crate::workload::{self, Client, Sender, Stats};
 
 /// Validators of the measured network.
@@ -34,17 +34,32 @@ pub(crate) struct NetworkRow {
     /// `infer` transactions (the linear model) from `senders` senders at once.
     pub inferences: Stats,
     pub senders: usize,
+    /// The light client's gas on anvil for one of this network's records, when the measured
+    /// build has threshold certificates (`verinfer relay`).
+    pub light_client: Option<LightClientGas>,
+}
+
+/// Gas of `InferenceLightClient` on anvil 1.7.1, as `verinfer relay` reports it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct LightClientGas {
+    /// `submitHeader`: the transaction's gas used (certificate check, header decode, store).
+    pub header: u64,
+    /// `verifyInference` for a record of the linear model (one 1×1 output): `eth_estimateGas`
+    /// of the call as a transaction (account proof, every slot's storage proof, decoding).
+    pub record: u64,
+    /// How `record` divides (intrinsic, calldata, execution), as `verinfer relay` says it.
+    pub record_split: String,
 }
 
 /// A running `verinfer testnet`, stopped (SIGINT, then kill) when dropped.
 struct Testnet {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Testnet {
-    fn start(bins: &Binaries, model: &Path) -> anyhow::Result<Self> {
+    fn start(verinfer: &Path, model: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let models = dir.path().join("models");
         std::fs::create_dir_all(&models)?;
@@ -52,7 +67,7 @@ impl Testnet {
             .with_context(|| format!("copying {}", model.display()))?;
         let port = free_port()?;
         let p2p = free_port()?;
-        let child = Command::new(&bins.verinfer)
+        let child = Command::new(verinfer)
             .args(["testnet", "--validators", &VALIDATORS.to_string()])
             .arg("--data-dir")
             .arg(dir.path().join("net"))
@@ -68,7 +83,7 @@ impl Testnet {
         let mut testnet = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
+            dir,
         };
         testnet.wait_ready(port)?;
         Ok(testnet)
@@ -120,16 +135,20 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Start a 4-validator network and time `per_sender` transfers, then `per_sender` inferences,
-/// from `senders` dev accounts at once (each waits for its receipt before its next).
+/// Start a 4-validator network of `verinfer` (this build's, or a baseline's) and time
+/// `per_sender` transfers, then `per_sender` inferences, from `senders` dev accounts at once
+/// (each waits for its receipt before its next); with `light_client`, then prove the first
+/// record on anvil with `verinfer relay` and keep its gas.
 pub(crate) async fn measure(
     bins: &Binaries,
+    verinfer: &Path,
     model: (&ModelInfo, &[Tensor]),
     senders: usize,
     per_sender: u64,
+    light_client: bool,
 ) -> anyhow::Result<NetworkRow> {
     let linear = bins.models.join("linear.onnx");
-    let testnet = tokio::task::block_in_place(|| Testnet::start(bins, &linear))?;
+    let testnet = tokio::task::block_in_place(|| Testnet::start(verinfer, &linear))?;
     let client = Client::network(&testnet.url)?;
     let mut keys = Vec::new();
     for i in 0..senders {
@@ -159,6 +178,13 @@ pub(crate) async fn measure(
         })
         .collect::<anyhow::Result<_>>()?;
     let inferences = workload::send_concurrent(&client, inferences).await?;
+    let light_client = if light_client {
+        Some(tokio::task::block_in_place(|| {
+            relay_gas(bins, verinfer, &testnet)
+        })?)
+    } else {
+        None
+    };
     drop(testnet);
     Ok(NetworkRow {
         validators: VALIDATORS,
@@ -167,5 +193,79 @@ pub(crate) async fn measure(
         transfers,
         inferences,
         senders,
+        light_client,
+    })
+}
+
+/// Deploy the light client on a fresh anvil with `verinfer relay deploy`, prove record 1 with
+/// `verinfer relay`, and read the gas it reports.
+fn relay_gas(
+    bins: &Binaries,
+    verinfer: &Path,
+    testnet: &Testnet,
+) -> anyhow::Result<LightClientGas> {
+    let anvil = Peer::start(Kind::Anvil, bins)?;
+    let key = format!("0x{}", alloy::hex::encode(crate::dev_key(0).to_bytes()));
+    let genesis = testnet.dir.path().join("net/genesis.json");
+    let run = |args: &[&str]| -> anyhow::Result<(String, String)> {
+        let out = Command::new(verinfer)
+            .args(args)
+            .output()
+            .context("running verinfer relay")?;
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        if !out.status.success() {
+            bail!("verinfer {} failed: {stdout}{stderr}", args.join(" "));
+        }
+        Ok((stdout, stderr))
+    };
+    let genesis = genesis.to_string_lossy();
+    let (address, _) = run(&[
+        "relay",
+        "deploy",
+        "--genesis",
+        &genesis,
+        "--from",
+        &testnet.url,
+        "--to",
+        &anvil.url,
+        "--private-key",
+        &key,
+    ])?;
+    let (stdout, stderr) = run(&[
+        "relay",
+        "--from",
+        &testnet.url,
+        "--to",
+        &anvil.url,
+        "--light-client",
+        address.trim(),
+        "--record",
+        "1",
+        "--private-key",
+        &key,
+    ])?;
+    let number_after = |text: &str, marker: &str| -> anyhow::Result<u64> {
+        let at = text
+            .find(marker)
+            .with_context(|| format!("no \"{marker}\" in verinfer relay's output: {text}"))?;
+        let digits: String = text[at + marker.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse()
+            .with_context(|| format!("no gas after \"{marker}\" in: {text}"))
+    };
+    Ok(LightClientGas {
+        header: number_after(&stderr, "header submitted (gas ")?,
+        record: number_after(&stdout, "verifyInference gas: ")?,
+        record_split: stdout
+            .lines()
+            .find_map(|line| line.split_once(" as a transaction (")?.1.strip_suffix(')'))
+            .unwrap_or_default()
+            .to_string(),
     })
 }

@@ -31,6 +31,9 @@ pub(crate) struct Results {
     pub goals: Vec<Goals>,
     /// The validator network row.
     pub network: Option<crate::network::NetworkRow>,
+    /// The same network row measured with another verinfer build (`--network-baseline`), in
+    /// the same run: the build's description and its row.
+    pub network_baseline: Option<(String, crate::network::NetworkRow)>,
 }
 
 impl Results {
@@ -54,6 +57,7 @@ impl Results {
             evm: Vec::new(),
             goals: Vec::new(),
             network: None,
+            network_baseline: None,
         }
     }
 
@@ -330,7 +334,8 @@ fn mib(bytes: u64) -> String {
 }
 
 /// The validator network beside the single node (data dir): the same senders, send to receipt
-/// (finalized, on the network).
+/// (finalized, on the network); a baseline build's network beside it, and the light client's
+/// gas.
 fn network_section(md: &mut String, r: &Results, net: &crate::network::NetworkRow) {
     let _ = writeln!(md, "\n## Validator network\n");
     let _ = writeln!(
@@ -347,6 +352,7 @@ fn network_section(md: &mut String, r: &Results, net: &crate::network::NetworkRo
             .and_then(|by| by.get(&Kind::Verinfer.to_string()))
     };
     let header = titles(&[
+        "build",
         "workload",
         "network tx/s",
         "p50",
@@ -355,32 +361,77 @@ fn network_section(md: &mut String, r: &Results, net: &crate::network::NetworkRo
         "single p50",
         "network ÷ single",
     ]);
-    let rows = [
-        (
-            "transfers",
-            &net.transfers,
-            single(&format!("transfers, {} senders", net.senders)),
-        ),
-        (
-            "infer (linear; single node: 1 sender)",
-            &net.inferences,
-            single("infer tx: linear"),
-        ),
-    ]
-    .map(|(name, n, s)| {
-        vec![
-            name.to_string(),
-            format!("{:.0}", n.per_second),
-            format!("{:.1} ms", n.p50_us / 1e3),
-            format!("{:.1} ms", n.p99_us / 1e3),
-            or_dash(s, |s| format!("{:.0}", s.per_second)),
-            or_dash(s, |s| format!("{:.1} ms", s.p50_us / 1e3)),
-            or_dash(s, |s| {
-                format!("{:.2}", n.per_second / s.per_second.max(1e-9))
-            }),
+    let mut builds = vec![("this build (BLS12-381 threshold)".to_string(), net)];
+    if let Some((name, row)) = &r.network_baseline {
+        builds.push((name.clone(), row));
+    }
+    let rows = builds.iter().flat_map(|(build, row)| {
+        [
+            (
+                "transfers",
+                &row.transfers,
+                single(&format!("transfers, {} senders", row.senders)),
+            ),
+            (
+                "infer (linear; single node: 1 sender)",
+                &row.inferences,
+                single("infer tx: linear"),
+            ),
         ]
+        .map(|(name, n, s)| {
+            vec![
+                build.clone(),
+                name.to_string(),
+                format!("{:.0}", n.per_second),
+                format!("{:.1} ms", n.p50_us / 1e3),
+                format!("{:.1} ms", n.p99_us / 1e3),
+                or_dash(s, |s| format!("{:.0}", s.per_second)),
+                or_dash(s, |s| format!("{:.1} ms", s.p50_us / 1e3)),
+                or_dash(s, |s| {
+                    format!("{:.2}", n.per_second / s.per_second.max(1e-9))
+                }),
+            ]
+        })
     });
     table(md, &header, true, rows);
+    if let Some((_, base)) = &r.network_baseline {
+        let ratio = |a: &Stats, b: &Stats| a.per_second / b.per_second.max(1e-9);
+        let _ = writeln!(
+            md,
+            "\nThreshold ÷ baseline, finalized tx/s: transfers {:.2}, infer {:.2}; p50: transfers \
+             {:.2}, infer {:.2}.",
+            ratio(&net.transfers, &base.transfers),
+            ratio(&net.inferences, &base.inferences),
+            net.transfers.p50_us / base.transfers.p50_us.max(1e-9),
+            net.inferences.p50_us / base.inferences.p50_us.max(1e-9),
+        );
+    }
+    if let Some(gas) = &net.light_client {
+        let _ = writeln!(
+            md,
+            "\n### Light client gas (anvil 1.7.1)\n\n`verinfer relay deploy` then `verinfer relay \
+             --record 1` against this network: `InferenceLightClient` checks the header's \
+             threshold certificate (hash to G1, one pairing) and proves the record's slots.\n"
+        );
+        let header = titles(&["call", "gas", "what"]);
+        let rows = [
+            vec![
+                "submitHeader".to_string(),
+                gas.header.to_string(),
+                "gas used by the transaction: certificate, header, stored state root".to_string(),
+            ],
+            vec![
+                "verifyInference".to_string(),
+                gas.record.to_string(),
+                format!(
+                    "eth_estimateGas, a linear-model record (one 1×1 output; account proof and \
+                     every slot's storage proof): {}",
+                    gas.record_split
+                ),
+            ],
+        ];
+        table(md, &header, true, rows);
+    }
 }
 
 /// Append a markdown table: `header`, then `rows`; columns after the first are right-aligned

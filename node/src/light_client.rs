@@ -213,3 +213,21 @@ pub fn call<C: SolCall>(target: &Client, to: Address, call: &C) -> Result<C::Ret
         .map_err(|e| revert_reason(&e))?;
     C::abi_decode_returns(&out).map_err(|e| format!("undecodable answer: {e}"))
 }
+
+/// How a transaction's `gas` with calldata `data` divides: 21 000, the calldata (EIP-2028: 4 gas
+/// a zero byte, 16 a non-zero one) and execution, or EIP-7623's floor (10 gas per token, a
+/// non-zero byte being 4 tokens) when that is what was charged.
+pub fn gas_split(gas: u64, data: &[u8]) -> String {
+    let zeros = data.iter().filter(|b| **b == 0).count() as u64;
+    let tokens = zeros + 4 * (data.len() as u64 - zeros);
+    let (calldata, floor) = (4 * tokens, 21_000 + 10 * tokens);
+    if gas <= floor {
+        format!("the EIP-7623 calldata floor of {} bytes", data.len())
+    } else {
+        let execution = gas.saturating_sub(21_000 + calldata);
+        format!(
+            "21000 + calldata {calldata} for {} bytes + execution {execution}",
+            data.len()
+        )
+    }
+}

@@ -169,11 +169,9 @@ fn prove(
     };
     match light_client::call(&target, address, &verify) {
         Ok(record) => {
+            let data = Bytes::from(alloy_sol_types::SolCall::abi_encode(&verify));
             let gas: Option<U64> = target
-                .call(
-                    "eth_estimateGas",
-                    json!([{"to": address, "data": Bytes::from(alloy_sol_types::SolCall::abi_encode(&verify))}]),
-                )
+                .call("eth_estimateGas", json!([{"to": address, "data": &data}]))
                 .ok();
             out!("record {id} proven at block {proven}");
             out!("model: {}", record.modelId);
@@ -190,7 +188,10 @@ fn prove(
                 );
             }
             if let Some(gas) = gas {
-                out!("verifyInference gas: {gas}");
+                out!(
+                    "verifyInference gas: {gas} as a transaction ({})",
+                    light_client::gas_split(gas.to::<u64>(), &data)
+                );
             }
             Ok(true)
         }
