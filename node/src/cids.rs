@@ -94,7 +94,7 @@ pub fn check(cid: &str) -> Result<(), CidError> {
 
 /// The model `cid` is bound to in the chain's current state.
 pub fn bound_model(chain: &Chain, cid: &str) -> Option<B256> {
-    let value = chain.world().storage(&ADDRESS, &record::cid_slot(cid));
+    let value = chain.world().own_storage(&ADDRESS, &record::cid_slot(cid));
     (!value.is_zero()).then(|| B256::from(value))
 }
 
@@ -119,7 +119,7 @@ pub fn bind(chain: &mut Chain, cid: &str, model: B256) -> Result<bool, CidError>
         None => {}
     }
     let mut diff = StateDiff::default();
-    if chain.world().account(&ADDRESS).is_none() {
+    if chain.world().account(&ADDRESS).ok().flatten().is_none() {
         diff.set_account(ADDRESS, AccountState::default());
     }
     diff.set_storage(ADDRESS, record::cid_slot(cid), U256::from_be_bytes(model.0));

@@ -32,6 +32,9 @@ pub enum ClientError {
     /// The answer is not a JSON-RPC response.
     #[error("the node's answer is not JSON-RPC: {0}")]
     Malformed(String),
+    /// The answer is larger than the client accepts.
+    #[error("the answer is over {0} bytes")]
+    TooLarge(usize),
     /// The node answered with a JSON-RPC error.
     #[error("{message} (code {code}){}", data.as_ref().map(|d| format!(", data {d}")).unwrap_or_default())]
     Rpc {
@@ -50,6 +53,8 @@ pub struct Client {
     url: String,
     host: String,
     path: String,
+    timeout: Duration,
+    max_body: usize,
 }
 
 impl Client {
@@ -69,18 +74,95 @@ impl Client {
             url: url.to_string(),
             host: host.to_string(),
             path: path.to_string(),
+            timeout: Duration::from_secs(300),
+            max_body: usize::MAX,
         })
+    }
+
+    /// The same client, giving up on a connection or an answer after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same client, refusing answers over `max_body` bytes.
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Call `method` with `params` and decode the result.
     pub fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
         let body =
             json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let mut stream = TcpStream::connect(&self.host).map_err(|source| ClientError::Connect {
-            url: self.url.clone(),
-            source,
+        let response = self.post(&body)?;
+        let mut response: Value =
+            serde_json::from_slice(&response).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        decode_response(&mut response)
+    }
+
+    /// Send `calls` (method, params) as one JSON-RPC batch; the results come back in order.
+    pub fn batch<T: DeserializeOwned>(
+        &self,
+        calls: &[(&str, Value)],
+    ) -> Result<Vec<T>, ClientError> {
+        let requests: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(id, (method, params))| {
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            })
+            .collect();
+        let response = self.post(&Value::Array(requests).to_string())?;
+        let Value::Array(mut responses) =
+            serde_json::from_slice(&response).map_err(|e| ClientError::Malformed(e.to_string()))?
+        else {
+            return Err(ClientError::Malformed(
+                "a batch answered by a non-array".into(),
+            ));
+        };
+        if responses.len() != calls.len() {
+            return Err(ClientError::Malformed(format!(
+                "{} answers to a batch of {}",
+                responses.len(),
+                calls.len()
+            )));
+        }
+        responses.sort_by_key(|r| r.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX));
+        responses.iter_mut().map(decode_response).collect()
+    }
+
+    /// POST `body` and return the answer's body.
+    fn post(&self, body: &str) -> Result<Vec<u8>, ClientError> {
+        let connect = |addr: &std::net::SocketAddr| TcpStream::connect_timeout(addr, self.timeout);
+        let addrs = std::net::ToSocketAddrs::to_socket_addrs(&self.host).map_err(|source| {
+            ClientError::Connect {
+                url: self.url.clone(),
+                source,
+            }
         })?;
-        stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+        let mut opened = None;
+        for addr in addrs {
+            match connect(&addr) {
+                Ok(stream) => {
+                    opened = Some(stream);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let mut stream = opened.ok_or_else(|| ClientError::Connect {
+            url: self.url.clone(),
+            source: last,
+        })?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
         write!(
             stream,
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -111,34 +193,42 @@ impl Client {
         }
         let mut body = Vec::new();
         match length {
+            Some(n) if n > self.max_body => return Err(ClientError::TooLarge(self.max_body)),
             Some(n) => {
                 body.resize(n, 0);
                 reader.read_exact(&mut body)?;
             }
             None => {
-                reader.read_to_end(&mut body)?;
+                let cap = u64::try_from(self.max_body).unwrap_or(u64::MAX);
+                reader.take(cap.saturating_add(1)).read_to_end(&mut body)?;
+                if body.len() > self.max_body {
+                    return Err(ClientError::TooLarge(self.max_body));
+                }
             }
         }
         if code != 200 {
             return Err(ClientError::Http(code));
         }
-        let mut response: Value =
-            serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))?;
-        if let Some(error) = response.get_mut("error") {
-            return Err(ClientError::Rpc {
-                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-                    .to_string(),
-                data: error.get_mut("data").map(Value::take),
-            });
-        }
-        let result = response
-            .get_mut("result")
-            .map(Value::take)
-            .ok_or_else(|| ClientError::Malformed("no result".into()))?;
-        serde_json::from_value(result).map_err(|e| ClientError::Malformed(e.to_string()))
+        Ok(body)
     }
+}
+
+/// The result of one JSON-RPC response, or its error.
+fn decode_response<T: DeserializeOwned>(response: &mut Value) -> Result<T, ClientError> {
+    if let Some(error) = response.get_mut("error") {
+        return Err(ClientError::Rpc {
+            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+                .to_string(),
+            data: error.get_mut("data").map(Value::take),
+        });
+    }
+    let result = response
+        .get_mut("result")
+        .map(Value::take)
+        .ok_or_else(|| ClientError::Malformed("no result".into()))?;
+    serde_json::from_value(result).map_err(|e| ClientError::Malformed(e.to_string()))
 }

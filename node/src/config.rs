@@ -60,6 +60,8 @@ pub struct NodeConfig {
     /// Run as one validator of a network (see [`crate::consensus`]) instead of a devnet that
     /// mines its own blocks.
     pub validator: Option<ValidatorConfig>,
+    /// Fork a remote chain at a block (`--fork-url`).
+    pub fork: Option<crate::fork::ForkConfig>,
 }
 
 /// What a validator is started with.
@@ -98,6 +100,7 @@ impl Default for NodeConfig {
             admission_budget: None,
             replay_from: None,
             validator: None,
+            fork: None,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! mined one by construction, field by field ([`header_differences`]).
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
@@ -177,8 +176,7 @@ pub fn execute(
         for log in &logs {
             if let Some(id) = recorded_inference(log) {
                 let db = evm.db();
-                let read =
-                    record::read(id, |slot| Ok::<_, Infallible>(db.storage(&ADDRESS, &slot)));
+                let read = record::read(id, |slot| db.storage(&ADDRESS, &slot));
                 if let Ok(Some(rec)) = read {
                     out.witnesses
                         .push(BlockWitness::from_record(hash, id, &rec));
@@ -203,12 +201,13 @@ pub fn execute(
     Ok(out)
 }
 
-/// `BLOCKHASH`'s lookup over the hashes of blocks `0..hashes.len()` (zero past them).
-pub fn hash_lookup(hashes: &[B256]) -> impl Fn(u64) -> B256 + '_ {
+/// `BLOCKHASH`'s lookup over the hashes of blocks `first..first + hashes.len()` (zero
+/// outside them).
+pub fn hash_lookup(first: u64, hashes: &[B256]) -> impl Fn(u64) -> B256 + '_ {
     move |n| {
-        usize::try_from(n)
-            .ok()
-            .and_then(|n| hashes.get(n).copied())
+        n.checked_sub(first)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| hashes.get(i).copied())
             .unwrap_or_default()
     }
 }
@@ -530,7 +529,7 @@ mod tests {
                 inputs.beneficiary,
             )
         };
-        let lookup = hash_lookup(&hashes);
+        let lookup = hash_lookup(0, &hashes);
         let mined = execute(
             &world,
             &lookup,

@@ -34,6 +34,7 @@ pub mod consensus;
 pub mod execute;
 pub mod ffi;
 pub mod filters;
+pub mod fork;
 mod group_commit;
 pub mod light_client;
 pub mod metrics;

@@ -66,7 +66,7 @@ pub fn render(node: &Node) -> String {
             "Inferences recorded at 0xA00",
             chain
                 .world()
-                .storage(&ADDRESS, &record::COUNT_SLOT)
+                .own_storage(&ADDRESS, &record::COUNT_SLOT)
                 .saturating_to::<u64>(),
         );
     }

@@ -14,6 +14,7 @@ use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore};
 
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{default_attester_key, dev_accounts, NodeConfig, MAX_HTTP_CONNECTIONS};
+use crate::fork::{Fork, ForkConfig, ForkPoint};
 use crate::models::{self, persist_model, Rejected};
 use crate::node::{MiningMode, Node};
 use crate::replay::ReplayFrom;
@@ -105,6 +106,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             Vec::new(),
         ),
     };
+    let fork = open_fork(&storage, config.fork.as_ref()).await?;
+    let chain_id = match (&fork, &config.fork) {
+        (Some(fork), Some(asked)) => asked.chain_id.unwrap_or(fork.point().remote_chain_id),
+        _ => chain_id,
+    };
+    let gas_limit = fork
+        .as_ref()
+        .map_or(config.gas_limit, |f| f.point().header.gas_limit);
     let mut scan = Vec::new();
     scan.extend(model_dir.clone());
     scan.extend(config.model_dirs.iter().cloned());
@@ -116,13 +125,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     ));
     let chain_config = ChainConfig {
         chain_id,
-        gas_limit: config.gas_limit,
+        gas_limit,
         initial_base_fee: 1_000_000_000,
         genesis_accounts: signers
             .iter()
             .map(|s| (s.address(), config.balance))
             .collect(),
         genesis_timestamp: network.as_ref().map(|(_, g)| g.timestamp),
+        fork,
     };
     let chain = Chain::open(chain_config, storage, precompile)?;
 
@@ -195,6 +205,53 @@ fn open_storage(data_dir: Option<&Path>) -> Result<(Storage, Option<PathBuf>)> {
         }
         None => (Storage::in_memory()?, None),
     })
+}
+
+/// The fork the data dir holds, or a new one of `asked`'s remote (whose fork block is then
+/// kept, so a restart reopens the same fork without asking the remote for it again).
+async fn open_fork(storage: &Storage, asked: Option<&ForkConfig>) -> Result<Option<Arc<Fork>>> {
+    let kept: Option<ForkPoint> = match storage.meta("fork")? {
+        Some(bytes) => Some(
+            serde_json::from_slice(&bytes).context("the data dir's fork record does not decode")?,
+        ),
+        None => None,
+    };
+    let (asked, point) = match (asked, kept) {
+        (None, None) => return Ok(None),
+        (None, Some(kept)) => anyhow::bail!(
+            "the data dir holds a fork of {} at block {}: start with --fork-url {}",
+            kept.url,
+            kept.number(),
+            kept.url
+        ),
+        (Some(asked), Some(kept)) => {
+            if asked.url != kept.url || asked.block_number.is_some_and(|n| n != kept.number()) {
+                anyhow::bail!(
+                    "the data dir holds a fork of {} at block {}, not of {} at {}: use another --data-dir",
+                    kept.url,
+                    kept.number(),
+                    asked.url,
+                    asked
+                        .block_number
+                        .map_or("its latest block".to_string(), |n| format!("block {n}"))
+                );
+            }
+            (asked, kept)
+        }
+        (Some(asked), None) => {
+            if storage.head()?.is_some() {
+                anyhow::bail!("the data dir holds a chain that is not a fork: use another --data-dir to fork {}", asked.url);
+            }
+            let config = asked.clone();
+            let point = tokio::task::spawn_blocking(move || Fork::connect(&config))
+                .await
+                .context("the fork's start-up task failed")?
+                .context("starting the fork")?;
+            storage.set_meta("fork", &serde_json::to_vec(&point)?)?;
+            (asked, point)
+        }
+    };
+    Ok(Some(Arc::new(Fork::open(asked, point)?)))
 }
 
 /// Replay the chain at `from` into `storage` before the node starts on it: admits (and keeps

@@ -4,9 +4,14 @@
 //! Blocks execute against an [`Overlay`]: reads fall through to the [`WorldState`], writes
 //! collect in a [`StateDiff`] with EIP-161 and self-destruct semantics applied. The diff is
 //! then written to the database and folded into the world state in the same step.
+//!
+//! On a fork (`--fork-url`) the world state holds what the local chain wrote; a read of anything
+//! it never wrote falls through to the [`Fork`], the remote's state at the fork block. The state
+//! root then commits to the local writes only: every account and slot changed since the fork
+//! (the remote's trie is never held whole), which keeps it the same on every replay.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_rpc_types_eth::{EIP1186AccountProofResponse, EIP1186StorageProof};
@@ -17,6 +22,7 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode, EvmState};
 use serde::{Deserialize, Serialize};
 
+use crate::fork::{Fork, ForkError};
 use crate::trie::MerkleTrie;
 
 /// An account's header fields (code lives in the code table by hash).
@@ -183,16 +189,60 @@ pub struct WorldState {
     accounts: HashMap<Address, Account>,
     codes: HashMap<B256, Bytecode>,
     account_trie: MerkleTrie,
+    /// On a fork: what the local chain did not write is read from here.
+    fork: Option<Arc<Fork>>,
+    /// On a fork: the local value of these accounts' headers (absent: deleted) shadows the fork's.
+    shadowed: HashSet<Address>,
+    /// On a fork: the local value of these slots (absent: zero) shadows the fork's.
+    shadowed_slots: HashSet<(Address, U256)>,
+    /// On a fork: these accounts' storage was wiped locally; none of it comes from the fork.
+    wiped: HashSet<Address>,
 }
 
 impl WorldState {
+    /// An empty state over `fork`.
+    pub fn forked(fork: Arc<Fork>) -> Self {
+        Self {
+            fork: Some(fork),
+            ..Self::default()
+        }
+    }
+
+    /// The fork this state reads through, if any.
+    pub fn fork(&self) -> Option<&Arc<Fork>> {
+        self.fork.as_ref()
+    }
+
     /// An account's header, if it exists.
-    pub fn account(&self, address: &Address) -> Option<AccountState> {
-        self.accounts.get(address).map(|a| a.state)
+    pub fn account(&self, address: &Address) -> Result<Option<AccountState>, ForkError> {
+        if let Some(account) = self.accounts.get(address) {
+            return Ok(Some(account.state));
+        }
+        match &self.fork {
+            Some(fork) if !self.shadowed.contains(address) => fork.account(address),
+            _ => Ok(None),
+        }
     }
 
     /// A storage slot (zero when unset).
-    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+    pub fn storage(&self, address: &Address, slot: &U256) -> Result<U256, ForkError> {
+        if let Some(value) = self.accounts.get(address).and_then(|a| a.storage.get(slot)) {
+            return Ok(*value);
+        }
+        match &self.fork {
+            Some(fork)
+                if !self.wiped.contains(address)
+                    && !self.shadowed_slots.contains(&(*address, *slot)) =>
+            {
+                fork.storage(address, slot)
+            }
+            _ => Ok(U256::ZERO),
+        }
+    }
+
+    /// A slot of an account the node itself keeps (0xA00, 0xF4, the ZK registry): their storage
+    /// is local even on a fork, so this read cannot fail.
+    pub fn own_storage(&self, address: &Address, slot: &U256) -> U256 {
         self.accounts
             .get(address)
             .and_then(|a| a.storage.get(slot))
@@ -201,15 +251,36 @@ impl WorldState {
     }
 
     /// Code by hash.
-    pub fn code(&self, hash: &B256) -> Option<&Bytecode> {
-        self.codes.get(hash)
+    pub fn code(&self, hash: &B256) -> Option<Bytecode> {
+        self.codes
+            .get(hash)
+            .cloned()
+            .or_else(|| self.fork.as_ref().and_then(|f| f.code(hash)))
     }
 
     /// An account's code (empty when none).
-    pub fn code_of(&self, address: &Address) -> Bytecode {
-        self.account(address)
-            .and_then(|a| self.codes.get(&a.code_hash).cloned())
-            .unwrap_or_default()
+    pub fn code_of(&self, address: &Address) -> Result<Bytecode, ForkError> {
+        Ok(self
+            .account(address)?
+            .and_then(|a| self.code(&a.code_hash))
+            .unwrap_or_default())
+    }
+
+    /// On a fork, after a restart: mark what `undo` names as written locally, so the values
+    /// loaded from the database (and the absence of deleted accounts and zeroed slots) shadow
+    /// the fork's again.
+    pub fn shadow(&mut self, changes: &HashMap<Address, AccountChange>) {
+        if self.fork.is_none() {
+            return;
+        }
+        for (address, change) in changes {
+            self.shadowed.insert(*address);
+            if change.storage_cleared {
+                self.wiped.insert(*address);
+            }
+            self.shadowed_slots
+                .extend(change.storage.keys().map(|slot| (*address, *slot)));
+        }
     }
 
     /// Every account, for state dumps.
@@ -219,10 +290,31 @@ impl WorldState {
             .map(|(a, acc)| (a, acc.state, &acc.storage))
     }
 
-    /// What undoes `diff` when applied after it.
-    pub fn undo_of(&self, diff: &StateDiff) -> Undo {
+    /// What undoes `diff` when applied after it. On a fork, the previous value of what the
+    /// chain never wrote is the fork's (already fetched when a block read it).
+    pub fn undo_of(&self, diff: &StateDiff) -> Result<Undo, ForkError> {
         let mut undo = Undo::default();
         for (address, change) in &diff.accounts {
+            if self.fork.is_some() && !self.accounts.contains_key(address) {
+                let entry = match self.account(address)? {
+                    None => AccountChange {
+                        state: None,
+                        storage_cleared: true,
+                        storage: HashMap::new(),
+                    },
+                    Some(state) => AccountChange {
+                        state: Some(state),
+                        storage_cleared: false,
+                        storage: change
+                            .storage
+                            .keys()
+                            .map(|slot| Ok((*slot, self.storage(address, slot)?)))
+                            .collect::<Result<_, ForkError>>()?,
+                    },
+                };
+                undo.accounts.insert(*address, entry);
+                continue;
+            }
             let entry = match self.accounts.get(address) {
                 None => AccountChange {
                     state: None,
@@ -240,13 +332,13 @@ impl WorldState {
                     storage: change
                         .storage
                         .keys()
-                        .map(|slot| (*slot, prev.storage.get(slot).copied().unwrap_or_default()))
-                        .collect(),
+                        .map(|slot| Ok((*slot, self.storage(address, slot)?)))
+                        .collect::<Result<_, ForkError>>()?,
                 },
             };
             undo.accounts.insert(*address, entry);
         }
-        undo
+        Ok(undo)
     }
 
     /// Fold a diff into the state and refresh the trie leaves it touched.
@@ -256,7 +348,21 @@ impl WorldState {
         }
         for (address, change) in &diff.accounts {
             let hashed = keccak256(address);
-            let Some(state) = change.state.or_else(|| self.account(address)) else {
+            // An account not yet written keeps its header: on a fork, the fork's (which every
+            // writer has read before: a failed read here cannot happen and would mean "none").
+            let state = match change.state {
+                Some(state) => Some(state),
+                None => self.account(address).ok().flatten(),
+            };
+            if self.fork.is_some() {
+                self.shadowed.insert(*address);
+                self.shadowed_slots
+                    .extend(change.storage.keys().map(|slot| (*address, *slot)));
+                if change.storage_cleared {
+                    self.wiped.insert(*address);
+                }
+            }
+            let Some(state) = state else {
                 if !change.storage_cleared && !change.storage.is_empty() {
                     // Storage written to an account that does not exist: create it empty.
                     let mut account = Account::default();
@@ -356,7 +462,12 @@ impl WorldState {
                 .zip(storage_proof)
                 .map(|(slot, proof)| EIP1186StorageProof {
                     key: B256::from(*slot).into(),
-                    value: self.storage(&address, slot),
+                    value: self
+                        .accounts
+                        .get(&address)
+                        .and_then(|a| a.storage.get(slot))
+                        .copied()
+                        .unwrap_or_default(),
                     proof,
                 })
                 .collect(),
@@ -410,10 +521,10 @@ fn write_storage(account: &mut Account, writes: &HashMap<U256, U256>) {
     }
 }
 
-/// The database error type of the overlay (reads from memory cannot fail).
+/// The database error type of the overlay: reads from memory cannot fail, reads through a fork can.
 #[derive(Debug, thiserror::Error)]
-#[error("state read failed")]
-pub struct StateError(Infallible);
+#[error(transparent)]
+pub struct StateError(#[from] pub ForkError);
 
 impl DBErrorMarker for StateError {}
 
@@ -457,20 +568,20 @@ impl<'a> Overlay<'a> {
     }
 
     /// An account as this block sees it.
-    pub fn account(&self, address: &Address) -> Option<AccountState> {
+    pub fn account(&self, address: &Address) -> Result<Option<AccountState>, ForkError> {
         match self.diff.accounts.get(address) {
-            Some(change) if change.state.is_some() => change.state,
-            Some(change) if change.storage_cleared => None,
+            Some(change) if change.state.is_some() => Ok(change.state),
+            Some(change) if change.storage_cleared => Ok(None),
             _ => self.base.account(address),
         }
     }
 
     /// A storage slot as this block sees it.
-    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+    pub fn storage(&self, address: &Address, slot: &U256) -> Result<U256, ForkError> {
         match self.diff.accounts.get(address) {
             Some(change) => match change.storage.get(slot) {
-                Some(value) => *value,
-                None if change.storage_cleared => U256::ZERO,
+                Some(value) => Ok(*value),
+                None if change.storage_cleared => Ok(U256::ZERO),
                 None => self.base.storage(address, slot),
             },
             None => self.base.storage(address, slot),
@@ -482,21 +593,18 @@ impl DatabaseRef for Overlay<'_> {
     type Error = StateError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        Ok(self.account(&address).map(|a| a.info()))
+        Ok(self.account(&address)?.map(|a| a.info()))
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StateError> {
-        Ok(self
-            .diff
-            .codes
-            .get(&code_hash)
-            .or_else(|| self.base.code(&code_hash))
-            .cloned()
-            .unwrap_or_default())
+        Ok(match self.diff.codes.get(&code_hash) {
+            Some(code) => code.clone(),
+            None => self.base.code(&code_hash).unwrap_or_default(),
+        })
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StateError> {
-        Ok(self.storage(&address, &index))
+        Ok(self.storage(&address, &index)?)
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StateError> {

@@ -270,8 +270,8 @@ impl Storage {
             .and_then(|v| v.try_into().ok().map(u64::from_be_bytes)))
     }
 
-    /// Load the whole world state (done once, at start).
-    pub fn load_state(&self) -> Result<WorldState> {
+    /// Load the whole world state into `world` (empty, or an empty fork; done at start).
+    pub fn load_state(&self, mut world: WorldState) -> Result<WorldState> {
         let txn = self.db.begin_read()?;
         let mut diff = StateDiff::default();
         for entry in txn.open_table(ACCOUNTS)?.iter()? {
@@ -291,7 +291,6 @@ impl Storage {
             let code = Bytecode::new_raw(Bytes::copy_from_slice(value.value()));
             diff.codes.insert(B256::from_slice(key.value()), code);
         }
-        let mut world = WorldState::default();
         world.apply(&diff);
         Ok(world)
     }

@@ -60,7 +60,7 @@ impl Chain {
             env.cfg_env.disable_balance_check = true;
         }
         let world = self.state_at(at)?;
-        let lookup = execute::hash_lookup(&self.hashes);
+        let lookup = execute::hash_lookup(self.first_hash, &self.hashes);
         let db = Overlay::with_diff(&world, &lookup, overrides);
         let mut evm = EthEvmFactory::default().create_evm_with_inspector(db, env, inspector);
         self.precompile.install(evm.precompiles_mut());
@@ -68,7 +68,7 @@ impl Chain {
         if !request.gas_given {
             tx.gas_limit = self.block_params.gas_limit.min(TX_GAS_LIMIT_CAP);
         }
-        tx.nonce = world.account(&tx.caller).map(|a| a.nonce).unwrap_or(0);
+        tx.nonce = world.account(&tx.caller)?.map(|a| a.nonce).unwrap_or(0);
         tx.chain_id = Some(self.config.chain_id);
         let result = evm
             .transact(tx)
@@ -97,7 +97,7 @@ impl Chain {
             .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
         let env = execute::header_env(self.config.chain_id, &block.header);
         let world = self.state_at(number - 1)?;
-        let lookup = execute::hash_lookup(&self.hashes);
+        let lookup = execute::hash_lookup(self.first_hash, &self.hashes);
         let mut db = Overlay::new(&world, &lookup);
         for earlier in block.transactions.iter().take_while(|h| *h != hash) {
             let tx = self.tx_env(earlier)?;
@@ -142,7 +142,7 @@ impl Chain {
                 Some(state) => state.balance,
                 None => self
                     .state_at(at)?
-                    .account(&caller)
+                    .account(&caller)?
                     .map_or(U256::ZERO, |a| a.balance),
             };
             if balance < request.tx.value {

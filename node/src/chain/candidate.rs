@@ -99,8 +99,8 @@ impl Chain {
         let base_fee = self.next_base_fee();
         let (inputs, executed) = self.execute_ready(timestamp, base_fee, usize::MAX, precompile)?;
         let transactions = encoded(&executed.included);
-        let revert = self.world.undo_of(&executed.diff).to_diff();
-        let sealed = self.seal(&inputs, executed);
+        let revert = self.world.undo_of(&executed.diff)?.to_diff();
+        let sealed = self.seal(&inputs, executed)?;
         self.world.apply(&revert);
         for (hash, _) in &sealed.mined.dropped {
             self.pool.remove(hash);
@@ -163,7 +163,7 @@ impl Chain {
         let env = execute::header_env(self.config.chain_id, header);
         let executed = execute::execute(
             &self.world,
-            &execute::hash_lookup(&self.hashes),
+            &execute::hash_lookup(self.first_hash, &self.hashes),
             env,
             precompile,
             transactions,
@@ -193,8 +193,12 @@ impl Chain {
                 executed.witnesses.len()
             ));
         }
-        let revert = self.world.undo_of(&executed.diff).to_diff();
-        let sealed = self.seal(&HeaderInputs::of(header), executed);
+        let revert = self
+            .world
+            .undo_of(&executed.diff)
+            .map_err(ChainError::from)?
+            .to_diff();
+        let sealed = self.seal(&HeaderInputs::of(header), executed)?;
         self.world.apply(&revert);
         wrong.extend(execute::header_differences(
             header,

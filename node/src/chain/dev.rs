@@ -58,7 +58,7 @@ impl Clock {
 impl Chain {
     /// Apply state edits made outside blocks (dev methods).
     pub fn edit_state(&mut self, diff: StateDiff) -> Result<(), ChainError> {
-        let mut undo = self.world.undo_of(&diff);
+        let mut undo = self.world.undo_of(&diff)?;
         undo.then_undo(self.pending_undo.clone());
         let mut edits = self.pending_edits.clone();
         edits.push(StoredDiff::from(&diff));
@@ -102,14 +102,15 @@ impl Chain {
         self.pending_undo = snapshot.pending_undo;
         self.pending_edits = snapshot.pending_edits;
         self.clock = snapshot.clock;
-        self.hashes.truncate(snapshot.head as usize + 1);
+        self.hashes
+            .truncate((snapshot.head + 1 - self.first_hash) as usize);
         self.head = self
             .storage
             .block(snapshot.head)?
             .ok_or_else(|| ChainError::UnknownBlock(snapshot.head.to_string()))?;
         let world = &self.world;
         self.pool
-            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
+            .prune(|a| world.account(a).ok().flatten().map_or(0, |x| x.nonce));
         Ok(true)
     }
 
@@ -118,9 +119,13 @@ impl Chain {
         self.pool.remove(hash).map(|tx| tx.hash)
     }
 
-    /// The account nonce of `address` at the head.
+    /// The account nonce of `address` at the head (0 when a fork cannot say).
     pub fn nonce(&self, address: &Address) -> u64 {
-        self.world.account(address).map_or(0, |a| a.nonce)
+        self.world
+            .account(address)
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.nonce)
     }
 
     /// Back to genesis (`anvil_reset`): every block, pooled transaction and snapshot is dropped,
@@ -130,18 +135,22 @@ impl Chain {
             .storage
             .genesis()?
             .ok_or_else(|| ChainError::Invalid("this chain does not record its genesis".into()))?;
-        let mut world = WorldState::default();
+        let mut world = match &self.config.fork {
+            Some(fork) => WorldState::forked(fork.clone()),
+            None => WorldState::default(),
+        };
         world.apply(&StateDiff::from(&genesis));
-        self.storage.rewind(0, &world, &Undo::default(), &[])?;
+        let first = self.first_block();
+        self.storage.rewind(first, &world, &Undo::default(), &[])?;
         self.world = world;
         self.pending_undo = Undo::default();
         self.pending_edits.clear();
         self.clock = Clock::default();
-        self.hashes.truncate(1);
+        self.hashes.truncate((first + 1 - self.first_hash) as usize);
         self.head = self
             .storage
-            .block(0)?
-            .ok_or_else(|| ChainError::UnknownBlock("0".into()))?;
+            .block(first)?
+            .ok_or_else(|| ChainError::UnknownBlock(first.to_string()))?;
         self.pool = Pool::default();
         self.snapshots.clear();
         self.impersonated.clear();

@@ -85,7 +85,7 @@ impl Chain {
                 )));
             }
         }
-        let account = self.world.account(&tx.signer()).unwrap_or_default();
+        let account = self.world.account(&tx.signer())?.unwrap_or_default();
         if inner.nonce() < account.nonce {
             return Err(ChainError::InvalidTransaction(format!(
                 "nonce too low: next nonce {}, tx nonce {}",
@@ -186,8 +186,9 @@ impl Chain {
             .storage
             .block(number)?
             .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
-        self.hashes = self.storage.block_hashes()?;
-        self.world = self.storage.load_state()?;
+        self.hashes = super::remote_hashes(&self.config);
+        self.hashes.extend(self.storage.block_hashes()?);
+        self.world = super::load_world(&self.storage, &self.config)?;
         self.pending_undo = self.storage.pending_undo()?;
         self.pending_edits = self.storage.pending_edits()?;
         Ok(())
@@ -219,7 +220,7 @@ impl Chain {
         })?;
         let (inputs, executed) =
             self.execute_ready(timestamp, base_fee, max_transactions, &self.precompile)?;
-        let sealed = self.seal(&inputs, executed);
+        let sealed = self.seal(&inputs, executed)?;
         self.advance(&sealed);
         Ok(sealed)
     }
@@ -241,7 +242,7 @@ impl Chain {
         ready.truncate(max_transactions);
         let executed = execute::execute(
             &self.world,
-            &execute::hash_lookup(&self.hashes),
+            &execute::hash_lookup(self.first_hash, &self.hashes),
             env,
             precompile,
             ready.into_iter().map(|p| Included {
@@ -265,8 +266,12 @@ impl Chain {
 
     /// Apply an executed block's diff to the world state and seal its header; the chain's
     /// head, hashes and pool are left for [`Self::advance`].
-    pub(super) fn seal(&mut self, inputs: &HeaderInputs, executed: Executed) -> SealedBlock {
-        let mut undo = self.world.undo_of(&executed.diff);
+    pub(super) fn seal(
+        &mut self,
+        inputs: &HeaderInputs,
+        executed: Executed,
+    ) -> Result<SealedBlock, ChainError> {
+        let mut undo = self.world.undo_of(&executed.diff)?;
         undo.then_undo(self.pending_undo.clone());
         self.world.apply(&executed.diff);
         let header = execute::header(inputs, &executed, self.world.root());
@@ -284,7 +289,7 @@ impl Chain {
             header,
             transactions: stored_txs.iter().map(|(h, _)| *h).collect(),
         };
-        SealedBlock {
+        Ok(SealedBlock {
             mined: MinedBlock {
                 block,
                 receipts,
@@ -294,7 +299,7 @@ impl Chain {
             witnesses,
             diff,
             undo,
-        }
+        })
     }
 
     /// Make a sealed block (whose diff the world state already has) the head: hashes, pending
@@ -313,7 +318,7 @@ impl Chain {
         }
         let world = &self.world;
         self.pool
-            .prune(|a| world.account(a).map(|x| x.nonce).unwrap_or(0));
+            .prune(|a| world.account(a).ok().flatten().map_or(0, |x| x.nonce));
     }
 }
 

@@ -22,6 +22,7 @@ use verinfer_precompile::opengradient::OG_ADDRESS;
 use verinfer_precompile::{zk_registry, InferencePrecompile, ADDRESS, GENESIS_NONCE};
 
 use crate::execute::{self, Executed, HeaderInputs};
+use crate::fork::Fork;
 use crate::pool::{Pool, PoolError};
 use crate::state::{AccountState, StateDiff, StoredDiff, Undo, WorldState};
 use crate::storage::{BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt};
@@ -51,6 +52,9 @@ pub struct ChainConfig {
     /// The genesis block's timestamp; default: now. Validators of a network pin it so they
     /// all seal the same genesis block.
     pub genesis_timestamp: Option<u64>,
+    /// On a fork (`--fork-url`): the remote at the fork block, which is this chain's first
+    /// block, and whose state is read where the chain wrote nothing.
+    pub fork: Option<Arc<Fork>>,
 }
 
 /// Why a chain operation failed.
@@ -84,6 +88,9 @@ pub enum ChainError {
     /// written.
     #[error("{0}")]
     NotMined(String),
+    /// On a fork, the remote could not give the state a call or block needs.
+    #[error(transparent)]
+    Fork(#[from] crate::fork::ForkError),
     /// The data directory holds another chain than the one configured.
     #[error("the data directory belongs to chain {found}, not {expected}")]
     WrongChain {
@@ -110,7 +117,9 @@ pub struct Chain {
     config: ChainConfig,
     storage: Storage,
     world: WorldState,
+    /// Block hashes by number, from block `first_hash` on (on a fork, the remote's below it).
     hashes: Vec<B256>,
+    first_hash: u64,
     head: StoredBlock,
     precompile: Arc<InferencePrecompile>,
     pool: Pool,
@@ -180,10 +189,13 @@ impl Chain {
                 let head = storage
                     .block(number)?
                     .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?;
-                (storage.load_state()?, head, storage.block_hashes()?)
+                let world = load_world(&storage, &config)?;
+                let mut hashes = remote_hashes(&config);
+                hashes.extend(storage.block_hashes()?);
+                (world, head, hashes)
             }
             None => {
-                let (world, genesis, diff) = Self::genesis(&config);
+                let (world, genesis, diff) = Self::genesis(&config)?;
                 storage.set_meta("chain_id", &config.chain_id.to_be_bytes())?;
                 storage.set_genesis(&StoredDiff::from(&diff))?;
                 storage.write_block(&BlockWrite {
@@ -195,13 +207,18 @@ impl Chain {
                     diff: &diff,
                     undo: &Undo::default(),
                 })?;
-                let hashes = vec![genesis.hash];
+                let mut hashes = remote_hashes(&config);
+                hashes.push(genesis.hash);
                 (world, genesis, hashes)
             }
         };
         let pending_undo = storage.pending_undo()?;
         let pending_edits = storage.pending_edits()?;
         let block_params = BlockParams::new(&config);
+        let first_hash = config
+            .fork
+            .as_ref()
+            .map_or(0, |fork| fork.point().first_hashed());
         Ok(Self {
             config,
             pending_undo,
@@ -209,6 +226,7 @@ impl Chain {
             storage,
             world,
             hashes,
+            first_hash,
             head,
             precompile,
             pool: Pool::default(),
@@ -221,15 +239,22 @@ impl Chain {
         })
     }
 
-    /// The genesis state, block and allocation (accounts and code).
-    fn genesis(config: &ChainConfig) -> (WorldState, StoredBlock, StateDiff) {
+    /// The genesis state, block and allocation (accounts and code). On a fork, the genesis
+    /// block is the remote's fork block as it sealed it, and the allocation lands on top of the
+    /// remote's state there: the dev accounts keep their remote nonce and code.
+    fn genesis(config: &ChainConfig) -> Result<(WorldState, StoredBlock, StateDiff), ChainError> {
+        let mut world = match &config.fork {
+            Some(fork) => WorldState::forked(fork.clone()),
+            None => WorldState::default(),
+        };
         let mut diff = StateDiff::default();
         for (address, balance) in &config.genesis_accounts {
+            let remote = world.account(address)?.unwrap_or_default();
             diff.set_account(
                 *address,
                 AccountState {
                     balance: *balance,
-                    ..Default::default()
+                    ..remote
                 },
             );
         }
@@ -262,7 +287,20 @@ impl Chain {
                 ..Default::default()
             },
         );
-        let mut world = WorldState::default();
+        if let Some(fork) = &config.fork {
+            // The node's own accounts keep no storage of the remote's: records live here only.
+            for address in [ADDRESS, OG_ADDRESS, zk_registry::ADDRESS] {
+                diff.accounts.entry(address).or_default().storage_cleared = true;
+            }
+            world.apply(&diff);
+            let header = fork.point().header.inner.clone();
+            let block = StoredBlock {
+                hash: fork.point().header.hash,
+                header,
+                transactions: Vec::new(),
+            };
+            return Ok((world, block, diff));
+        }
         world.apply(&diff);
         let inputs = HeaderInputs {
             parent_hash: B256::ZERO,
@@ -281,7 +319,12 @@ impl Chain {
             header,
             transactions: Vec::new(),
         };
-        (world, block, diff)
+        Ok((world, block, diff))
+    }
+
+    /// The number of the chain's first block (0, or the fork block).
+    pub fn first_block(&self) -> u64 {
+        self.config.fork.as_ref().map_or(0, |f| f.point().number())
     }
 
     /// The chain parameters.
@@ -318,7 +361,8 @@ impl Chain {
 
     /// The hash of block `number`, if it exists.
     pub fn block_hash(&self, number: u64) -> Option<B256> {
-        self.hashes.get(usize::try_from(number).ok()?).copied()
+        let index = number.checked_sub(self.first_hash)?;
+        self.hashes.get(usize::try_from(index).ok()?).copied()
     }
 
     /// An account's nonce counting its pooled transactions.
@@ -370,4 +414,32 @@ impl Chain {
             .ok_or_else(|| ChainError::UnknownBlock(number.to_string()))?
             .header)
     }
+}
+
+/// The hashes of the remote's blocks below the fork block (`BLOCKHASH` reaches them); none
+/// off a fork.
+fn remote_hashes(config: &ChainConfig) -> Vec<B256> {
+    config.fork.as_ref().map_or_else(Vec::new, |fork| {
+        let hashes = &fork.point().hashes;
+        hashes[..hashes.len().saturating_sub(1)].to_vec()
+    })
+}
+
+/// The head's world state from the database. On a fork, what the chain wrote (its genesis
+/// allocation, every block's and dev edit's changes, named by their undo entries) shadows the
+/// remote again, deleted accounts and zeroed slots included.
+fn load_world(storage: &Storage, config: &ChainConfig) -> Result<WorldState, ChainError> {
+    let Some(fork) = &config.fork else {
+        return Ok(storage.load_state(WorldState::default())?);
+    };
+    let mut world = storage.load_state(WorldState::forked(fork.clone()))?;
+    if let Some(genesis) = storage.genesis()? {
+        world.shadow(&StateDiff::from(&genesis).accounts);
+    }
+    let head = storage.head()?.unwrap_or_default();
+    for number in fork.point().number() + 1..=head {
+        world.shadow(&storage.undo(number)?.accounts);
+    }
+    world.shadow(&storage.pending_undo()?.accounts);
+    Ok(world)
 }

@@ -132,6 +132,29 @@ pub(crate) struct NodeArgs {
     /// The network's genesis file (chain id, timestamp, block times, validators).
     #[arg(long, value_name = "FILE", requires = "validator")]
     genesis: Option<PathBuf>,
+    /// Fork the chain at URL (http://host:port): accounts, code and storage are read from it
+    /// at the fork block the first time something needs them; the blocks, numbers and
+    /// timestamps go on from that block. Without --data-dir a fork keeps nothing
+    /// (as anvil); with one, it reopens on the same fork block.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["validator", "replay_from"])]
+    fork_url: Option<String>,
+    /// The block to fork at [default: the remote's latest].
+    #[arg(long, value_name = "N", requires = "fork_url")]
+    fork_block_number: Option<u64>,
+    /// The chain id the fork runs under [default: the remote's].
+    #[arg(long, value_name = "ID", requires = "fork_url")]
+    fork_chain_id: Option<u64>,
+    /// Retries of a failed request to the remote, with doubling back-off from 100 ms.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "fork_url")]
+    fork_retries: u32,
+    /// Timeout of one request to the remote, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 10_000,
+        requires = "fork_url"
+    )]
+    fork_timeout_ms: u64,
     /// Test-only: forge one output of every inference this validator proposes.
     #[arg(long, hide = true, requires = "validator")]
     forge_outputs: bool,
@@ -185,9 +208,20 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         timeout: Duration::from_secs_f64(args.admission_timeout),
         max_rss: args.admission_memory.saturating_mul(1 << 20),
     };
-    let data_dir = (!args.ephemeral).then(|| {
-        args.data_dir
-            .unwrap_or_else(|| default_data_dir(args.chain_id))
+    let forking = args.fork_url.is_some();
+    let data_dir = match (args.ephemeral, args.data_dir) {
+        (true, _) => None,
+        (false, Some(dir)) => Some(dir),
+        // A fork is in memory unless asked otherwise, as anvil's: it would meet the devnet's dir.
+        (false, None) if forking => None,
+        (false, None) => Some(default_data_dir(args.chain_id)),
+    };
+    let fork = args.fork_url.map(|url| verinfer_node::fork::ForkConfig {
+        url,
+        block_number: args.fork_block_number,
+        chain_id: args.fork_chain_id,
+        retries: args.fork_retries,
+        timeout_ms: args.fork_timeout_ms,
     });
     let config = NodeConfig {
         host: args.host,
@@ -218,6 +252,7 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
             }),
             _ => None,
         },
+        fork,
     };
     let prover = if args.zk_prover {
         // Fail at start, not at the first record, when ezkl is missing.
@@ -308,7 +343,17 @@ pub(crate) fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
     let chain = node.chain();
     out!("\nChain ID:          {}", chain.config().chain_id);
     out!("Base fee:          {}", chain.next_base_fee());
-    out!("Gas limit:         {}", config.gas_limit);
+    out!("Gas limit:         {}", chain.block_params.gas_limit);
+    if let Some(fork) = &chain.config().fork {
+        let point = fork.point();
+        out!(
+            "Fork:              {} at block {} ({}), remote chain id {}",
+            point.url,
+            point.number(),
+            point.header.hash,
+            point.remote_chain_id
+        );
+    }
     out!("Precompile:        {ADDRESS}");
     out!(
         "Tract kernels:     {}",
@@ -319,7 +364,7 @@ pub(crate) fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
         None => out!("Data dir:          none (--ephemeral: memory only)"),
     }
     let head = chain.head().header.number;
-    if head > 0 {
+    if head > chain.first_block() {
         out!("Head:              block {head} (resumed)");
     }
     let mining = match (config.mining, config.block_time) {

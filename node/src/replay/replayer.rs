@@ -214,10 +214,11 @@ impl<'a> Replayer<'a> {
         );
 
         let undo = self.sink.as_ref().map(|_| {
-            let mut undo = self.world.undo_of(&executed.diff);
+            let mut undo = self.world.undo_of(&executed.diff)?;
             undo.then_undo(edits_undo);
-            undo
+            Ok::<_, crate::fork::ForkError>(undo)
         });
+        let undo = undo.transpose()?;
         self.world.apply(&executed.diff);
         self.seal(block, &executed);
         if let (Some(sink), Some(undo)) = (&self.sink, undo) {
@@ -236,7 +237,7 @@ impl<'a> Replayer<'a> {
         let mut edits_undo = Undo::default();
         for (k, edit) in replayed.edits.iter().enumerate() {
             let diff = StateDiff::from(edit);
-            let mut undo = self.world.undo_of(&diff);
+            let mut undo = self.world.undo_of(&diff)?;
             undo.then_undo(std::mem::take(&mut edits_undo));
             edits_undo = undo;
             self.world.apply(&diff);
@@ -357,7 +358,7 @@ impl<'a> Replayer<'a> {
         let env = execute::header_env(self.report.chain_id, &block.header);
         let executed = execute::execute(
             &self.world,
-            &execute::hash_lookup(&self.hashes),
+            &execute::hash_lookup(0, &self.hashes),
             env,
             &self.precompile,
             transactions,
@@ -453,7 +454,7 @@ impl<'a> Replayer<'a> {
         for id in std::mem::take(&mut self.recorded) {
             let replayed = record::read(id, |slot| {
                 Ok::<_, std::convert::Infallible>(
-                    self.world.storage(&verinfer_precompile::ADDRESS, &slot),
+                    self.world.own_storage(&verinfer_precompile::ADDRESS, &slot),
                 )
             });
             let served = self.source.record(id)?;

@@ -240,7 +240,10 @@ pub(super) fn overrides(
                 "account {address} has both 'state' and 'stateDiff'"
             )));
         }
-        let mut account: AccountState = world.account(&address).unwrap_or_default();
+        let mut account: AccountState = world
+            .account(&address)
+            .map_err(ChainError::from)?
+            .unwrap_or_default();
         if let Some(balance) = ov.balance {
             account.balance = balance;
         }

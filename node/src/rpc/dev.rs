@@ -35,7 +35,11 @@ fn edit(
     f: impl FnOnce(&mut AccountState, &mut StateDiff),
 ) -> RpcResult<()> {
     let mut chain = node.chain();
-    let mut account = chain.world().account(&address).unwrap_or_default();
+    let mut account = chain
+        .world()
+        .account(&address)
+        .map_err(crate::chain::ChainError::from)?
+        .unwrap_or_default();
     let mut diff = StateDiff::default();
     f(&mut account, &mut diff);
     diff.set_account(address, account);
@@ -250,8 +254,14 @@ fn anvil_set_storage_at(p: Params<'_>, n: &Node) -> RpcResult<bool> {
     let mut chain = n.chain();
     let mut diff = StateDiff::default();
     diff.set_storage(address, slot, value.into());
-    if chain.world().account(&address).is_none() {
-        diff.set_account(address, AccountState::default());
+    // On a fork the account's header comes from the remote first, so the edit keeps it.
+    match chain
+        .world()
+        .account(&address)
+        .map_err(crate::chain::ChainError::from)?
+    {
+        Some(account) => diff.set_account(address, account),
+        None => diff.set_account(address, AccountState::default()),
     }
     chain.edit_state(diff)?;
     Ok(true)

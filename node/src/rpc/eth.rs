@@ -141,6 +141,7 @@ fn eth_get_balance(p: Params<'_>, n: &Node) -> RpcResult<U256> {
     let world = chain.state_at(state_block(&chain, block)?)?;
     Ok(world
         .account(&address)
+        .map_err(ChainError::from)?
         .map(|a| a.balance)
         .unwrap_or_default())
 }
@@ -154,7 +155,10 @@ fn eth_get_transaction_count(p: Params<'_>, n: &Node) -> RpcResult<U64> {
     }
     let world = chain.state_at(state_block(&chain, block)?)?;
     Ok(U64::from(
-        world.account(&address).map(|a| a.nonce).unwrap_or(0),
+        world
+            .account(&address)
+            .map_err(ChainError::from)?
+            .map_or(0, |a| a.nonce),
     ))
 }
 
@@ -163,7 +167,10 @@ fn eth_get_code(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
     let (address, block) = address_and_block(&p)?;
     let chain = n.chain();
     let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(world.code_of(&address).original_bytes())
+    Ok(world
+        .code_of(&address)
+        .map_err(ChainError::from)?
+        .original_bytes())
 }
 
 /// `eth_getStorageAt`.
@@ -174,7 +181,10 @@ fn eth_get_storage_at(p: Params<'_>, n: &Node) -> RpcResult<B256> {
     let block: Option<BlockId> = seq.optional_next()?;
     let chain = n.chain();
     let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(world.storage(&address, &slot).into())
+    Ok(world
+        .storage(&address, &slot)
+        .map_err(ChainError::from)?
+        .into())
 }
 
 /// `eth_feeHistory`.
@@ -233,6 +243,16 @@ fn eth_get_proof(p: Params<'_>, n: &Node) -> RpcResult<EIP1186AccountProofRespon
     let slots: Vec<U256> = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
     let chain = n.chain();
+    if let Some(fork) = &chain.config().fork {
+        return Err(rpc_error(
+            SERVER_ERROR,
+            format!(
+                "eth_getProof is not available on a fork: this node holds the state written since block {} of {}, not the remote's trie (ask the remote for proofs of its state)",
+                fork.point().number(),
+                fork.point().url
+            ),
+        ));
+    }
     let mut world = chain.state_at(state_block(&chain, block)?)?.into_owned();
     Ok(world.proof(address, &slots))
 }
@@ -377,7 +397,13 @@ fn fee_history(
         return Ok(FeeHistory::default());
     }
     let newest = resolve_tag(chain, newest).ok_or_else(|| invalid_params("unknown block"))?;
-    let count = count.min(1024).min(newest + 1);
+    // On a fork, the history starts at the fork block (the remote keeps what is below).
+    let count = count
+        .min(1024)
+        .min((newest + 1).saturating_sub(chain.first_block()));
+    if count == 0 {
+        return Ok(FeeHistory::default());
+    }
     let oldest = newest + 1 - count;
     let mut history = FeeHistory {
         oldest_block: oldest,

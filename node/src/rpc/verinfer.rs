@@ -139,7 +139,7 @@ fn verinfer_get_inference(p: Params<'_>, n: &Node) -> RpcResult<Option<Inference
     let chain = n.chain();
     let world = chain.world();
     let read = record::read(id, |slot| {
-        Ok::<_, Infallible>(world.storage(&ADDRESS, &slot))
+        Ok::<_, Infallible>(world.own_storage(&ADDRESS, &slot))
     })
     .map_err(|e| rpc_error(SERVER_ERROR, format!("inference {id}: {e}")))?;
     let Some(rec) = read else { return Ok(None) };
@@ -154,7 +154,7 @@ fn verinfer_get_inference(p: Params<'_>, n: &Node) -> RpcResult<Option<Inference
     let signature_valid =
         attestation::recover(&digest, &rec.signature).is_ok_and(|signer| signer == rec.attester);
     let open_gradient_mode = match world
-        .storage(&ADDRESS, &record::mode_slot(id))
+        .own_storage(&ADDRESS, &record::mode_slot(id))
         .saturating_to::<u8>()
     {
         1 => Some("VANILLA".to_string()),
@@ -312,7 +312,7 @@ fn verinfer_inference_count(n: &Node) -> RpcResult<U64> {
     Ok(U64::from(
         chain
             .world()
-            .storage(&ADDRESS, &record::COUNT_SLOT)
+            .own_storage(&ADDRESS, &record::COUNT_SLOT)
             .saturating_to::<u64>(),
     ))
 }

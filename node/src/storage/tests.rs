@@ -89,7 +89,9 @@ fn blocks_and_state_survive_reopening() {
     let tx = storage.transaction(&tx_hash).unwrap().unwrap();
     assert_eq!((tx.block_hash, tx.index), (block.hash, 0));
     assert_eq!(storage.receipt(&tx_hash).unwrap().unwrap().logs.len(), 1);
-    let world = storage.load_state().unwrap();
+    let world = storage
+        .load_state(crate::state::WorldState::default())
+        .unwrap();
     let account = world.account(&Address::repeat_byte(1)).unwrap();
     assert_eq!(account.balance, U256::from(20));
     assert_eq!(
@@ -131,7 +133,7 @@ fn rewinding_drops_later_blocks_and_replaces_the_state() {
     assert!(storage.transaction(&dropped_tx).unwrap().is_none());
     assert!(storage.transaction(&first_tx).unwrap().is_some());
     let account = storage
-        .load_state()
+        .load_state(crate::state::WorldState::default())
         .unwrap()
         .account(&Address::repeat_byte(1))
         .unwrap();

@@ -7,6 +7,7 @@ mod cli;
 mod cli_node;
 mod contracts;
 mod forge;
+mod fork;
 mod fuzz_rpc;
 mod hardening;
 mod hardhat;

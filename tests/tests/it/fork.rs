@@ -1,0 +1,355 @@
+//! Fork mode (`verinfer node --fork-url`), with a plain anvil 1.7.1 standing in for the remote:
+//! a token deployed there is read through, moved by an impersonated holder, and read by a
+//! contract deployed on the fork that calls a model in the same transaction; dev edits over
+//! forked state; a restart on a data dir keeps what the fork wrote (zeroed slots included);
+//! and the faults: an unreachable remote, a fork block past its head, the remote going away.
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy_sol_types::{sol, SolCall, SolEvent};
+use serde_json::{json, Value};
+use verinfer_node::client::Client;
+use verinfer_node::fork::ForkConfig;
+use verinfer_node::NodeConfig;
+use verinfer_tests::harness::{contracts, model_id, run_model, Devnet};
+use verinfer_tests::node::{start_anvil, Anvil};
+use verinfer_tests::tensor;
+
+sol! {
+    function balanceOf(address holder) external view returns (uint256);
+    function transfer(address to, uint256 amount) external returns (bool);
+    function score(address holder) external returns (uint256 id, int256 scoreBps);
+    event Scored(address indexed holder, uint256 wholeTokens, int256 scoreBps, uint256 inferenceId);
+}
+
+/// anvil's first dev account, which deploys the token on the remote.
+const DEPLOYER: Address = alloy::primitives::address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+/// A holder with no key anywhere: only impersonation can move its tokens.
+const HOLDER: Address = alloy::primitives::address!("00000000000000000000000000000000000b0b00");
+/// An address nobody has touched on either chain.
+const STRANGER: Address = alloy::primitives::address!("00000000000000000000000000000000005eed00");
+
+fn tokens(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+/// Send `tx` with eth_sendTransaction and return its receipt once mined.
+fn send(client: &Client, tx: Value) -> Value {
+    let hash: B256 = client
+        .call("eth_sendTransaction", json!([tx]))
+        .unwrap_or_else(|e| panic!("eth_sendTransaction {tx}: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let receipt: Value = client
+            .call("eth_getTransactionReceipt", json!([hash]))
+            .expect("eth_getTransactionReceipt");
+        if !receipt.is_null() {
+            assert_eq!(receipt["status"], "0x1", "{tx} failed: {receipt}");
+            return receipt;
+        }
+        assert!(std::time::Instant::now() < deadline, "{hash} was not mined");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn balance_of(client: &Client, token: Address, holder: Address) -> Result<U256, String> {
+    let data = Bytes::from(balanceOfCall { holder }.abi_encode());
+    let out: Bytes = client
+        .call("eth_call", json!([{"to": token, "data": data}, "latest"]))
+        .map_err(|e| e.to_string())?;
+    balanceOfCall::abi_decode_returns(&out).map_err(|e| e.to_string())
+}
+
+fn number(client: &Client, method: &str, params: Value) -> u64 {
+    let n: alloy::primitives::U64 = client.call(method, params).expect(method);
+    n.to()
+}
+
+/// The remote: anvil with the fixture token deployed, 600 tokens and 1 ETH at `HOLDER`.
+fn remote() -> (Anvil, Client, Address) {
+    let anvil = start_anvil();
+    let client = Client::new(&anvil.url()).expect("a client");
+    let token = contracts().unwrap().get("FixtureToken").unwrap();
+    let mut code = token.bytecode.to_vec();
+    code.extend(alloy_sol_types::SolValue::abi_encode(&tokens(1000)));
+    let receipt = send(
+        &client,
+        json!({"from": DEPLOYER, "data": Bytes::from(code)}),
+    );
+    let token: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
+    let data = Bytes::from(
+        transferCall {
+            to: HOLDER,
+            amount: tokens(600),
+        }
+        .abi_encode(),
+    );
+    send(
+        &client,
+        json!({"from": DEPLOYER, "to": token, "data": data}),
+    );
+    send(
+        &client,
+        json!({"from": DEPLOYER, "to": HOLDER, "value": format!("{:#x}", tokens(1))}),
+    );
+    (anvil, client, token)
+}
+
+fn forking(url: &str) -> impl FnOnce(&mut NodeConfig) + '_ {
+    move |config| {
+        config.fork = Some(ForkConfig {
+            url: url.to_string(),
+            block_number: None,
+            chain_id: None,
+            retries: 1,
+            timeout_ms: 2_000,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_transaction() {
+    let (anvil, remote, token) = remote();
+    let remote_head = number(&remote, "eth_blockNumber", json!([]));
+    let devnet = Devnet::start_with(forking(&anvil.url())).await.unwrap();
+    let fork = Client::new(&devnet.url()).unwrap();
+
+    // Numbers, chain id and the fork block are the remote's; state reads through.
+    assert_eq!(number(&fork, "eth_blockNumber", json!([])), remote_head);
+    assert_eq!(number(&fork, "eth_chainId", json!([])), 31337);
+    let forked: Value = fork
+        .call("eth_getBlockByNumber", json!(["latest", false]))
+        .unwrap();
+    let at_remote: Value = remote
+        .call(
+            "eth_getBlockByNumber",
+            json!([format!("{remote_head:#x}"), false]),
+        )
+        .unwrap();
+    assert_eq!(
+        forked["hash"], at_remote["hash"],
+        "the fork block is the remote's"
+    );
+    let holder_eth: U256 = fork
+        .call("eth_getBalance", json!([HOLDER, "latest"]))
+        .unwrap();
+    assert_eq!(holder_eth, tokens(1));
+    let code: Bytes = fork.call("eth_getCode", json!([token, "latest"])).unwrap();
+    let remote_code: Bytes = remote
+        .call("eth_getCode", json!([token, "latest"]))
+        .unwrap();
+    assert!(!code.is_empty());
+    assert_eq!(code, remote_code);
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(600));
+    let deployer_nonce = number(
+        &fork,
+        "eth_getTransactionCount",
+        json!([DEPLOYER, "latest"]),
+    );
+    assert_eq!(
+        deployer_nonce,
+        number(
+            &remote,
+            "eth_getTransactionCount",
+            json!([DEPLOYER, "latest"])
+        ),
+        "a dev account keeps its remote nonce"
+    );
+
+    // An impersonated holder moves forked tokens; the remote does not change.
+    let _: Value = fork
+        .call("anvil_impersonateAccount", json!([HOLDER]))
+        .unwrap();
+    let data = Bytes::from(
+        transferCall {
+            to: STRANGER,
+            amount: tokens(100),
+        }
+        .abi_encode(),
+    );
+    let receipt = send(&fork, json!({"from": HOLDER, "to": token, "data": data}));
+    assert_eq!(
+        serde_json::from_value::<alloy::primitives::U64>(receipt["blockNumber"].clone())
+            .unwrap()
+            .to::<u64>(),
+        remote_head + 1,
+        "the first local block follows the fork block"
+    );
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(500));
+    assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), tokens(100));
+    assert_eq!(balance_of(&remote, token, HOLDER).unwrap(), tokens(600));
+
+    // A contract deployed on the fork reads the forked token and calls a model in one
+    // transaction; the record verifies, and its output is the model's.
+    let model = devnet.add_model("models/credit.onnx").await.unwrap();
+    assert_eq!(model, model_id("models/credit.onnx").unwrap());
+    let scorer = devnet.deploy("HolderScorer", (token, model)).await.unwrap();
+    let data = Bytes::from(scoreCall { holder: HOLDER }.abi_encode());
+    let receipt = send(&fork, json!({"from": DEPLOYER, "to": scorer, "data": data}));
+    let log = receipt["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["topics"][0] == json!(Scored::SIGNATURE_HASH))
+        .expect("a Scored event");
+    let data: Bytes = serde_json::from_value(log["data"].clone()).unwrap();
+    let topics: Vec<B256> = serde_json::from_value(log["topics"].clone()).unwrap();
+    let scored = Scored::decode_raw_log(topics, &data).unwrap();
+    assert_eq!(scored.holder, HOLDER);
+    assert_eq!(scored.wholeTokens, U256::from(500));
+    let expected = run_model(
+        "models/credit.onnx",
+        &[tensor(&[1, 4], &[50_000, 20, 1000, 0], 2)],
+        4,
+    )
+    .unwrap();
+    assert_eq!(scored.scoreBps, expected[0].values[0]);
+    let record: Value = fork
+        .call("verinfer_getInference", json!([scored.inferenceId]))
+        .unwrap();
+    assert_eq!(record["signatureValid"], true, "{record}");
+    assert_eq!(record["modelId"], json!(model), "{record}");
+
+    // Dev edits over forked state.
+    // balanceOf is the token's slot 1 (totalSupply is 0).
+    let slot = alloy::primitives::keccak256(alloy_sol_types::SolValue::abi_encode(&(
+        HOLDER,
+        U256::from(1),
+    )));
+    let _: Value = fork
+        .call(
+            "anvil_setStorageAt",
+            json!([token, slot, B256::from(tokens(7))]),
+        )
+        .unwrap();
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(7));
+    let _: Value = fork
+        .call("anvil_setBalance", json!([token, "0x2a"]))
+        .unwrap();
+    let token_eth: U256 = fork
+        .call("eth_getBalance", json!([token, "latest"]))
+        .unwrap();
+    assert_eq!(token_eth, U256::from(42));
+    assert_eq!(
+        fork.call::<Bytes>("eth_getCode", json!([token, "latest"]))
+            .unwrap(),
+        remote_code,
+        "setBalance keeps the forked code"
+    );
+
+    // eth_getProof says why not.
+    let err = fork
+        .call::<Value>("eth_getProof", json!([token, [], "latest"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not available on a fork"), "{err}");
+
+    // The remote goes away: what needs it fails naming it and what it wanted, the rest is served.
+    drop(anvil);
+    let err = balance_of(&fork, token, Address::repeat_byte(0x77)).unwrap_err();
+    assert!(err.contains("fork remote http://127.0.0.1:"), "{err}");
+    assert!(err.contains("storage slot"), "{err}");
+    assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), tokens(100));
+    assert!(number(&fork, "eth_blockNumber", json!([])) > remote_head);
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
+    let (anvil, remote, token) = remote();
+    let dir = tempfile::tempdir().unwrap();
+    let url = anvil.url();
+    let configure = |config: &mut NodeConfig| {
+        forking(&url)(config);
+        config.data_dir = Some(dir.path().to_path_buf());
+    };
+    let devnet = Devnet::start_with(configure).await.unwrap();
+    let fork = Client::new(&devnet.url()).unwrap();
+    let _: Value = fork
+        .call("anvil_impersonateAccount", json!([HOLDER]))
+        .unwrap();
+    // The holder's whole balance goes: its slot is zero here, 600 tokens on the remote.
+    let data = Bytes::from(
+        transferCall {
+            to: STRANGER,
+            amount: tokens(600),
+        }
+        .abi_encode(),
+    );
+    send(&fork, json!({"from": HOLDER, "to": token, "data": data}));
+    let head = number(&fork, "eth_blockNumber", json!([]));
+    devnet.stop().await;
+
+    // A new block on the remote: the restarted fork stays on its own fork block.
+    send(
+        &remote,
+        json!({"from": DEPLOYER, "to": STRANGER, "value": "0x1"}),
+    );
+    let devnet = Devnet::start_with(configure).await.unwrap();
+    let fork = Client::new(&devnet.url()).unwrap();
+    assert_eq!(number(&fork, "eth_blockNumber", json!([])), head);
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), U256::ZERO);
+    assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), tokens(600));
+    assert_eq!(balance_of(&remote, token, HOLDER).unwrap(), tokens(600));
+    devnet.stop().await;
+
+    // The same data dir without --fork-url, or with another remote, is refused.
+    let err = Devnet::start_with(|config: &mut NodeConfig| {
+        config.data_dir = Some(dir.path().to_path_buf());
+    })
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.contains("holds a fork of"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_that_cannot_start_says_why() {
+    let port = verinfer_tests::node::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let err = format!(
+        "{:#}",
+        Devnet::start_with(forking(&url))
+            .await
+            .err()
+            .expect("refused")
+    );
+    assert!(
+        err.contains(&url) && err.contains("cannot connect"),
+        "{err}"
+    );
+
+    let (anvil, remote, _) = remote();
+    let head = number(&remote, "eth_blockNumber", json!([]));
+    let url = anvil.url();
+    let err = format!(
+        "{:#}",
+        Devnet::start_with(|config: &mut NodeConfig| {
+            forking(&url)(config);
+            if let Some(fork) = &mut config.fork {
+                fork.block_number = Some(head + 5);
+            }
+        })
+        .await
+        .err()
+        .expect("refused")
+    );
+    assert!(
+        err.contains(&format!(
+            "fork block {} is beyond the remote's head {head}",
+            head + 5
+        )),
+        "{err}"
+    );
+
+    let err = format!(
+        "{:#}",
+        Devnet::start_with(|config: &mut NodeConfig| {
+            forking("https://example.invalid")(config);
+        })
+        .await
+        .err()
+        .expect("refused")
+    );
+    assert!(err.contains("https is not built in"), "{err}");
+}
