@@ -60,15 +60,19 @@ fn applying_the_undo_restores_the_state_and_its_root() {
     let before = snapshot(&world);
     let root = world.root();
     let diff = change();
-    let undo = world.undo_of(&diff);
+    let undo = world.undo_of(&diff).unwrap();
     world.apply(&diff);
     assert_ne!(world.root(), root);
     assert_eq!(
-        world.storage(&Address::repeat_byte(2), &U256::from(1)),
+        world
+            .storage(&Address::repeat_byte(2), &U256::from(1))
+            .unwrap(),
         U256::ZERO
     );
     assert_eq!(
-        world.storage(&Address::repeat_byte(2), &U256::from(3)),
+        world
+            .storage(&Address::repeat_byte(2), &U256::from(3))
+            .unwrap(),
         U256::from(33)
     );
     world.apply(&undo.to_diff());
@@ -92,12 +96,12 @@ fn a_folded_undo_undoes_both_changes() {
     let mut world = world();
     let before = snapshot(&world);
     let first = change();
-    let mut undo = world.undo_of(&first);
+    let mut undo = world.undo_of(&first).unwrap();
     world.apply(&first);
     let mut second = StateDiff::default();
     second.set_account(Address::repeat_byte(1), account(1));
     second.set_storage(Address::repeat_byte(2), U256::from(1), U256::from(5));
-    let mut later = world.undo_of(&second);
+    let mut later = world.undo_of(&second).unwrap();
     world.apply(&second);
     later.then_undo(std::mem::take(&mut undo));
     world.apply(&later.to_diff());

@@ -92,7 +92,7 @@ fn blocks_and_state_survive_reopening() {
     let world = storage
         .load_state(crate::state::WorldState::default())
         .unwrap();
-    let account = world.account(&Address::repeat_byte(1)).unwrap();
+    let account = world.account(&Address::repeat_byte(1)).unwrap().unwrap();
     assert_eq!(account.balance, U256::from(20));
     assert_eq!(
         storage
@@ -136,6 +136,7 @@ fn rewinding_drops_later_blocks_and_replaces_the_state() {
         .load_state(crate::state::WorldState::default())
         .unwrap()
         .account(&Address::repeat_byte(1))
+        .unwrap()
         .unwrap();
     assert_eq!(account.balance, U256::from(20));
 }
