@@ -329,7 +329,11 @@ fn anvil_load_state(p: Params<'_>, n: &Node) -> RpcResult<bool> {
 fn anvil_reset(p: Params<'_>, n: &Node) -> RpcResult<()> {
     let forking: Option<serde_json::Value> = p.sequence().optional_next()?;
     if forking.is_some_and(|f| !f.is_null() && f.get("forking").is_some()) {
-        return Err(invalid_params("verinfer cannot fork another chain: call anvil_reset with no arguments to go back to genesis"));
+        return Err(invalid_params(
+            "anvil_reset with `forking` is not available yet: start the node with --fork-url \
+             URL [--fork-block-number N] to fork; anvil_reset with no arguments goes back to \
+             the chain's first block (on a fork, the fork block)",
+        ));
     }
     Ok(n.chain().reset()?)
 }

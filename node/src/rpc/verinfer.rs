@@ -263,8 +263,20 @@ fn verinfer_get_block_certificate(
     }))
 }
 
+/// A replay needs the chain from its genesis; a fork's starts on state it never held whole.
+fn refuse_on_fork(n: &Node) -> RpcResult<()> {
+    match &n.chain().config().fork {
+        Some(fork) => Err(rpc_error(
+            SERVER_ERROR,
+            crate::fork::replay_refusal(fork.point()),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `verinfer_getGenesis`.
 fn verinfer_get_genesis(n: &Node) -> RpcResult<StoredDiff> {
+    refuse_on_fork(n)?;
     n.chain()
         .storage()
         .genesis()
@@ -275,6 +287,7 @@ fn verinfer_get_genesis(n: &Node) -> RpcResult<StoredDiff> {
 /// `verinfer_getReplayBlock`.
 fn verinfer_get_replay_block(p: Params<'_>, n: &Node) -> RpcResult<ReplayBlock> {
     let number: u64 = p.one()?;
+    refuse_on_fork(n)?;
     let chain = n.chain();
     let storage = chain.storage();
     let block = storage

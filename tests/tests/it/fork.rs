@@ -11,7 +11,7 @@ use verinfer_node::client::Client;
 use verinfer_node::fork::ForkConfig;
 use verinfer_node::NodeConfig;
 use verinfer_tests::harness::{contracts, model_id, run_model, Devnet};
-use verinfer_tests::node::{start_anvil, Anvil};
+use verinfer_tests::node::{run_verinfer, start_anvil, Anvil};
 use verinfer_tests::tensor;
 
 sol! {
@@ -208,6 +208,30 @@ async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_tra
         .unwrap();
     assert_eq!(record["signatureValid"], true, "{record}");
     assert_eq!(record["modelId"], json!(model), "{record}");
+    // verify-inference re-runs the record's model on a fork as anywhere; a whole-chain replay
+    // says why not.
+    let url = devnet.url();
+    let id = scored.inferenceId.to_string();
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        run_verinfer(&["verify-inference", &id, "--rpc", &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("re-running the model gives the recorded outputs")
+            && out.ends_with("VERIFIED\n"),
+        "{out}"
+    );
+    let url = devnet.url();
+    let (code, out) = tokio::task::spawn_blocking(move || run_verinfer(&["verify", "--rpc", &url]))
+        .await
+        .unwrap();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("a replay from genesis is not available on a fork"),
+        "{out}"
+    );
 
     // Dev edits over forked state.
     // balanceOf is the token's slot 1 (totalSupply is 0).
@@ -290,6 +314,17 @@ async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
     assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), U256::ZERO);
     assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), tokens(600));
     assert_eq!(balance_of(&remote, token, HOLDER).unwrap(), tokens(600));
+
+    // anvil_reset goes back to the fork block: the remote shows through again.
+    let _: Value = fork.call("anvil_reset", json!([])).unwrap();
+    assert_eq!(number(&fork, "eth_blockNumber", json!([])), head - 1);
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(600));
+    assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), U256::ZERO);
+    let err = fork
+        .call::<Value>("anvil_reset", json!([{"forking": {"jsonRpcUrl": url}}]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--fork-url"), "{err}");
     devnet.stop().await;
 
     // The same data dir without --fork-url, or with another remote, is refused.

@@ -34,6 +34,11 @@ impl DataDir {
                 db.display()
             )
         })?;
+        if let Some(bytes) = storage.meta("fork")? {
+            let point: crate::fork::ForkPoint = serde_json::from_slice(&bytes)
+                .context("the data dir's fork record does not decode")?;
+            anyhow::bail!("{}", crate::fork::replay_refusal(&point));
+        }
         let chain_id = storage
             .meta("chain_id")?
             .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
