@@ -143,10 +143,9 @@ fn client(config: &ForkConfig) -> Result<Client, ForkError> {
 
 impl Fork {
     /// Reach the remote and pin the fork block: its header and the hashes `BLOCKHASH` needs.
-    pub fn connect(config: &ForkConfig) -> Result<ForkPoint, ForkError> {
-        let client = client(config)?;
+    pub fn connect(config: &ForkConfig) -> Result<Self, ForkError> {
         let fork = Self {
-            client,
+            client: client(config)?,
             retries: config.retries,
             point: ForkPoint {
                 url: config.url.clone(),
@@ -188,12 +187,13 @@ impl Fork {
             hashes.push(block.header.hash);
             header = Some(block.header);
         }
-        Ok(ForkPoint {
+        let point = ForkPoint {
             url: config.url.clone(),
             remote_chain_id: chain_id.to(),
             header: header.ok_or_else(|| fork.garbage(&what, "no block".into()))?,
             hashes,
-        })
+        };
+        Ok(Self { point, ..fork })
     }
 
     /// A fork of `point`, reached with `config`'s timeout and retries.

@@ -216,7 +216,7 @@ async fn open_fork(storage: &Storage, asked: Option<&ForkConfig>) -> Result<Opti
         ),
         None => None,
     };
-    let (asked, point) = match (asked, kept) {
+    let fork = match (asked, kept) {
         (None, None) => return Ok(None),
         (None, Some(kept)) => anyhow::bail!(
             "the data dir holds a fork of {} at block {}: start with --fork-url {}",
@@ -236,22 +236,22 @@ async fn open_fork(storage: &Storage, asked: Option<&ForkConfig>) -> Result<Opti
                         .map_or("its latest block".to_string(), |n| format!("block {n}"))
                 );
             }
-            (asked, kept)
+            Fork::open(asked, kept)?
         }
         (Some(asked), None) => {
             if storage.head()?.is_some() {
                 anyhow::bail!("the data dir holds a chain that is not a fork: use another --data-dir to fork {}", asked.url);
             }
             let config = asked.clone();
-            let point = tokio::task::spawn_blocking(move || Fork::connect(&config))
+            let fork = tokio::task::spawn_blocking(move || Fork::connect(&config))
                 .await
                 .context("the fork's start-up task failed")?
                 .context("starting the fork")?;
-            storage.set_meta("fork", &serde_json::to_vec(&point)?)?;
-            (asked, point)
+            storage.set_meta("fork", &serde_json::to_vec(fork.point())?)?;
+            fork
         }
     };
-    Ok(Some(Arc::new(Fork::open(asked, point)?)))
+    Ok(Some(Arc::new(fork)))
 }
 
 /// Replay the chain at `from` into `storage` before the node starts on it: admits (and keeps

@@ -295,8 +295,14 @@ impl WorldState {
     pub fn undo_of(&self, diff: &StateDiff) -> Result<Undo, ForkError> {
         let mut undo = Undo::default();
         for (address, change) in &diff.accounts {
-            if self.fork.is_some() && !self.accounts.contains_key(address) {
-                let entry = match self.account(address)? {
+            let entry = match self.accounts.get(address) {
+                Some(prev) if change.storage_cleared => AccountChange {
+                    state: Some(prev.state),
+                    storage_cleared: true,
+                    storage: prev.storage.clone(),
+                },
+                // The local header, else (on a fork) the remote's.
+                _ => match self.account(address)? {
                     None => AccountChange {
                         state: None,
                         storage_cleared: true,
@@ -311,29 +317,6 @@ impl WorldState {
                             .map(|slot| Ok((*slot, self.storage(address, slot)?)))
                             .collect::<Result<_, ForkError>>()?,
                     },
-                };
-                undo.accounts.insert(*address, entry);
-                continue;
-            }
-            let entry = match self.accounts.get(address) {
-                None => AccountChange {
-                    state: None,
-                    storage_cleared: true,
-                    storage: HashMap::new(),
-                },
-                Some(prev) if change.storage_cleared => AccountChange {
-                    state: Some(prev.state),
-                    storage_cleared: true,
-                    storage: prev.storage.clone(),
-                },
-                Some(prev) => AccountChange {
-                    state: Some(prev.state),
-                    storage_cleared: false,
-                    storage: change
-                        .storage
-                        .keys()
-                        .map(|slot| Ok((*slot, self.storage(address, slot)?)))
-                        .collect::<Result<_, ForkError>>()?,
                 },
             };
             undo.accounts.insert(*address, entry);

@@ -11,6 +11,7 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Bytes, TxKind, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use verinfer_node::client::Client;
 use verinfer_node::config::{dev_accounts, DEFAULT_MNEMONIC};
 use verinfer_node::{NodeConfig, NodeHandle};
 
@@ -337,4 +338,19 @@ pub fn start_anvil() -> Anvil {
     };
     wait_for_rpc(anvil.addr, Duration::from_secs(30));
     anvil
+}
+
+/// The receipt of transaction `hash` once the node behind `client` has mined it (30 s at most).
+pub fn receipt_once_mined(client: &Client, hash: alloy::primitives::B256) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let receipt: serde_json::Value = client
+            .call("eth_getTransactionReceipt", serde_json::json!([hash]))
+            .expect("eth_getTransactionReceipt");
+        if !receipt.is_null() {
+            return receipt;
+        }
+        assert!(Instant::now() < deadline, "{hash} was not mined");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -11,7 +11,7 @@ use verinfer_node::client::Client;
 use verinfer_node::fork::ForkConfig;
 use verinfer_node::NodeConfig;
 use verinfer_tests::harness::{contracts, model_id, run_model, Devnet};
-use verinfer_tests::node::{run_verinfer, start_anvil, Anvil};
+use verinfer_tests::node::{receipt_once_mined, run_verinfer, start_anvil, Anvil};
 use verinfer_tests::tensor;
 
 sol! {
@@ -37,18 +37,21 @@ fn send(client: &Client, tx: Value) -> Value {
     let hash: B256 = client
         .call("eth_sendTransaction", json!([tx]))
         .unwrap_or_else(|e| panic!("eth_sendTransaction {tx}: {e}"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let receipt: Value = client
-            .call("eth_getTransactionReceipt", json!([hash]))
-            .expect("eth_getTransactionReceipt");
-        if !receipt.is_null() {
-            assert_eq!(receipt["status"], "0x1", "{tx} failed: {receipt}");
-            return receipt;
-        }
-        assert!(std::time::Instant::now() < deadline, "{hash} was not mined");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let receipt = receipt_once_mined(client, hash);
+    assert_eq!(receipt["status"], "0x1", "{tx} failed: {receipt}");
+    receipt
+}
+
+/// `from` sends `amount` of `token` to `to` (unlocked or impersonated); the receipt.
+fn transfer_tokens(
+    client: &Client,
+    token: Address,
+    from: Address,
+    to: Address,
+    amount: U256,
+) -> Value {
+    let data = Bytes::from(transferCall { to, amount }.abi_encode());
+    send(client, json!({"from": from, "to": token, "data": data}))
 }
 
 fn balance_of(client: &Client, token: Address, holder: Address) -> Result<U256, String> {
@@ -76,17 +79,7 @@ fn remote() -> (Anvil, Client, Address) {
         json!({"from": DEPLOYER, "data": Bytes::from(code)}),
     );
     let token: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
-    let data = Bytes::from(
-        transferCall {
-            to: HOLDER,
-            amount: tokens(600),
-        }
-        .abi_encode(),
-    );
-    send(
-        &client,
-        json!({"from": DEPLOYER, "to": token, "data": data}),
-    );
+    transfer_tokens(&client, token, DEPLOYER, HOLDER, tokens(600));
     send(
         &client,
         json!({"from": DEPLOYER, "to": HOLDER, "value": format!("{:#x}", tokens(1))}),
@@ -159,14 +152,7 @@ async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_tra
     let _: Value = fork
         .call("anvil_impersonateAccount", json!([HOLDER]))
         .unwrap();
-    let data = Bytes::from(
-        transferCall {
-            to: STRANGER,
-            amount: tokens(100),
-        }
-        .abi_encode(),
-    );
-    let receipt = send(&fork, json!({"from": HOLDER, "to": token, "data": data}));
+    let receipt = transfer_tokens(&fork, token, HOLDER, STRANGER, tokens(100));
     assert_eq!(
         serde_json::from_value::<alloy::primitives::U64>(receipt["blockNumber"].clone())
             .unwrap()
@@ -292,14 +278,7 @@ async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
         .call("anvil_impersonateAccount", json!([HOLDER]))
         .unwrap();
     // The holder's whole balance goes: its slot is zero here, 600 tokens on the remote.
-    let data = Bytes::from(
-        transferCall {
-            to: STRANGER,
-            amount: tokens(600),
-        }
-        .abi_encode(),
-    );
-    send(&fork, json!({"from": HOLDER, "to": token, "data": data}));
+    transfer_tokens(&fork, token, HOLDER, STRANGER, tokens(600));
     let head = number(&fork, "eth_blockNumber", json!([]));
     devnet.stop().await;
 

@@ -8,7 +8,7 @@ use alloy::primitives::{hex, Address, Bytes, B256, U256};
 use alloy_consensus::Header;
 use alloy_rlp::Decodable;
 use alloy_sol_types::{SolCall, SolEvent};
-use serde_json::{json, Value};
+use serde_json::json;
 use verinfer_node::client::Client;
 use verinfer_node::consensus::{Genesis, ValidatorKey, HASH_TO_G1_DST};
 use verinfer_node::light_client::{self, IInferenceLightClient};
@@ -17,7 +17,7 @@ use verinfer_precompile::IInference::InferenceRecorded;
 use verinfer_tests::harness::model_id;
 use verinfer_tests::models;
 use verinfer_tests::network::{tail, Network};
-use verinfer_tests::node::{dev_keys, run_verinfer, start_anvil};
+use verinfer_tests::node::{dev_keys, receipt_once_mined, run_verinfer, start_anvil};
 
 use super::network::{finalized, inference, number, send, transfer};
 
@@ -57,21 +57,6 @@ fn submit(
         parentView: certificate.certificate.parent_view,
         certified: keccak(header),
         signature,
-    }
-}
-
-/// The receipt of `hash` once anvil has mined it.
-fn mined(anvil: &Client, hash: B256) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let receipt: Value = anvil
-            .call("eth_getTransactionReceipt", json!([hash]))
-            .expect("eth_getTransactionReceipt");
-        if !receipt.is_null() {
-            return receipt;
-        }
-        assert!(std::time::Instant::now() < deadline, "{hash} was not mined");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -372,7 +357,7 @@ fn a_record_is_proven_on_anvil_by_the_relayer_and_forgeries_revert_by_name() {
         let hash: B256 = anvil
             .call("eth_sendTransaction", json!([tx]))
             .expect("sent");
-        let receipt = mined(&anvil, hash);
+        let receipt = receipt_once_mined(&anvil, hash);
         assert_eq!(receipt["status"], json!("0x0"), "{receipt}");
     }
     let unchanged = IInferenceLightClient::stateRootsCall {
