@@ -127,6 +127,23 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The first of `n` consecutive free loopback ports not in `taken` (for `verinfer testnet`,
+/// which binds `--port` + i and `--p2p-port` + i).
+pub fn free_ports(n: u16, taken: &[u16]) -> u16 {
+    loop {
+        let first = free_port();
+        let Some(last) = first.checked_add(n) else {
+            continue;
+        };
+        let clear = (first..last).all(|p| {
+            !taken.contains(&p) && (p == first || TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if clear {
+            return first;
+        }
+    }
+}
+
 /// Wait until a node at `addr` answers JSON-RPC; panics after `timeout`.
 pub fn wait_for_rpc(addr: SocketAddr, timeout: Duration) {
     let deadline = Instant::now() + timeout;

@@ -9,6 +9,7 @@ use alloy_consensus::Header;
 use alloy_rlp::Decodable;
 use alloy_sol_types::{SolCall, SolEvent};
 use serde_json::json;
+use std::time::Duration;
 use verinfer_node::client::Client;
 use verinfer_node::consensus::{Genesis, ValidatorKey, HASH_TO_G1_DST};
 use verinfer_node::light_client::{self, IInferenceLightClient};
@@ -179,6 +180,8 @@ fn a_record_is_proven_on_anvil_by_the_relayer_and_forgeries_revert_by_name() {
 
     // Offline: verify-inference checks the certificate against the genesis group key, and
     // refuses it against another network's key (same validators, a new DKG).
+    // Validator 1 answers this; it may finalize the block a moment after validator 0 did.
+    net.assert_same_block(&[0, 1], recorded_in, Duration::from_secs(30));
     let (code, out) = run_verinfer(&[
         "verify-inference",
         &id.to_string(),

@@ -13,7 +13,7 @@ use verinfer_tests::harness::model_id;
 use verinfer_tests::models as models_dir;
 use verinfer_tests::network::{exclusive, tail, Network};
 use verinfer_tests::node::{
-    free_port, post, rpc_response, rpc_result, run_verinfer, signed_tx, verinfer_bin, wait_for_rpc,
+    free_ports, post, rpc_response, rpc_result, run_verinfer, signed_tx, verinfer_bin,
 };
 use verinfer_tests::workload::infer_calldata;
 use verinfer_tests::{models, tensor};
@@ -143,7 +143,9 @@ fn testnet_starts_a_network_and_stops_it() {
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).expect("models dir");
     std::fs::copy(models_dir().join("linear.onnx"), models.join("linear.onnx")).expect("model");
-    let (port, p2p) = (free_port(), free_port());
+    let port = free_ports(4, &[]);
+    let p2p = free_ports(4, &(port..port + 4).collect::<Vec<_>>());
+    let log = dir.path().join("testnet.log");
     let data = dir.path().join("net");
     let mut testnet = Command::new(verinfer_bin())
         .args(["testnet", "--validators", "4"])
@@ -154,14 +156,23 @@ fn testnet_starts_a_network_and_stops_it() {
         .arg("--models")
         .arg(&models)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log file"))
         .spawn()
         .expect("verinfer testnet starts");
     let addrs: Vec<SocketAddr> = (0..4)
         .map(|i| SocketAddr::from(([127, 0, 0, 1], port + i)))
         .collect();
     for addr in &addrs {
-        wait_for_rpc(*addr, FINALIZE);
+        let deadline = Instant::now() + FINALIZE;
+        let probe = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+        while post(*addr, probe).is_err() {
+            assert!(
+                Instant::now() < deadline && testnet.try_wait().ok().flatten().is_none(),
+                "no validator came up at {addr}; verinfer testnet's log:\n{}",
+                tail(&std::fs::read_to_string(&log).unwrap_or_default())
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     // A transfer through the last validator is finalized on the first.
     let hash = rpc_result(addrs[3], "eth_sendRawTransaction", transfer(0));
