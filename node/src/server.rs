@@ -106,14 +106,11 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
             Vec::new(),
         ),
     };
-    let fork = open_fork(&storage, config.fork.as_ref()).await?;
+    let fork = open_fork(&storage, config.fork.as_ref(), config.data_dir.as_deref()).await?;
     let chain_id = match (&fork, &config.fork) {
         (Some(fork), Some(asked)) => asked.chain_id.unwrap_or(fork.point().remote_chain_id),
         _ => chain_id,
     };
-    let gas_limit = fork
-        .as_ref()
-        .map_or(config.gas_limit, |f| f.point().header.gas_limit);
     let mut scan = Vec::new();
     scan.extend(model_dir.clone());
     scan.extend(config.model_dirs.iter().cloned());
@@ -124,15 +121,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
         Mode::Sign(attester),
     ));
     let chain_config = ChainConfig {
-        chain_id,
-        gas_limit,
-        initial_base_fee: 1_000_000_000,
-        genesis_accounts: signers
-            .iter()
-            .map(|s| (s.address(), config.balance))
-            .collect(),
         genesis_timestamp: network.as_ref().map(|(_, g)| g.timestamp),
-        fork,
+        ..ChainConfig::for_node(&config, &signers, chain_id, fork)
     };
     let chain = Chain::open(chain_config, storage, precompile)?;
 
@@ -192,6 +182,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     })
 }
 
+/// The data dir's file of values fetched from a fork's remote.
+const FORK_FILE: &str = "fork.redb";
+
 /// The data dir's database and model folder, or an in-memory database.
 fn open_storage(data_dir: Option<&Path>) -> Result<(Storage, Option<PathBuf>)> {
     Ok(match data_dir {
@@ -208,8 +201,13 @@ fn open_storage(data_dir: Option<&Path>) -> Result<(Storage, Option<PathBuf>)> {
 }
 
 /// The fork the data dir holds, or a new one of `asked`'s remote (whose fork block is then
-/// kept, so a restart reopens the same fork without asking the remote for it again).
-async fn open_fork(storage: &Storage, asked: Option<&ForkConfig>) -> Result<Option<Arc<Fork>>> {
+/// kept, so a restart reopens the same fork without asking the remote for it again). With a
+/// data dir, what the fork fetches is kept in its `fork.redb` and not asked for again.
+async fn open_fork(
+    storage: &Storage,
+    asked: Option<&ForkConfig>,
+    data_dir: Option<&Path>,
+) -> Result<Option<Arc<Fork>>> {
     let kept: Option<ForkPoint> = match storage.meta("fork")? {
         Some(bytes) => Some(
             serde_json::from_slice(&bytes).context("the data dir's fork record does not decode")?,
@@ -250,6 +248,10 @@ async fn open_fork(storage: &Storage, asked: Option<&ForkConfig>) -> Result<Opti
             storage.set_meta("fork", &serde_json::to_vec(fork.point())?)?;
             fork
         }
+    };
+    let fork = match data_dir {
+        Some(dir) => fork.with_store(&dir.join(FORK_FILE))?,
+        None => fork,
     };
     Ok(Some(Arc::new(fork)))
 }

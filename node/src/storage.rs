@@ -182,14 +182,14 @@ fn from_json<T: for<'de> Deserialize<'de>>(what: &'static str, bytes: &[u8]) -> 
     })
 }
 
-fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
+pub(crate) fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
     let mut key = [0u8; 52];
     key[..20].copy_from_slice(address.as_slice());
     key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
     key
 }
 
-fn encode_account(a: &AccountState) -> [u8; 72] {
+pub(crate) fn encode_account(a: &AccountState) -> [u8; 72] {
     let mut out = [0u8; 72];
     out[..8].copy_from_slice(&a.nonce.to_be_bytes());
     out[8..40].copy_from_slice(&a.balance.to_be_bytes::<32>());
@@ -197,7 +197,7 @@ fn encode_account(a: &AccountState) -> [u8; 72] {
     out
 }
 
-fn decode_account(bytes: &[u8]) -> Result<AccountState> {
+pub(crate) fn decode_account(bytes: &[u8]) -> Result<AccountState> {
     if bytes.len() != 72 {
         return Err(StorageError::Corrupt {
             what: "account",

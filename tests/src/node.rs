@@ -333,6 +333,11 @@ impl Drop for Anvil {
 
 /// Start anvil with its defaults (chain 31337, Prague, the dev accounts) and wait for its RPC.
 pub fn start_anvil() -> Anvil {
+    start_anvil_with(&[])
+}
+
+/// Start anvil with `args` besides its port (e.g. `--fork-url URL`) and wait for its RPC.
+pub fn start_anvil_with(args: &[&str]) -> Anvil {
     let peers = std::env::var_os("VERINFER_PEERS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers"));
@@ -345,6 +350,7 @@ pub fn start_anvil() -> Anvil {
     let port = free_port();
     let child = Command::new(bin)
         .args(["--port", &port.to_string()])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -7,7 +7,8 @@ use alloy_primitives::{Address, B256};
 use crate::pool::Pool;
 use crate::state::{StateDiff, StoredDiff, Undo, WorldState};
 
-use super::{BlockParams, Chain, ChainError, MAX_TIMESTAMP};
+use super::{BlockParams, Chain, ChainConfig, ChainError, MAX_TIMESTAMP};
+use crate::storage::Storage;
 
 /// A saved point to return to with `evm_revert`.
 pub(super) struct Snapshot {
@@ -155,6 +156,13 @@ impl Chain {
         self.snapshots.clear();
         self.impersonated.clear();
         self.block_params = BlockParams::new(&self.config);
+        Ok(())
+    }
+
+    /// Start over on `config` (`anvil_reset` leaving or re-pointing a fork): a new genesis in
+    /// a new in-memory database, nothing of the old chain kept. For a node without a data dir.
+    pub fn start_over(&mut self, config: ChainConfig) -> Result<(), ChainError> {
+        *self = Self::open(config, Storage::in_memory()?, self.precompile.clone())?;
         Ok(())
     }
 

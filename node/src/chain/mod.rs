@@ -57,6 +57,31 @@ pub struct ChainConfig {
     pub fork: Option<Arc<Fork>>,
 }
 
+impl ChainConfig {
+    /// A node's chain: its dev accounts funded with `config.balance`, under `chain_id`, on
+    /// `fork` (whose fork block sets the gas limit) or fresh.
+    pub fn for_node(
+        config: &crate::NodeConfig,
+        signers: &[alloy_signer_local::PrivateKeySigner],
+        chain_id: u64,
+        fork: Option<Arc<Fork>>,
+    ) -> Self {
+        Self {
+            chain_id,
+            gas_limit: fork
+                .as_ref()
+                .map_or(config.gas_limit, |f| f.point().header.gas_limit),
+            initial_base_fee: 1_000_000_000,
+            genesis_accounts: signers
+                .iter()
+                .map(|s| (s.address(), config.balance))
+                .collect(),
+            genesis_timestamp: None,
+            fork,
+        }
+    }
+}
+
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {

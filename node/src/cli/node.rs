@@ -9,6 +9,7 @@ use super::model::print_model;
 use alloy_primitives::{hex, utils::format_ether, utils::parse_ether, B256};
 use anyhow::{bail, Context, Result};
 use verinfer_node::config::{default_attester_key, DEFAULT_MNEMONIC};
+use verinfer_node::fork::ForkConfig;
 use verinfer_node::sandbox::AdmissionBudget;
 use verinfer_node::zk::prover::{self, ProverConfig};
 use verinfer_node::{NodeConfig, NodeHandle};
@@ -145,13 +146,13 @@ pub(crate) struct NodeArgs {
     #[arg(long, value_name = "ID", requires = "fork_url")]
     fork_chain_id: Option<u64>,
     /// Retries of a failed request to the remote, with doubling back-off from 100 ms.
-    #[arg(long, value_name = "N", default_value_t = 3, requires = "fork_url")]
+    #[arg(long, value_name = "N", default_value_t = ForkConfig::DEFAULT_RETRIES, requires = "fork_url")]
     fork_retries: u32,
     /// Timeout of one request to the remote, in milliseconds.
     #[arg(
         long,
         value_name = "MS",
-        default_value_t = 10_000,
+        default_value_t = ForkConfig::DEFAULT_TIMEOUT_MS,
         requires = "fork_url"
     )]
     fork_timeout_ms: u64,
@@ -216,7 +217,7 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         (false, None) if forking => None,
         (false, None) => Some(default_data_dir(args.chain_id)),
     };
-    let fork = args.fork_url.map(|url| verinfer_node::fork::ForkConfig {
+    let fork = args.fork_url.map(|url| ForkConfig {
         url,
         block_number: args.fork_block_number,
         chain_id: args.fork_chain_id,

@@ -1,6 +1,7 @@
 //! Devnet controls: `evm_*`, `anvil_*` and their `hardhat_*` aliases.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256, U64};
@@ -9,7 +10,9 @@ use jsonrpsee::RpcModule;
 use revm::state::Bytecode;
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_params, RpcResult};
+use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
+use crate::chain::ChainConfig;
+use crate::fork::{Fork, ForkConfig};
 use crate::node::{MiningMode, Node};
 use crate::state::{AccountChange, AccountState, StateDiff};
 
@@ -325,17 +328,84 @@ fn anvil_load_state(p: Params<'_>, n: &Node) -> RpcResult<bool> {
     Ok(true)
 }
 
-/// `anvil_reset`.
+/// `anvil_reset` / `hardhat_reset`, as anvil and hardhat do them: with `forking:
+/// {jsonRpcUrl, blockNumber}`, start over on a fork of that remote at that block (the current
+/// fork's URL when none is given, its latest block when no number is); without, a fresh
+/// chain, which on a fork means leaving it. A fork on a data dir is bound to its fork block:
+/// there, a reset without `forking` goes back to the fork block and re-pointing is refused.
 fn anvil_reset(p: Params<'_>, n: &Node) -> RpcResult<()> {
-    let forking: Option<serde_json::Value> = p.sequence().optional_next()?;
-    if forking.is_some_and(|f| !f.is_null() && f.get("forking").is_some()) {
-        return Err(invalid_params(
-            "anvil_reset with `forking` is not available yet: start the node with --fork-url \
-             URL [--fork-block-number N] to fork; anvil_reset with no arguments goes back to \
-             the chain's first block (on a fork, the fork block)",
-        ));
+    let options: Option<ResetOptions> = p.sequence().optional_next()?;
+    let forking = options.and_then(|o| o.forking);
+    let (current, chain_id) = {
+        let chain = n.chain();
+        (chain.config().fork.clone(), chain.config().chain_id)
+    };
+    if n.config.data_dir.is_some() {
+        return match (forking, current) {
+            (None, _) => Ok(n.chain().reset()?),
+            (Some(_), _) => Err(invalid_params(
+                "anvil_reset with `forking` is not available on a data dir, which is bound to \
+             its chain: start another node (another --data-dir, or none) with --fork-url URL \
+             [--fork-block-number N]; anvil_reset with no arguments goes back to the chain's \
+             first block",
+            )),
+        };
     }
-    Ok(n.chain().reset()?)
+    let Some(forking) = forking else {
+        return match current {
+            None => Ok(n.chain().reset()?),
+            Some(_) => Ok(n
+                .chain()
+                .start_over(ChainConfig::for_node(&n.config, &n.signers, chain_id, None))?),
+        };
+    };
+    let mut fork_config = n.config.fork.clone().unwrap_or_else(|| ForkConfig {
+        url: String::new(),
+        block_number: None,
+        chain_id: None,
+        retries: ForkConfig::DEFAULT_RETRIES,
+        timeout_ms: ForkConfig::DEFAULT_TIMEOUT_MS,
+    });
+    fork_config.url = match (forking.json_rpc_url, &current) {
+        (Some(url), _) => url,
+        (None, Some(fork)) => fork.point().url.clone(),
+        (None, None) => {
+            return Err(invalid_params(
+                "anvil_reset: `forking.jsonRpcUrl` is required on a chain that is not a fork",
+            ))
+        }
+    };
+    fork_config.block_number = forking.block_number.map(|n| n.to());
+    // Reaching the remote takes time: the chain keeps serving meanwhile.
+    let fork = super::eth::in_place(|| Fork::connect(&fork_config))
+        .map_err(|e| rpc_error(SERVER_ERROR, format!("anvil_reset: {e}")))?;
+    let remote = fork.point().remote_chain_id;
+    if fork_config.chain_id.is_none() && remote != chain_id {
+        return Err(invalid_params(format!(
+            "anvil_reset: {} is chain {remote}, this node runs chain {chain_id}: start another \
+             node to fork it (or this one with --fork-chain-id)",
+            fork_config.url
+        )));
+    }
+    let fork = Some(Arc::new(fork));
+    let config = ChainConfig::for_node(&n.config, &n.signers, chain_id, fork);
+    Ok(n.chain().start_over(config)?)
+}
+
+/// `anvil_reset`'s optional argument.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetOptions {
+    forking: Option<ResetForking>,
+}
+
+/// What `forking` names: the remote and the block (hardhat's and anvil's spelling).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetForking {
+    #[serde(alias = "jsonRpcURL")]
+    json_rpc_url: Option<String>,
+    block_number: Option<U64>,
 }
 
 /// `anvil_setNextBlockBaseFeePerGas`.
@@ -377,7 +447,14 @@ fn anvil_node_info(n: &Node) -> RpcResult<serde_json::Value> {
             "gasLimit": U256::from(chain.block_params.gas_limit),
             "gasPrice": U256::from(u128::from(chain.next_base_fee()) + super::eth::DEFAULT_PRIORITY_FEE),
         },
-        "forkConfig": {"forkUrl": null, "forkBlockNumber": null, "forkRetryBackoff": null},
+        "forkConfig": match &chain.config().fork {
+            Some(fork) => serde_json::json!({
+                "forkUrl": fork.point().url,
+                "forkBlockNumber": fork.point().number(),
+                "forkRetryBackoff": crate::fork::RETRY_BACKOFF.as_millis() as u64,
+            }),
+            None => serde_json::json!({"forkUrl": null, "forkBlockNumber": null, "forkRetryBackoff": null}),
+        },
     }))
 }
 
@@ -393,7 +470,11 @@ fn anvil_metadata(n: &Node) -> RpcResult<serde_json::Value> {
         "instanceId": n.instance_id,
         "latestBlockNumber": head.header.number,
         "latestBlockHash": head.hash,
-        "forkedNetwork": null,
+        "forkedNetwork": chain.config().fork.as_ref().map(|fork| serde_json::json!({
+            "chainId": fork.point().remote_chain_id,
+            "forkBlockNumber": fork.point().number(),
+            "forkBlockHash": fork.point().header.hash,
+        })),
         "snapshots": {},
     }))
 }

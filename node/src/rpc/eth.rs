@@ -10,11 +10,13 @@ use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use revm::context_interface::result::ExecutionResult;
 use revm_inspectors::access_list::AccessListInspector;
+use serde_json::json;
 
 use super::convert::{
     block_by_id, call_request, overrides, pending_transaction, resolve_tag, rpc_block, rpc_receipt,
     rpc_transaction, state_block,
 };
+use super::fork_history::{self, field};
 use super::{invalid_params, revert_error, rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::{Chain, ChainError};
 use crate::node::Node;
@@ -88,14 +90,14 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         "eth_getTransactionByBlockNumberAndIndex",
         |p, n, _| -> RpcResult<Option<_>> {
             let (tag, index): (BlockNumberOrTag, U64) = p.parse()?;
-            transaction_at(&n.chain(), BlockId::Number(tag), index)
+            transaction_at(n, BlockId::Number(tag), index)
         },
     )?;
     m.register_method(
         "eth_getTransactionByBlockHashAndIndex",
         |p, n, _| -> RpcResult<Option<_>> {
             let (hash, index): (B256, U64) = p.parse()?;
-            transaction_at(&n.chain(), BlockId::from(hash), index)
+            transaction_at(n, BlockId::from(hash), index)
         },
     )?;
     m.register_method("eth_getProof", |p, n, _| eth_get_proof(p, n))?;
@@ -106,7 +108,13 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         "eth_getTransactionReceipt",
         |p, n, _| -> RpcResult<Option<TransactionReceipt>> {
             let hash: B256 = p.one()?;
-            Ok(receipt(&n.chain(), hash)?)
+            let chain = n.chain();
+            if let Some(fork) = fork_history::remote_transaction(&chain, &hash)? {
+                drop(chain);
+                let method = "eth_getTransactionReceipt";
+                return fork_history::ask(&fork, method, json!([hash]), field("blockNumber"));
+            }
+            Ok(receipt(&chain, hash)?)
         },
     )?;
     m.register_method("eth_getBlockByNumber", |p, n, _| {
@@ -121,6 +129,11 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         |p, n, _| -> RpcResult<Option<U64>> {
             let tag: BlockNumberOrTag = p.one()?;
             let chain = n.chain();
+            if let Some(remote) = fork_history::remote_block(&chain, BlockId::Number(tag))? {
+                drop(chain);
+                let method = "eth_getBlockTransactionCountByNumber";
+                return remote.ask(method, &[], fork_history::unchecked);
+            }
             Ok(block_by_id(&chain, BlockId::Number(tag))?.map(|b| U64::from(b.transactions.len())))
         },
     )?;
@@ -129,6 +142,13 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         |p, n, _| -> RpcResult<Option<U64>> {
             let hash: B256 = p.one()?;
             let chain = n.chain();
+            if let Some(remote) = fork_history::remote_block(&chain, BlockId::from(hash))? {
+                drop(chain);
+                // The count does not say its block: ask for the block, which does.
+                let block: Option<Block> =
+                    remote.ask("eth_getBlockByHash", &[json!(false)], field("number"))?;
+                return Ok(block.map(|b| U64::from(b.transactions.len())));
+            }
             Ok(block_by_id(&chain, BlockId::from(hash))?.map(|b| U64::from(b.transactions.len())))
         },
     )?;
@@ -233,6 +253,11 @@ fn eth_get_transaction_by_hash(p: Params<'_>, n: &Node) -> RpcResult<Option<Tran
     if let Some(tx) = chain.pool().get(&hash) {
         return Ok(Some(pending_transaction(&tx.tx)));
     }
+    if let Some(fork) = fork_history::remote_transaction(&chain, &hash)? {
+        drop(chain);
+        let method = "eth_getTransactionByHash";
+        return fork_history::ask(&fork, method, json!([hash]), field("blockNumber"));
+    }
     Ok(mined_transaction(&chain, &hash)?)
 }
 
@@ -289,6 +314,11 @@ fn eth_create_access_list(p: Params<'_>, n: &Node) -> RpcResult<AccessListResult
 fn eth_get_block_by_number(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> {
     let (tag, full): (BlockNumberOrTag, Option<bool>) = p.parse()?;
     let chain = n.chain();
+    if let Some(remote) = fork_history::remote_block(&chain, BlockId::Number(tag))? {
+        drop(chain);
+        let full = json!(full.unwrap_or(false));
+        return remote.ask("eth_getBlockByNumber", &[full], fork_history::unchecked);
+    }
     let Some(block) = block_by_id(&chain, BlockId::Number(tag))? else {
         return Ok(None);
     };
@@ -299,6 +329,11 @@ fn eth_get_block_by_number(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> 
 fn eth_get_block_by_hash(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> {
     let (hash, full): (B256, Option<bool>) = p.parse()?;
     let chain = n.chain();
+    if let Some(remote) = fork_history::remote_block(&chain, BlockId::from(hash))? {
+        drop(chain);
+        let full = json!(full.unwrap_or(false));
+        return remote.ask("eth_getBlockByHash", &[full], field("number"));
+    }
     let Some(block) = block_by_id(&chain, BlockId::from(hash))? else {
         return Ok(None);
     };
@@ -309,6 +344,14 @@ fn eth_get_block_by_hash(p: Params<'_>, n: &Node) -> RpcResult<Option<Block>> {
 fn eth_get_block_receipts(p: Params<'_>, n: &Node) -> RpcResult<Option<Vec<TransactionReceipt>>> {
     let id: BlockId = p.one()?;
     let chain = n.chain();
+    if let Some(remote) = fork_history::remote_block(&chain, id)? {
+        drop(chain);
+        let checked = match id {
+            BlockId::Hash(_) => fork_history::first_receipts_block,
+            BlockId::Number(_) => fork_history::unchecked,
+        };
+        return remote.ask("eth_getBlockReceipts", &[], checked);
+    }
     let Some(block) = block_by_id(&chain, id)? else {
         return Ok(None);
     };
@@ -332,7 +375,17 @@ fn mined_transaction(chain: &Chain, hash: &B256) -> Result<Option<Transaction>, 
 }
 
 /// Transaction `index` of a block.
-fn transaction_at(chain: &Chain, id: BlockId, index: U64) -> RpcResult<Option<Transaction>> {
+fn transaction_at(n: &Node, id: BlockId, index: U64) -> RpcResult<Option<Transaction>> {
+    let chain = n.chain();
+    if let Some(remote) = fork_history::remote_block(&chain, id)? {
+        drop(chain);
+        let method = match id {
+            BlockId::Hash(_) => "eth_getTransactionByBlockHashAndIndex",
+            BlockId::Number(_) => "eth_getTransactionByBlockNumberAndIndex",
+        };
+        return remote.ask(method, &[json!(index)], field("blockNumber"));
+    }
+    let chain = &*chain;
     let Some(block) = block_by_id(chain, id)? else {
         return Ok(None);
     };
@@ -356,7 +409,7 @@ type CallParams = (TransactionRequest, Option<BlockId>, Option<StateOverride>);
 
 /// Run `work`, which may block, on the current thread: through `block_in_place` on a
 /// multi-threaded runtime (the node's), directly on a current-thread one (in-process tests).
-fn in_place<T>(work: impl FnOnce() -> T) -> T {
+pub(super) fn in_place<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),

@@ -13,7 +13,17 @@ use crate::node::Node;
 pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_getLogs", |p, n, _| -> RpcResult<Vec<_>> {
         let filter: Filter = p.one()?;
-        Ok(filters::logs(&n.chain(), &filter, n.config.max_log_range)?)
+        let chain = n.chain();
+        let max_range = n.config.max_log_range;
+        let Some(split) = super::fork_history::split_logs(&chain, &filter, max_range)? else {
+            return Ok(filters::logs(&chain, &filter, max_range)?);
+        };
+        drop(chain);
+        let mut logs = split.remote_logs()?;
+        if let Some(local) = &split.local {
+            logs.extend(filters::logs(&n.chain(), local, max_range)?);
+        }
+        Ok(logs)
     })?;
     m.register_method("eth_newFilter", |p, n, _| eth_new_filter(p, n))?;
     m.register_method("eth_newBlockFilter", |_, n, _| eth_new_block_filter(n))?;

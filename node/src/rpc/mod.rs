@@ -6,6 +6,7 @@ mod dev;
 mod eth;
 mod eth_filter;
 mod eth_sign;
+mod fork_history;
 pub mod http_guard;
 mod step_limit;
 pub(crate) mod subscribe;

@@ -58,7 +58,8 @@ impl Ezkl {
     /// Run the driver's `command` in `dir` and decode its result. Progress lines go to stderr.
     ///
     /// ezkl 23 (a Rust extension under Python) now and then aborts on its own (`Fatal Python
-    /// error: PyGILState_Release`, SIGABRT) under load; a run killed by a signal is retried once.
+    /// error: PyGILState_Release`, SIGABRT or SIGSEGV) at interpreter shutdown; the driver leaves
+    /// with `os._exit` to skip that, and a run killed by a signal is still retried once.
     pub fn run<T: DeserializeOwned>(
         &self,
         dir: &Path,

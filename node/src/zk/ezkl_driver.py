@@ -199,8 +199,15 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    code = 0
     try:
         main(sys.argv[1:])
     except RuntimeError as error:
         print(f"ezkl: {error}", file=sys.stderr)
-        sys.exit(2)
+        code = 2
+    # Leave without finalizing the interpreter: threads ezkl starts (create_evm_verifier's solc
+    # download among them) can still hold Python state then, and ezkl 23 aborts or segfaults in
+    # PyGILState_Release at shutdown ("Python runtime state: finalizing") after the work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

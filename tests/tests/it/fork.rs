@@ -87,6 +87,12 @@ fn remote() -> (Anvil, Client, Address) {
     (anvil, client, token)
 }
 
+/// Requests the fork has sent its remote since the node started.
+fn remote_requests(devnet: &Devnet) -> u64 {
+    let chain = devnet.node().node.chain();
+    chain.config().fork.as_ref().expect("a fork").requests()
+}
+
 fn forking(url: &str) -> impl FnOnce(&mut NodeConfig) + '_ {
     move |config| {
         config.fork = Some(ForkConfig {
@@ -280,6 +286,11 @@ async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
     // The holder's whole balance goes: its slot is zero here, 600 tokens on the remote.
     transfer_tokens(&fork, token, HOLDER, STRANGER, tokens(600));
     let head = number(&fork, "eth_blockNumber", json!([]));
+    // Read from the remote, not written here: kept in the data dir's fork.redb.
+    assert_eq!(balance_of(&fork, token, DEPLOYER).unwrap(), tokens(400));
+    let deployer_balance: U256 = fork
+        .call("eth_getBalance", json!([DEPLOYER, "latest"]))
+        .unwrap();
     devnet.stop().await;
 
     // A new block on the remote: the restarted fork stays on its own fork block.
@@ -293,6 +304,17 @@ async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
     assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), U256::ZERO);
     assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), tokens(600));
     assert_eq!(balance_of(&remote, token, HOLDER).unwrap(), tokens(600));
+    // What the first run fetched is read back from the data dir: the remote is asked nothing.
+    assert_eq!(balance_of(&fork, token, DEPLOYER).unwrap(), tokens(400));
+    let balance: U256 = fork
+        .call("eth_getBalance", json!([DEPLOYER, "latest"]))
+        .unwrap();
+    assert_eq!(balance, deployer_balance);
+    assert_eq!(remote_requests(&devnet), 0);
+    // Something never fetched still is, on first read.
+    let unseen = alloy::primitives::address!("00000000000000000000000000000000000c0ffe");
+    assert_eq!(balance_of(&fork, token, unseen).unwrap(), U256::ZERO);
+    assert!(remote_requests(&devnet) > 0);
 
     // anvil_reset goes back to the fork block: the remote shows through again.
     let _: Value = fork.call("anvil_reset", json!([])).unwrap();
@@ -366,4 +388,292 @@ async fn a_fork_that_cannot_start_says_why() {
         .expect("refused")
     );
     assert!(err.contains("https is not built in"), "{err}");
+}
+
+/// The fields of `value` named in `fields`, for comparing answers whose other fields
+/// legitimately differ (impersonated transactions' signatures and hashes, client extras).
+fn pick(value: &Value, fields: &[&str]) -> Value {
+    if value.is_null() {
+        return Value::Null;
+    }
+    Value::Object(
+        fields
+            .iter()
+            .map(|f| (f.to_string(), value[*f].clone()))
+            .collect(),
+    )
+}
+
+/// The same steps against a fork and against what it is compared with, every answer recorded
+/// (what legitimately differs left out: see [`pick`]).
+fn fork_script(
+    client: &Client,
+    token: Address,
+    fork_block: u64,
+    deploy: B256,
+    url: &str,
+) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut record = |step: &str, value: Value| out.push((step.to_string(), value));
+    let ask = |method: &str, params: Value| -> Value {
+        client
+            .call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+    };
+    const BLOCK: &[&str] = &[
+        "hash",
+        "number",
+        "parentHash",
+        "stateRoot",
+        "timestamp",
+        "transactions",
+        "gasUsed",
+        "logsBloom",
+    ];
+    const TX: &[&str] = &[
+        "hash",
+        "blockNumber",
+        "blockHash",
+        "from",
+        "to",
+        "input",
+        "nonce",
+        "value",
+    ];
+    const RECEIPT: &[&str] = &[
+        "status",
+        "blockNumber",
+        "contractAddress",
+        "gasUsed",
+        "logs",
+        "transactionHash",
+    ];
+    const LOG: &[&str] = &["address", "topics", "data", "blockNumber"];
+    let logs = |value: Value| -> Value {
+        Value::Array(
+            value
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| pick(l, LOG))
+                .collect(),
+        )
+    };
+    let at = |n: u64| json!(format!("{n:#x}"));
+
+    record("chain id", ask("eth_chainId", json!([])));
+    record("head", ask("eth_blockNumber", json!([])));
+    // History at and below the fork block is the remote's.
+    for n in [fork_block, fork_block - 1, 1] {
+        let block = ask("eth_getBlockByNumber", json!([at(n), false]));
+        record(&format!("block {n}"), pick(&block, BLOCK));
+        let by_hash = ask("eth_getBlockByHash", json!([block["hash"], false]));
+        record(&format!("block {n} by hash"), pick(&by_hash, BLOCK));
+        record(
+            &format!("block {n} transaction count"),
+            ask("eth_getBlockTransactionCountByNumber", json!([at(n)])),
+        );
+    }
+    record(
+        "the token's deployment",
+        pick(&ask("eth_getTransactionByHash", json!([deploy])), TX),
+    );
+    let receipt = ask("eth_getTransactionReceipt", json!([deploy]));
+    record("the token's deployment receipt", pick(&receipt, RECEIPT));
+    let first = ask(
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([receipt["blockNumber"], "0x0"]),
+    );
+    record("the deployment by block and index", pick(&first, TX));
+    let remote_logs = json!([{"address": token, "fromBlock": "0x0", "toBlock": at(fork_block)}]);
+    record(
+        "the token's logs to the fork block",
+        logs(ask("eth_getLogs", remote_logs)),
+    );
+
+    // State at the fork block.
+    record(
+        "holder's ether",
+        ask("eth_getBalance", json!([HOLDER, "latest"])),
+    );
+    record(
+        "deployer's nonce",
+        ask("eth_getTransactionCount", json!([DEPLOYER, "latest"])),
+    );
+    record(
+        "the token's code",
+        ask("eth_getCode", json!([token, "latest"])),
+    );
+    let slot = alloy::primitives::keccak256(alloy_sol_types::SolValue::abi_encode(&(
+        HOLDER,
+        U256::from(1),
+    )));
+    record(
+        "holder's balance slot",
+        ask("eth_getStorageAt", json!([token, slot, "latest"])),
+    );
+    record(
+        "balanceOf(holder)",
+        json!(balance_of(client, token, HOLDER).unwrap()),
+    );
+
+    // An impersonated holder moves forked tokens in the first local block.
+    record(
+        "impersonate",
+        ask("anvil_impersonateAccount", json!([HOLDER])),
+    );
+    let receipt = transfer_tokens(client, token, HOLDER, STRANGER, tokens(100));
+    record(
+        "the transfer's receipt",
+        json!({
+            "status": receipt["status"],
+            "blockNumber": receipt["blockNumber"],
+            "gasUsed": receipt["gasUsed"],
+            "logs": logs(receipt["logs"].clone()),
+        }),
+    );
+    record(
+        "balanceOf(holder) after",
+        json!(balance_of(client, token, HOLDER).unwrap()),
+    );
+    record(
+        "balanceOf(stranger) after",
+        json!(balance_of(client, token, STRANGER).unwrap()),
+    );
+    let all_logs = json!([{"address": token, "fromBlock": "0x0", "toBlock": "latest"}]);
+    record(
+        "the token's logs across the fork block",
+        logs(ask("eth_getLogs", all_logs)),
+    );
+    record(
+        "stop impersonating",
+        ask("anvil_stopImpersonatingAccount", json!([HOLDER])),
+    );
+
+    // Dev edits over forked state.
+    record(
+        "setStorageAt",
+        ask(
+            "anvil_setStorageAt",
+            json!([token, slot, B256::from(tokens(7))]),
+        ),
+    );
+    record(
+        "balanceOf(holder) edited",
+        json!(balance_of(client, token, HOLDER).unwrap()),
+    );
+    record(
+        "setBalance",
+        ask("anvil_setBalance", json!([token, "0x2a"])),
+    );
+    record(
+        "the token's ether",
+        ask("eth_getBalance", json!([token, "latest"])),
+    );
+    record(
+        "the token's code kept",
+        ask("eth_getCode", json!([token, "latest"])),
+    );
+
+    // Back to the fork block: a reset naming the remote and the block forks it again.
+    let forking = json!([{"forking": {"jsonRpcUrl": url, "blockNumber": fork_block}}]);
+    record("reset onto the fork", ask("anvil_reset", forking));
+    record("head after reset", ask("eth_blockNumber", json!([])));
+    record(
+        "balanceOf(holder) after reset",
+        json!(balance_of(client, token, HOLDER).unwrap()),
+    );
+    record(
+        "balanceOf(stranger) after reset",
+        json!(balance_of(client, token, STRANGER).unwrap()),
+    );
+    record(
+        "the token's ether after reset",
+        ask("eth_getBalance", json!([token, "latest"])),
+    );
+
+    // A reset without `forking` leaves the fork: a fresh local chain.
+    record("reset off the fork", ask("hardhat_reset", json!([])));
+    record("head off the fork", ask("eth_blockNumber", json!([])));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_answers_like_anvils_fork_of_the_same_remote() {
+    let (remote_anvil, remote, token) = remote();
+    let fork_block = number(&remote, "eth_blockNumber", json!([]));
+    // The token's deployment is the remote's first transaction.
+    let deploy: B256 = serde_json::from_value(
+        remote
+            .call::<Value>("eth_getBlockByNumber", json!(["0x1", false]))
+            .unwrap()["transactions"][0]
+            .clone(),
+    )
+    .unwrap();
+    // A remote block after the fork block: neither fork has it.
+    let later = send(
+        &remote,
+        json!({"from": DEPLOYER, "to": STRANGER, "value": "0x1"}),
+    );
+    let later: B256 = serde_json::from_value(later["transactionHash"].clone()).unwrap();
+
+    let url = remote_anvil.url();
+    let anvil_fork = verinfer_tests::node::start_anvil_with(&[
+        "--fork-url",
+        &url,
+        "--fork-block-number",
+        &fork_block.to_string(),
+    ]);
+    let devnet = Devnet::start_with(|config: &mut NodeConfig| {
+        forking(&url)(config);
+        if let Some(fork) = &mut config.fork {
+            fork.block_number = Some(fork_block);
+        }
+    })
+    .await
+    .unwrap();
+    let verinfer = Client::new(&devnet.url()).unwrap();
+    let fork = Client::new(&devnet.url()).unwrap();
+    let anvil = Client::new(&anvil_fork.url()).unwrap();
+
+    // One deliberate difference: anvil's fork answers a remote transaction sealed after the
+    // fork block (it is not on the forked chain; its block hash is no block there); verinfer's
+    // answers null, as for any transaction the chain does not hold.
+    for method in ["eth_getTransactionByHash", "eth_getTransactionReceipt"] {
+        let answer: Value = fork.call(method, json!([later])).unwrap();
+        assert_eq!(
+            answer,
+            Value::Null,
+            "{method} of a remote transaction after the fork"
+        );
+    }
+    let (theirs, ours) = tokio::task::spawn_blocking(move || {
+        (
+            fork_script(&anvil, token, fork_block, deploy, &url),
+            fork_script(&verinfer, token, fork_block, deploy, &url),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    // A second: anvil 1.7.1's reset without `forking` starts again at block 0 but keeps the
+    // forked state, even accounts never read before the reset (and the local edits); verinfer's,
+    // like hardhat's and as documented, is a fresh local chain with nothing of the remote.
+    let code: Bytes = fork.call("eth_getCode", json!([token, "latest"])).unwrap();
+    assert!(code.is_empty(), "the token's code after leaving the fork");
+    let ether: U256 = fork
+        .call("eth_getBalance", json!([HOLDER, "latest"]))
+        .unwrap();
+    assert_eq!(
+        ether,
+        U256::ZERO,
+        "the holder's ether after leaving the fork"
+    );
+    for ((step, a), (_, v)) in theirs.iter().zip(&ours) {
+        assert_eq!(
+            a, v,
+            "{step}: anvil's fork and verinfer's differ\nanvil    {a}\nverinfer {v}"
+        );
+    }
+    devnet.stop().await;
 }

@@ -12,7 +12,10 @@
 //!
 //! [`WorldState`]: crate::state::WorldState
 
+mod store;
+
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,9 +27,14 @@ use serde_json::{json, Value};
 
 use crate::client::{Client, ClientError};
 use crate::state::AccountState;
+use store::ForkStore;
+pub use store::StoreError;
 
 /// The largest answer the node accepts from the remote (code is at most 48 KiB; a header a few).
 const MAX_ANSWER: usize = 8 << 20;
+
+/// The wait before the first retry of a failed request; it doubles with each retry.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How many block hashes below the fork block `BLOCKHASH` can see (the EVM's window).
 pub const HASH_WINDOW: u64 = 256;
@@ -44,6 +52,13 @@ pub struct ForkConfig {
     pub retries: u32,
     /// Timeout of one request, in milliseconds.
     pub timeout_ms: u64,
+}
+
+impl ForkConfig {
+    /// Retries of a failed request when none are given (`--fork-retries`).
+    pub const DEFAULT_RETRIES: u32 = 3;
+    /// Timeout of one request when none is given (`--fork-timeout-ms`).
+    pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 }
 
 /// The fork block as the remote sealed it: the local chain's first block.
@@ -104,6 +119,9 @@ pub enum ForkError {
         /// The remote's latest block.
         head: u64,
     },
+    /// The data dir's file of fetched values cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The URL is not one the node can reach.
     #[error("fork URL {0:?} is not supported: use http://host:port[/path] (https is not built in; put anvil --fork-url https://… in front and fork that)")]
     Url(String),
@@ -123,6 +141,8 @@ pub struct Fork {
     retries: u32,
     point: ForkPoint,
     cache: Mutex<Cache>,
+    /// With a data dir: every fetched value, kept for the next start on the same fork block.
+    store: Option<ForkStore>,
 }
 
 impl std::fmt::Debug for Fork {
@@ -154,6 +174,7 @@ impl Fork {
                 hashes: Vec::new(),
             },
             cache: Mutex::default(),
+            store: None,
         };
         let chain_id: U64 = fork.request("the chain id", "eth_chainId", json!([]))?;
         let head: U64 = fork.request("the latest block number", "eth_blockNumber", json!([]))?;
@@ -203,7 +224,21 @@ impl Fork {
             retries: config.retries,
             point,
             cache: Mutex::default(),
+            store: None,
         })
+    }
+
+    /// Keep what is fetched in the file at `path` (the data dir's `fork.redb`), starting from
+    /// what it holds already for this fork block: none of that is asked of the remote again.
+    pub fn with_store(mut self, path: &Path) -> Result<Self, ForkError> {
+        let store = ForkStore::open(path, &self.point)?;
+        let fetched = store.load()?;
+        let cache = self.cache.get_mut().unwrap_or_else(|e| e.into_inner());
+        cache.accounts.extend(fetched.accounts);
+        cache.storage.extend(fetched.storage);
+        cache.codes.extend(fetched.codes);
+        self.store = Some(store);
+        Ok(self)
     }
 
     /// The fork block.
@@ -249,6 +284,12 @@ impl Fork {
                 balance,
                 code_hash,
             });
+        if let Some(store) = &self.store {
+            let code = (!code.is_empty()).then_some(&code);
+            if let Err(e) = store.put_account(address, account.as_ref(), code) {
+                tracing::warn!("{e}: account {address} will be fetched again after a restart");
+            }
+        }
         let mut cache = self.lock();
         if !code.is_empty() {
             cache.codes.insert(code_hash, Bytecode::new_raw(code));
@@ -269,8 +310,21 @@ impl Fork {
                 json!([address, B256::from(*slot), self.block_tag()]),
             )
         })?;
+        if let Some(store) = &self.store {
+            if let Err(e) = store.put_slot(address, slot, &value) {
+                tracing::warn!(
+                    "{e}: slot {slot:#x} of {address} will be fetched again after a restart"
+                );
+            }
+        }
         self.lock().storage.insert((*address, *slot), value);
         Ok(value)
+    }
+
+    /// The remote's answer to `method` (history at or below the fork block, which the local
+    /// chain does not hold: blocks, transactions, receipts, logs).
+    pub fn history(&self, method: &str, params: Value) -> Result<Value, ForkError> {
+        self.request(&format!("{method} {params}"), method, params)
     }
 
     /// Code by hash, if an account fetched so far has it.
@@ -310,7 +364,7 @@ impl Fork {
         what: &str,
         send: impl Fn() -> Result<T, ClientError>,
     ) -> Result<T, ForkError> {
-        let mut delay = Duration::from_millis(100);
+        let mut delay = RETRY_BACKOFF;
         let mut attempt = 0;
         loop {
             self.lock().requests += 1;
