@@ -88,7 +88,7 @@ pub(super) fn ask<T: DeserializeOwned>(
     if let Some(number) = number_at(&answer) {
         let number: Option<alloy_primitives::U64> = serde_json::from_value(number.clone()).ok();
         // Pending on the remote, or sealed after the fork block: not on this chain.
-        if !number.is_some_and(|n| n.to::<u64>() <= fork.point().number()) {
+        if number.is_none_or(|n| n.to::<u64>() > fork.point().number()) {
             return Ok(None);
         }
     }
