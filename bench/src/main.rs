@@ -4,6 +4,7 @@
 //! Normally run through `scripts/bench`, which installs the peers and builds everything.
 
 mod attacks;
+mod fork;
 mod inprocess;
 mod network;
 mod peer;
@@ -66,6 +67,11 @@ struct Args {
     /// --out). Needs ezkl (scripts/install-ezkl) and solc. About five minutes.
     #[arg(long)]
     zk: bool,
+    /// Only fork mode: verinfer --fork-url beside anvil --fork-url on the same remote, with
+    /// the requests each kind of read sends to the remote and its latency (writes
+    /// results-fork.md and results-fork.json into --out). About a minute.
+    #[arg(long, conflicts_with = "zk")]
+    fork: bool,
     /// Write results-MODE.json and results-MODE.md (MODE: quick or full) into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -189,6 +195,21 @@ fn main() -> anyhow::Result<()> {
             )?;
             std::fs::write(dir.join("results-zk.md"), &markdown)?;
             progress(&format!("wrote {}/results-zk.{{md,json}}", dir.display()));
+        }
+        return Ok(());
+    }
+    if args.fork {
+        let rows = fork::run_all(&bins)?;
+        let markdown = fork::markdown(&rows);
+        println!("{markdown}");
+        if let Some(dir) = &args.out {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(
+                dir.join("results-fork.json"),
+                serde_json::to_string_pretty(&rows)?,
+            )?;
+            std::fs::write(dir.join("results-fork.md"), &markdown)?;
+            progress(&format!("wrote {}/results-fork.{{md,json}}", dir.display()));
         }
         return Ok(());
     }

@@ -82,6 +82,11 @@ pub(crate) struct Peer {
 impl Peer {
     /// Start a node of `kind` on a free port and wait until it answers `eth_chainId`.
     pub(crate) fn start(kind: Kind, bins: &Binaries) -> anyhow::Result<Self> {
+        Self::start_with(kind, bins, &[])
+    }
+
+    /// [`Self::start`] with extra arguments for the node (e.g. `--fork-url URL`).
+    pub(crate) fn start_with(kind: Kind, bins: &Binaries, args: &[&str]) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut data = None;
         let mut command = match kind {
@@ -126,6 +131,7 @@ impl Peer {
             }
         };
         let child = command
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

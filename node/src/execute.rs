@@ -16,7 +16,7 @@ use alloy_consensus::{
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
-use alloy_primitives::{logs_bloom, Address, Bytes, Log, B256, U256};
+use alloy_primitives::{logs_bloom, Address, Bytes, Log, Signature, B256, U256};
 use alloy_sol_types::SolEvent;
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -362,13 +362,41 @@ pub fn receipt_envelope(r: &StoredReceipt) -> ReceiptEnvelope {
 
 /// Decode a transaction's EIP-2718 bytes and recover its sender.
 pub fn decode_transaction(raw: &Bytes) -> Result<Included, String> {
+    decode_recorded(raw, None)
+}
+
+/// The signature an impersonated transaction carries (`anvil_impersonateAccount`): no key
+/// signed it, so its sender is the one the chain recorded, not one recovered.
+pub const IMPERSONATED_SIGNATURE: Signature = Signature::new(U256::ONE, U256::ONE, false);
+
+/// Decode a transaction a chain recorded with its sender (replay): an impersonated one (see
+/// [`IMPERSONATED_SIGNATURE`]) is taken as sent by `recorded`; any other's signature must
+/// recover to `recorded`, when given.
+pub fn decode_recorded(raw: &Bytes, recorded: Option<Address>) -> Result<Included, String> {
     let tx = TxEnvelope::decode_2718(&mut raw.as_ref())
         .map_err(|e| format!("undecodable transaction: {e}"))?;
     let hash = *tx.tx_hash();
+    if let (Some(sender), true) = (recorded, is_impersonated(&tx)) {
+        return Ok(Included {
+            hash,
+            tx: Recovered::new_unchecked(tx, sender),
+        });
+    }
     let tx = tx
         .try_into_recovered()
         .map_err(|e| format!("bad signature: {e}"))?;
-    Ok(Included { hash, tx })
+    match recorded {
+        Some(sender) if tx.signer() != sender => Err(format!(
+            "the signature recovers to {}, the chain recorded the sender {sender}",
+            tx.signer()
+        )),
+        _ => Ok(Included { hash, tx }),
+    }
+}
+
+/// Whether `tx` carries [`IMPERSONATED_SIGNATURE`].
+pub fn is_impersonated(tx: &TxEnvelope) -> bool {
+    *tx.signature() == IMPERSONATED_SIGNATURE
 }
 
 #[cfg(test)]

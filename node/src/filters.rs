@@ -144,20 +144,23 @@ pub fn logs(chain: &Chain, filter: &Filter, max_range: u64) -> Result<Vec<Log>, 
         FilterBlockOption::Range {
             from_block,
             to_block,
-        } => {
-            let resolve = |tag: &Option<BlockNumberOrTag>| match tag {
-                Some(BlockNumberOrTag::Number(n)) => *n,
-                Some(BlockNumberOrTag::Earliest) => 0,
-                _ => head,
-            };
-            logs_in_range(
-                chain,
-                filter,
-                resolve(from_block),
-                resolve(to_block),
-                max_range,
-            )
-        }
+        } => logs_in_range(
+            chain,
+            filter,
+            range_bound(from_block, head),
+            range_bound(to_block, head),
+            max_range,
+        ),
+    }
+}
+
+/// A log filter's range bound as a block number: a number as given, `earliest` 0, anything
+/// else (`latest`, `pending`, none) the head.
+pub(crate) fn range_bound(tag: &Option<BlockNumberOrTag>, head: u64) -> u64 {
+    match tag {
+        Some(BlockNumberOrTag::Number(n)) => *n,
+        Some(BlockNumberOrTag::Earliest) => 0,
+        _ => head,
     }
 }
 

@@ -61,6 +61,10 @@ pub(crate) struct VerifyArgs {
     /// certificate signed by a quorum of its validators.
     #[arg(long, value_name = "FILE")]
     genesis: Option<PathBuf>,
+    /// On a fork: the remote whose state below the fork block the replay reads (default: the
+    /// URL the fork was made from); it must hold the same fork block.
+    #[arg(long, value_name = "URL")]
+    fork_url: Option<String>,
 }
 
 /// `verinfer verify`: replay, print a report, succeed only if nothing differed.
@@ -75,6 +79,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
         keep_going: args.keep_going,
         attester: args.attester,
         threads: args.threads,
+        fork_url: args.fork_url.clone(),
     };
     let bar = indicatif::ProgressBar::new(0);
     if args.json {
@@ -120,6 +125,19 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<bool> {
     );
     out!("attester   {}", report.attester);
     out!("state root {}", report.state_root);
+    if report.impersonated > 0 {
+        out!(
+            "impersonated {} transactions carry no signature: executed as sent by the sender the chain recorded",
+            report.impersonated
+        );
+    }
+    if let Some(fork) = &report.forked_from {
+        out!(
+            "fork       blocks after {} replayed over the state of {} at that block, as it serves it",
+            fork.block,
+            fork.url
+        );
+    }
     if let (Some(n), true) = (validators, report.mismatches.is_empty()) {
         out!("certificates: every block finalized by a quorum of the {n} genesis validators");
     }

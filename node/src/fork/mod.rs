@@ -398,17 +398,6 @@ fn describe(e: &ClientError) -> String {
     }
 }
 
-/// Why a fork's chain cannot be replayed from genesis (`verinfer verify`, `--replay-from`).
-pub fn replay_refusal(point: &ForkPoint) -> String {
-    format!(
-        "this chain forks {} at block {}: a replay from genesis is not available on a fork yet \
-         (the state below the fork block is the remote's); each record's attestation and \
-         commitments still check with `verinfer verify-inference ID`",
-        point.url,
-        point.number()
-    )
-}
-
 /// Whether a failure may pass on a retry: the connection, not the answer.
 fn transient(e: &ClientError) -> bool {
     match e {

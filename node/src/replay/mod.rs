@@ -10,11 +10,14 @@
 //! the transaction and the inference it concerns.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256, U256};
+use anyhow::Context;
 use serde::Serialize;
 
+use crate::fork::{Fork, ForkConfig, ForkPoint};
 use crate::storage::Storage;
 
 mod checks;
@@ -105,6 +108,9 @@ pub struct Report {
     pub blocks: u64,
     /// Transactions re-executed.
     pub transactions: u64,
+    /// Of them, impersonated ones (`anvil_impersonateAccount`): unsigned, executed as sent by
+    /// the sender the chain recorded.
+    pub impersonated: u64,
     /// Inferences re-run.
     pub inferences: u64,
     /// Models fetched and admitted.
@@ -115,8 +121,20 @@ pub struct Report {
     pub attester: Address,
     /// The state root the replay ended with.
     pub state_root: B256,
+    /// On a fork: the remote the state below the fork block was read from, and that block.
+    pub forked_from: Option<ForkedFrom>,
     /// Every discrepancy found (the first only, unless `keep_going`).
     pub mismatches: Vec<Mismatch>,
+}
+
+/// Where a fork's replay read the state below its first block.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkedFrom {
+    /// The remote's URL.
+    pub url: String,
+    /// The fork block.
+    pub block: u64,
 }
 
 /// Replay options.
@@ -129,6 +147,9 @@ pub struct Options {
     /// Worker threads re-running models and recovering signatures beside the EVM replay;
     /// default: one per core. 0 runs them on the replay's own thread.
     pub threads: Option<usize>,
+    /// On a fork: the remote to read the state below the fork block from; default: the URL
+    /// the fork was made from. It must hold the same fork block.
+    pub fork_url: Option<String>,
 }
 
 /// Replay the whole chain of `source`; `progress(done, total)` is called after each block.
@@ -169,11 +190,28 @@ fn run(
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let head = source.head()?;
-    let chain_attester = replayer::chain_attester(source, head)?;
+    let point = source.fork()?;
+    if let (Some(point), Some(_)) = (&point, sink) {
+        anyhow::bail!(
+            "this chain forks {} at block {}: `--replay-from` cannot start a node on a fork's \
+             copy (verify it with `verinfer verify`, or start a fork with --fork-url)",
+            point.url,
+            point.number()
+        );
+    }
+    let first = point.as_ref().map_or(0, ForkPoint::number);
+    let chain_attester = replayer::chain_attester(source, first, head)?;
     let attester = options.attester.or(chain_attester).unwrap_or_default();
     let mut report = Report {
         chain_id: source.chain_id()?,
         attester,
+        forked_from: point.as_ref().map(|point| ForkedFrom {
+            url: options
+                .fork_url
+                .clone()
+                .unwrap_or_else(|| point.url.clone()),
+            block: point.number(),
+        }),
         ..Report::default()
     };
     if let (Some(asked), Some(recorded)) = (options.attester, chain_attester) {
@@ -189,11 +227,57 @@ fn run(
     let threads = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let replayer =
-        replayer::Replayer::new(source, options.keep_going, threads, sink, head, report)?;
+    let remote = point
+        .map(|point| {
+            let fork = connect(&point, options.fork_url.as_deref())?;
+            anyhow::Ok((point, fork))
+        })
+        .transpose()?;
+    let replayer = replayer::Replayer::new(
+        source,
+        options.keep_going,
+        threads,
+        sink,
+        head,
+        remote,
+        report,
+    )?;
     let mut report = replayer.run(progress)?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Reach the remote of a fork at its fork block (`url`, or the one the fork was made from) and
+/// check that it sealed the same block and the same 256 hashes below it: the state the replay
+/// reads below the fork block is then the state the chain read.
+fn connect(point: &ForkPoint, url: Option<&str>) -> anyhow::Result<Arc<Fork>> {
+    let config = ForkConfig {
+        url: url.unwrap_or(&point.url).to_string(),
+        block_number: Some(point.number()),
+        chain_id: None,
+        retries: ForkConfig::DEFAULT_RETRIES,
+        timeout_ms: ForkConfig::DEFAULT_TIMEOUT_MS,
+    };
+    let fork = Fork::connect(&config).with_context(|| {
+        format!(
+            "this chain forks {} at block {}: its replay reads the state below the fork block \
+             from the remote (--fork-url URL to name another node of that chain)",
+            point.url,
+            point.number()
+        )
+    })?;
+    let remote = fork.point();
+    if remote.header.hash != point.header.hash || remote.hashes != point.hashes {
+        anyhow::bail!(
+            "{} does not hold this fork's block {}: its block there is {}, the chain was forked \
+             from {} (--fork-url URL to name a node of the forked chain)",
+            config.url,
+            point.number(),
+            remote.header.hash,
+            point.header.hash
+        );
+    }
+    Ok(Arc::new(fork))
 }
 
 #[cfg(test)]
@@ -225,6 +309,7 @@ mod tests {
                     transactions: Vec::new(),
                 },
                 transactions: Vec::new(),
+                senders: Vec::new(),
                 receipts: Vec::new(),
                 witnesses: Vec::new(),
                 edits: Vec::new(),

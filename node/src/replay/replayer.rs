@@ -11,6 +11,7 @@ use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifie
 use super::sink::Sink;
 use super::{checks, Mismatch, ReplayBlock, Report, Source};
 use crate::execute::{self, Executed, Included, OnInvalid};
+use crate::fork::{Fork, ForkPoint};
 use crate::state::{StateDiff, Undo, WorldState};
 use crate::storage::{Storage, StoredBlock};
 
@@ -28,7 +29,12 @@ pub(super) struct Replayer<'a> {
     /// The models admitted so far.
     loaded: HashSet<B256>,
     world: WorldState,
-    /// The hashes of the blocks replayed so far, by number.
+    /// On a fork: the fork block (the chain's first), checked against the remote.
+    fork: Option<ForkPoint>,
+    /// The number of the first block in `hashes`.
+    first_hash: u64,
+    /// The hashes of the blocks replayed so far, by number from `first_hash` (on a fork, the
+    /// remote's below the fork block first, which `BLOCKHASH` reaches).
     hashes: Vec<B256>,
     parent_timestamp: u64,
     /// The inferences the replay recorded, in order.
@@ -59,13 +65,14 @@ enum Phase {
 impl<'a> Replayer<'a> {
     /// A replay of `source` (whose head is `head`) checking signatures against the report's
     /// attester, re-running models on `threads` worker threads, writing verified blocks into
-    /// `sink` if there is one.
+    /// `sink` if there is one. On a fork, state below the fork block is read from `remote`.
     pub(super) fn new(
         source: &'a dyn Source,
         keep_going: bool,
         threads: usize,
         sink: Option<&'a Storage>,
         head: u64,
+        remote: Option<(ForkPoint, Arc<Fork>)>,
         report: Report,
     ) -> anyhow::Result<Self> {
         let store = Arc::new(ModelStore::default());
@@ -84,8 +91,16 @@ impl<'a> Replayer<'a> {
             verifier,
             precompile,
             loaded: HashSet::new(),
-            world: WorldState::default(),
-            hashes: Vec::new(),
+            world: remote
+                .as_ref()
+                .map_or_else(WorldState::default, |(_, fork)| {
+                    WorldState::forked(fork.clone())
+                }),
+            first_hash: remote.as_ref().map_or(0, |(point, _)| point.first_hashed()),
+            hashes: remote.as_ref().map_or_else(Vec::new, |(point, _)| {
+                point.hashes[..point.hashes.len().saturating_sub(1)].to_vec()
+            }),
+            fork: remote.map(|(point, _)| point),
             parent_timestamp: 0,
             recorded: Vec::new(),
             located: HashMap::new(),
@@ -99,13 +114,14 @@ impl<'a> Replayer<'a> {
     /// A reader thread fetches and decodes blocks (JSON, transactions, senders) up to
     /// [`READ_AHEAD`] ahead, so the replay's own thread only executes and checks.
     pub(super) fn run(mut self, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<Report> {
+        let first = self.first_block();
         self.genesis()?;
-        progress(0, self.head);
+        progress(first, self.head);
         let (source, head) = (self.source, self.head);
         std::thread::scope(|scope| -> anyhow::Result<()> {
             let (ahead, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD);
             scope.spawn(move || {
-                for number in 1..=head {
+                for number in first + 1..=head {
                     let read = source
                         .block(number)
                         .map(|replayed| ReadBlock::decode(number, replayed));
@@ -116,7 +132,7 @@ impl<'a> Replayer<'a> {
                     }
                 }
             });
-            for number in 1..=head {
+            for number in first + 1..=head {
                 if self.stopped() {
                     break;
                 }
@@ -159,14 +175,37 @@ impl<'a> Replayer<'a> {
         }
     }
 
-    /// Phase 1: the genesis allocation must give the genesis header's state root.
+    /// The number of the chain's first block: 0, or on a fork the fork block.
+    fn first_block(&self) -> u64 {
+        self.fork.as_ref().map_or(0, ForkPoint::number)
+    }
+
+    /// Phase 1: the genesis allocation must give the genesis header's state root. On a fork
+    /// the first block is the remote's fork block, whose root commits to the remote's state:
+    /// the block must be the one the remote sealed, and the allocation lands on top of it.
     fn genesis(&mut self) -> anyhow::Result<()> {
-        let genesis = self.source.block(0)?;
+        let first = self.first_block();
+        let genesis = self.source.block(first)?;
         let allocation = StateDiff::from(&self.source.genesis()?);
         self.world.apply(&allocation);
         self.hashes.push(genesis.block.hash);
         self.found(Phase::Header, checks::header(&genesis.block, None));
         self.parent_timestamp = genesis.block.header.timestamp;
+        if let Some(point) = &self.fork {
+            if genesis.block.hash != point.header.hash {
+                self.found(
+                    Phase::Header,
+                    [Mismatch::block(
+                        first,
+                        format!(
+                            "the source serves {} as the fork block, the remote sealed {}",
+                            genesis.block.hash, point.header.hash
+                        ),
+                    )],
+                );
+            }
+            return Ok(());
+        }
         let root = self.world.root();
         if root != genesis.block.header.state_root {
             self.found(
@@ -316,6 +355,9 @@ impl<'a> Replayer<'a> {
             let hash = block.transactions.get(i).copied();
             match decoded {
                 Ok(included) => {
+                    if execute::is_impersonated(included.tx.inner()) {
+                        self.report.impersonated += 1;
+                    }
                     if Some(included.hash) != hash {
                         self.found(
                             Phase::Transactions,
@@ -358,7 +400,7 @@ impl<'a> Replayer<'a> {
         let env = execute::header_env(self.report.chain_id, &block.header);
         let executed = execute::execute(
             &self.world,
-            &execute::hash_lookup(0, &self.hashes),
+            &execute::hash_lookup(self.first_hash, &self.hashes),
             env,
             &self.precompile,
             transactions,
@@ -398,7 +440,7 @@ impl<'a> Replayer<'a> {
                 .to_string();
             let (number, transaction) = match self.located.get(&id) {
                 Some((number, transaction)) => (*number, Some(*transaction)),
-                None => (self.hashes.len() as u64, None),
+                None => (self.first_hash + self.hashes.len() as u64, None),
             };
             self.found(
                 Phase::Findings,
@@ -506,7 +548,8 @@ impl ReadBlock {
         let decoded = replayed
             .transactions
             .iter()
-            .map(execute::decode_transaction)
+            .enumerate()
+            .map(|(i, raw)| execute::decode_recorded(raw, replayed.senders.get(i).copied()))
             .collect();
         Self {
             number,
@@ -569,11 +612,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The attester whose signatures the source's records carry: the source's own, or the first
 /// record's.
-pub(super) fn chain_attester(source: &dyn Source, head: u64) -> anyhow::Result<Option<Address>> {
+pub(super) fn chain_attester(
+    source: &dyn Source,
+    first: u64,
+    head: u64,
+) -> anyhow::Result<Option<Address>> {
     if let Some(attester) = source.attester()? {
         return Ok(Some(attester));
     }
-    for number in 1..=head {
+    for number in first + 1..=head {
         if let Some(w) = source.block(number)?.witnesses.first() {
             if let Some(record) = source.record(w.id)? {
                 return Ok(Some(record.attester));

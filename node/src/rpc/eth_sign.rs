@@ -5,7 +5,7 @@ use alloy_consensus::transaction::{Recovered, SignerRecoverable};
 use alloy_consensus::{SignableTransaction, TxEnvelope};
 use alloy_dyn_abi::TypedData;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
+use alloy_primitives::{Address, Bytes, TxKind, B256};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
@@ -121,7 +121,7 @@ fn sign_request(node: &Node, mut req: TransactionRequest) -> RpcResult<Recovered
             typed.into_envelope(signature)
         }
         // Impersonated: no key; a placeholder signature, and the sender is taken as given.
-        None => typed.into_envelope(Signature::new(U256::from(1), U256::from(1), false)),
+        None => typed.into_envelope(crate::execute::IMPERSONATED_SIGNATURE),
     };
     Ok(Recovered::new_unchecked(envelope, from))
 }

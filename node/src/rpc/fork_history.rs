@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::convert::resolve_tag;
 use super::{rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::{Chain, ChainError};
+use crate::filters::range_bound;
 use crate::fork::Fork;
 
 /// A block-addressed request the remote answers: the fork, and the block as the remote names it.
@@ -153,12 +154,7 @@ pub(super) fn split_logs(
             from_block,
             to_block,
         } => {
-            let resolve = |tag: &Option<BlockNumberOrTag>| match tag {
-                Some(BlockNumberOrTag::Number(n)) => *n,
-                Some(BlockNumberOrTag::Earliest) => 0,
-                _ => head,
-            };
-            let (from, to) = (resolve(from_block), resolve(to_block));
+            let (from, to) = (range_bound(from_block, head), range_bound(to_block, head));
             let to = to.min(head);
             if from > fork_block || from > to {
                 return Ok(None);

@@ -77,6 +77,7 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         verinfer_get_block_inferences(p, n)
     })?;
     m.register_method("verinfer_getGenesis", |_, n, _| verinfer_get_genesis(n))?;
+    m.register_method("verinfer_getFork", |_, n, _| verinfer_get_fork(n))?;
     m.register_method("verinfer_getFinalization", |p, n, _| {
         verinfer_get_finalization(p, n)
     })?;
@@ -263,20 +264,13 @@ fn verinfer_get_block_certificate(
     }))
 }
 
-/// A replay needs the chain from its genesis; a fork's starts on state it never held whole.
-fn refuse_on_fork(n: &Node) -> RpcResult<()> {
-    match &n.chain().config().fork {
-        Some(fork) => Err(rpc_error(
-            SERVER_ERROR,
-            crate::fork::replay_refusal(fork.point()),
-        )),
-        None => Ok(()),
-    }
+/// `verinfer_getFork`: the fork block (header and the hashes below it) on a fork, else null.
+fn verinfer_get_fork(n: &Node) -> RpcResult<Option<crate::fork::ForkPoint>> {
+    Ok(n.chain().config().fork.as_ref().map(|f| f.point().clone()))
 }
 
 /// `verinfer_getGenesis`.
 fn verinfer_get_genesis(n: &Node) -> RpcResult<StoredDiff> {
-    refuse_on_fork(n)?;
     n.chain()
         .storage()
         .genesis()
@@ -287,36 +281,8 @@ fn verinfer_get_genesis(n: &Node) -> RpcResult<StoredDiff> {
 /// `verinfer_getReplayBlock`.
 fn verinfer_get_replay_block(p: Params<'_>, n: &Node) -> RpcResult<ReplayBlock> {
     let number: u64 = p.one()?;
-    refuse_on_fork(n)?;
-    let chain = n.chain();
-    let storage = chain.storage();
-    let block = storage
-        .block(number)
-        .map_err(ChainError::from)?
-        .ok_or_else(|| rpc_error(SERVER_ERROR, format!("block {number} not found")))?;
-    let mut transactions = Vec::with_capacity(block.transactions.len());
-    let mut receipts = Vec::with_capacity(block.transactions.len());
-    for hash in &block.transactions {
-        let missing = || rpc_error(SERVER_ERROR, format!("transaction {hash} is missing"));
-        let tx = storage
-            .transaction(hash)
-            .map_err(ChainError::from)?
-            .ok_or_else(missing)?;
-        transactions.push(tx.raw);
-        receipts.push(
-            storage
-                .receipt(hash)
-                .map_err(ChainError::from)?
-                .ok_or_else(missing)?,
-        );
-    }
-    Ok(ReplayBlock {
-        witnesses: storage.witnesses(number).map_err(ChainError::from)?,
-        edits: storage.edits(number).map_err(ChainError::from)?,
-        block,
-        transactions,
-        receipts,
-    })
+    ReplayBlock::read(n.chain().storage(), number)
+        .map_err(|e| rpc_error(SERVER_ERROR, format!("{e:#}")))
 }
 
 /// `verinfer_inferenceCount`.

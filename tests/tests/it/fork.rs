@@ -200,8 +200,7 @@ async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_tra
         .unwrap();
     assert_eq!(record["signatureValid"], true, "{record}");
     assert_eq!(record["modelId"], json!(model), "{record}");
-    // verify-inference re-runs the record's model on a fork as anywhere; a whole-chain replay
-    // says why not.
+    // verify-inference re-runs the record's model on a fork as anywhere.
     let url = devnet.url();
     let id = scored.inferenceId.to_string();
     let (code, out) = tokio::task::spawn_blocking(move || {
@@ -213,15 +212,6 @@ async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_tra
     assert!(
         out.contains("re-running the model gives the recorded outputs")
             && out.ends_with("VERIFIED\n"),
-        "{out}"
-    );
-    let url = devnet.url();
-    let (code, out) = tokio::task::spawn_blocking(move || run_verinfer(&["verify", "--rpc", &url]))
-        .await
-        .unwrap();
-    assert_ne!(code, 0, "{out}");
-    assert!(
-        out.contains("a replay from genesis is not available on a fork"),
         "{out}"
     );
 
@@ -251,6 +241,39 @@ async fn a_fork_reads_the_remote_moves_its_tokens_and_scores_a_holder_in_one_tra
         remote_code,
         "setBalance keeps the forked code"
     );
+
+    // The whole chain replays over the remote's state at the fork block: the impersonated
+    // transfer, the scorer's deployment and its inference, the dev edits; every header, state
+    // root and receipt the same.
+    let url = devnet.url();
+    let (code, out) = tokio::task::spawn_blocking(move || run_verinfer(&["verify", "--rpc", &url]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("OK: every block")
+            && out.contains("impersonated 1 transactions carry no signature")
+            && out.contains(&format!("fork       blocks after {remote_head} replayed")),
+        "{out}"
+    );
+    // Against a remote that is not the forked chain, the replay refuses to start.
+    let stranger = start_anvil();
+    let _: Value = Client::new(&stranger.url())
+        .unwrap()
+        .call("anvil_mine", json!([remote_head + 5]))
+        .unwrap();
+    let (url, other) = (devnet.url(), stranger.url());
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        run_verinfer(&["verify", "--rpc", &url, "--fork-url", &other])
+    })
+    .await
+    .unwrap();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("does not hold this fork's block {remote_head}")),
+        "{out}"
+    );
+    drop(stranger);
 
     // eth_getProof says why not.
     let err = fork
@@ -292,6 +315,14 @@ async fn a_fork_on_a_data_dir_restarts_with_what_it_wrote() {
         .call("eth_getBalance", json!([DEPLOYER, "latest"]))
         .unwrap();
     devnet.stop().await;
+    // The stopped node's data dir replays over the remote's state at the fork block.
+    let data = dir.path().to_str().unwrap().to_string();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || run_verinfer(&["verify", "--data-dir", &data]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replayed 1 blocks, 1 transactions"), "{out}");
 
     // A new block on the remote: the restarted fork stays on its own fork block.
     send(

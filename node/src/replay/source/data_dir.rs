@@ -8,6 +8,7 @@ use verinfer_precompile::abi::InferenceRecord;
 use verinfer_precompile::record;
 
 use super::{ReplayBlock, Source};
+use crate::fork::ForkPoint;
 use crate::state::StoredDiff;
 use crate::storage::Storage;
 
@@ -16,6 +17,7 @@ pub struct DataDir {
     storage: Storage,
     models: PathBuf,
     chain_id: u64,
+    fork: Option<ForkPoint>,
 }
 
 impl DataDir {
@@ -34,11 +36,11 @@ impl DataDir {
                 db.display()
             )
         })?;
-        if let Some(bytes) = storage.meta("fork")? {
-            let point: crate::fork::ForkPoint = serde_json::from_slice(&bytes)
-                .context("the data dir's fork record does not decode")?;
-            anyhow::bail!("{}", crate::fork::replay_refusal(&point));
-        }
+        let fork = storage
+            .meta("fork")?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .context("the data dir's fork record does not decode")?;
         let chain_id = storage
             .meta("chain_id")?
             .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
@@ -47,6 +49,7 @@ impl DataDir {
             storage,
             models: dir.join("models"),
             chain_id,
+            fork,
         })
     }
 }
@@ -67,31 +70,7 @@ impl Source for DataDir {
     }
 
     fn block(&self, number: u64) -> anyhow::Result<ReplayBlock> {
-        let block = self
-            .storage
-            .block(number)?
-            .ok_or_else(|| anyhow!("block {number} is missing"))?;
-        let mut transactions = Vec::new();
-        let mut receipts = Vec::new();
-        for hash in &block.transactions {
-            let tx = self
-                .storage
-                .transaction(hash)?
-                .ok_or_else(|| anyhow!("transaction {hash} of block {number} is missing"))?;
-            transactions.push(tx.raw);
-            receipts.push(
-                self.storage
-                    .receipt(hash)?
-                    .ok_or_else(|| anyhow!("receipt of {hash} is missing"))?,
-            );
-        }
-        Ok(ReplayBlock {
-            witnesses: self.storage.witnesses(number)?,
-            edits: self.storage.edits(number)?,
-            block,
-            transactions,
-            receipts,
-        })
+        ReplayBlock::read(&self.storage, number)
     }
 
     fn model(&self, id: B256) -> anyhow::Result<Vec<u8>> {
@@ -130,5 +109,9 @@ impl Source for DataDir {
 
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
         crate::cids::read_file(&self.models)
+    }
+
+    fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {
+        Ok(self.fork.clone())
     }
 }

@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 
 use alloy_primitives::{Address, Bytes, B256, U256};
+use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use verinfer_precompile::abi::InferenceRecord;
 
+use crate::fork::ForkPoint;
 use crate::state::StoredDiff;
-use crate::storage::{StoredBlock, StoredReceipt};
+use crate::storage::{Storage, StoredBlock, StoredReceipt};
 use crate::witness::BlockWitness;
 
 pub mod data_dir;
@@ -22,12 +24,49 @@ pub struct ReplayBlock {
     pub block: StoredBlock,
     /// EIP-2718 bytes of each transaction, in block order.
     pub transactions: Vec<Bytes>,
+    /// The sender the chain recorded for each transaction, in block order: an impersonated
+    /// transaction (`anvil_impersonateAccount`) has no signature to recover one from. Absent
+    /// from sources older than this field: every sender is then recovered.
+    #[serde(default)]
+    pub senders: Vec<Address>,
     /// One receipt per transaction.
     pub receipts: Vec<StoredReceipt>,
     /// The inference witnesses of the block.
     pub witnesses: Vec<BlockWitness>,
     /// Dev edits (`anvil_set*`) made before the block, in order.
     pub edits: Vec<StoredDiff>,
+}
+
+impl ReplayBlock {
+    /// Block `number` of the chain in `storage`, with everything needed to replay it.
+    pub fn read(storage: &Storage, number: u64) -> anyhow::Result<Self> {
+        let block = storage
+            .block(number)?
+            .ok_or_else(|| anyhow!("block {number} not found"))?;
+        let mut transactions = Vec::with_capacity(block.transactions.len());
+        let mut senders = Vec::with_capacity(block.transactions.len());
+        let mut receipts = Vec::with_capacity(block.transactions.len());
+        for hash in &block.transactions {
+            let tx = storage
+                .transaction(hash)?
+                .ok_or_else(|| anyhow!("transaction {hash} of block {number} is missing"))?;
+            transactions.push(tx.raw);
+            senders.push(tx.sender);
+            receipts.push(
+                storage
+                    .receipt(hash)?
+                    .ok_or_else(|| anyhow!("receipt of {hash} is missing"))?,
+            );
+        }
+        Ok(Self {
+            witnesses: storage.witnesses(number)?,
+            edits: storage.edits(number)?,
+            block,
+            transactions,
+            senders,
+            receipts,
+        })
+    }
 }
 
 /// Where `verinfer node --replay-from` reads a chain.
@@ -83,4 +122,9 @@ pub trait Source: Sync {
     /// Every OpenGradient-style CID the source has bound, with its model (the bindings
     /// themselves are in state; these are their strings, see [`crate::cids`]).
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>>;
+    /// On a fork (`--fork-url`): the fork block, the chain's first. Its genesis allocation
+    /// lands on the remote's state there, and its blocks come after it.
+    fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {
+        Ok(None)
+    }
 }

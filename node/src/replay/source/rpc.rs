@@ -7,6 +7,7 @@ use verinfer_precompile::abi::InferenceRecord;
 
 use super::{ReplayBlock, Source};
 use crate::client::Client;
+use crate::fork::ForkPoint;
 use crate::state::StoredDiff;
 use crate::wire::ModelJson;
 
@@ -79,5 +80,9 @@ impl Source for Rpc {
             .into_iter()
             .flat_map(|m| m.cids.into_iter().map(move |cid| (cid, m.id)))
             .collect())
+    }
+
+    fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {
+        Ok(self.client.call("verinfer_getFork", json!([]))?)
     }
 }
