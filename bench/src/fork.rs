@@ -4,10 +4,11 @@
 //! before, a slot never read before, a read already cached — the rows give the JSON-RPC requests
 //! and HTTP round trips a call costs, and its latency seen by the fork's client.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -40,6 +41,8 @@ pub(crate) struct ForkRow {
     round_trips_per_call: f64,
     p50_us: u64,
     p99_us: u64,
+    /// The remote methods asked in this phase, with their counts.
+    methods: BTreeMap<String, u64>,
 }
 
 /// What crossed the proxy.
@@ -49,14 +52,41 @@ struct Counts {
     requests: AtomicU64,
     /// HTTP requests.
     round_trips: AtomicU64,
+    /// JSON-RPC requests by method.
+    methods: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The counts at one moment.
+#[derive(Clone, Default)]
+struct Snapshot {
+    requests: u64,
+    round_trips: u64,
+    methods: BTreeMap<String, u64>,
 }
 
 impl Counts {
-    fn snapshot(&self) -> (u64, u64) {
-        (
-            self.requests.load(Ordering::SeqCst),
-            self.round_trips.load(Ordering::SeqCst),
-        )
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            requests: self.requests.load(Ordering::SeqCst),
+            round_trips: self.round_trips.load(Ordering::SeqCst),
+            methods: self.methods.lock().map(|m| m.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn count(&self, request: &Value) {
+        let members = match request {
+            Value::Array(batch) => batch.iter().collect(),
+            one => vec![one],
+        };
+        self.requests
+            .fetch_add(members.len() as u64, Ordering::SeqCst);
+        self.round_trips.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut methods) = self.methods.lock() {
+            for member in members {
+                let method = member["method"].as_str().unwrap_or("?").to_string();
+                *methods.entry(method).or_default() += 1;
+            }
+        }
     }
 }
 
@@ -154,13 +184,7 @@ fn measure(kind: Kind, url: &str, counts: &Counts) -> anyhow::Result<Vec<ForkRow
     Ok(rows)
 }
 
-fn row(
-    kind: Kind,
-    read: &str,
-    times: &[Duration],
-    before: (u64, u64),
-    after: (u64, u64),
-) -> ForkRow {
+fn row(kind: Kind, read: &str, times: &[Duration], before: Snapshot, after: Snapshot) -> ForkRow {
     let mut micros: Vec<u64> = times.iter().map(|t| t.as_micros() as u64).collect();
     micros.sort_unstable();
     let at = |q: f64| {
@@ -174,10 +198,19 @@ fn row(
         node: kind.to_string(),
         read: read.to_string(),
         calls: times.len() as u64,
-        requests_per_call: (after.0 - before.0) as f64 / calls,
-        round_trips_per_call: (after.1 - before.1) as f64 / calls,
+        requests_per_call: (after.requests - before.requests) as f64 / calls,
+        round_trips_per_call: (after.round_trips - before.round_trips) as f64 / calls,
         p50_us: at(0.5),
         p99_us: at(0.99),
+        methods: after
+            .methods
+            .into_iter()
+            .map(|(method, n)| {
+                let was = before.methods.get(&method).copied().unwrap_or_default();
+                (method, n - was)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     }
 }
 
@@ -198,6 +231,7 @@ fn proxy(remote: SocketAddr, counts: Arc<Counts>) -> anyhow::Result<String> {
 }
 
 fn serve(stream: TcpStream, remote: SocketAddr, counts: &Counts) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
@@ -225,20 +259,16 @@ fn serve(stream: TcpStream, remote: SocketAddr, counts: &Counts) -> std::io::Res
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
         let body = String::from_utf8_lossy(&body);
-        let members = match serde_json::from_str::<Value>(&body) {
-            Ok(Value::Array(batch)) => batch.len() as u64,
-            _ => 1,
-        };
-        counts.requests.fetch_add(members, Ordering::SeqCst);
-        counts.round_trips.fetch_add(1, Ordering::SeqCst);
+        counts.count(&serde_json::from_str(&body).unwrap_or(Value::Null));
         let (status, answer) = verinfer_tests::node::post(remote, &body)?;
-        write!(
-            writer,
+        // One write: a response split over segments would wait on the client's delayed ACK
+        // (Nagle), 40 ms a round trip on a kept-alive connection.
+        let response = format!(
             "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{answer}",
             answer.len(),
             if close { "Connection: close\r\n" } else { "" }
-        )?;
-        writer.flush()?;
+        );
+        writer.write_all(response.as_bytes())?;
         if close {
             return Ok(());
         }
@@ -252,9 +282,10 @@ pub(crate) fn markdown(rows: &[ForkRow]) -> String {
          The remote is anvil 1.7.1 with 50 reader contracts of 20 slots each, forked at its \
          block 300. Each fork's requests to the remote cross a counting proxy: *requests* are \
          JSON-RPC requests (each member of a batch counts), *round trips* HTTP requests. \
-         Latency is one `eth_call` as the fork's client sees it, remote fetches included.\n\n\
-         | node | read | calls | requests/call | round trips/call | p50 µs | p99 µs | p50 ÷ anvil's |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|\n",
+         Latency is one `eth_call` as the fork's client sees it, remote fetches included. \
+         Both forks in one run on this machine (`scripts/bench --fork`).\n\n\
+         | node | read | calls | requests/call | round trips/call | p50 µs | p99 µs | p50 ÷ anvil's | remote methods |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let anvil = rows
@@ -265,8 +296,14 @@ pub(crate) fn markdown(rows: &[ForkRow]) -> String {
         let ratio = anvil
             .map(|a| format!("{:.2}×", r.p50_us as f64 / a as f64))
             .unwrap_or_default();
+        let methods = r
+            .methods
+            .iter()
+            .map(|(m, n)| format!("{m} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {methods} |\n",
             r.node,
             r.read,
             r.calls,

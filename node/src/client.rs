@@ -163,14 +163,17 @@ impl Client {
         })?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
-        write!(
-            stream,
+        // One write of the whole request: written piece by piece, all but the first piece
+        // would wait for the server's ACK (Nagle's algorithm), a round trip each.
+        stream.set_nodelay(true)?;
+        let request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
             self.path,
             self.host,
             body.len(),
             body
-        )?;
+        );
+        stream.write_all(request.as_bytes())?;
         let mut reader = BufReader::new(stream);
         let mut status = String::new();
         reader.read_line(&mut status)?;
