@@ -5,10 +5,7 @@
 //! and HTTP round trips a call costs, and its latency seen by the fork's client.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -16,6 +13,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 use verinfer_node::client::Client;
+use verinfer_tests::proxy::{Proxy, ProxyCounts};
 
 use crate::peer::{Binaries, Kind, Peer};
 use crate::progress;
@@ -43,51 +41,6 @@ pub(crate) struct ForkRow {
     p99_us: u64,
     /// The remote methods asked in this phase, with their counts.
     methods: BTreeMap<String, u64>,
-}
-
-/// What crossed the proxy.
-#[derive(Default)]
-struct Counts {
-    /// JSON-RPC requests (each member of a batch counts).
-    requests: AtomicU64,
-    /// HTTP requests.
-    round_trips: AtomicU64,
-    /// JSON-RPC requests by method.
-    methods: Mutex<BTreeMap<String, u64>>,
-}
-
-/// The counts at one moment.
-#[derive(Clone, Default)]
-struct Snapshot {
-    requests: u64,
-    round_trips: u64,
-    methods: BTreeMap<String, u64>,
-}
-
-impl Counts {
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            requests: self.requests.load(Ordering::SeqCst),
-            round_trips: self.round_trips.load(Ordering::SeqCst),
-            methods: self.methods.lock().map(|m| m.clone()).unwrap_or_default(),
-        }
-    }
-
-    fn count(&self, request: &Value) {
-        let members = match request {
-            Value::Array(batch) => batch.iter().collect(),
-            one => vec![one],
-        };
-        self.requests
-            .fetch_add(members.len() as u64, Ordering::SeqCst);
-        self.round_trips.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut methods) = self.methods.lock() {
-            for member in members {
-                let method = member["method"].as_str().unwrap_or("?").to_string();
-                *methods.entry(method).or_default() += 1;
-            }
-        }
-    }
 }
 
 fn reader(c: u64) -> Address {
@@ -125,19 +78,18 @@ pub(crate) fn run_all(bins: &Binaries) -> anyhow::Result<Vec<ForkRow>> {
     let mut rows = Vec::new();
     for kind in [Kind::VerinferEphemeral, Kind::Anvil] {
         progress(&format!("fork: {kind} --fork-url at block {block}"));
-        let counts = Arc::new(Counts::default());
-        let proxy = proxy(remote_addr, counts.clone())?;
+        let proxy = Proxy::start(remote_addr)?;
         let fork = Peer::start_with(
             kind,
             bins,
-            &["--fork-url", &proxy, "--fork-block-number", &block],
+            &["--fork-url", proxy.url(), "--fork-block-number", &block],
         )?;
-        rows.extend(measure(kind, &fork.url, &counts).with_context(|| format!("{kind} fork"))?);
+        rows.extend(measure(kind, &fork.url, &proxy).with_context(|| format!("{kind} fork"))?);
     }
     Ok(rows)
 }
 
-fn measure(kind: Kind, url: &str, counts: &Counts) -> anyhow::Result<Vec<ForkRow>> {
+fn measure(kind: Kind, url: &str, proxy: &Proxy) -> anyhow::Result<Vec<ForkRow>> {
     let client = Client::new(url)?;
     let read = |c: u64, slot: u64| -> anyhow::Result<Duration> {
         let data = Bytes::from(B256::from(U256::from(slot)).0.to_vec());
@@ -160,12 +112,11 @@ fn measure(kind: Kind, url: &str, counts: &Counts) -> anyhow::Result<Vec<ForkRow
     };
     let mut rows = Vec::new();
     let mut phase = |name: &str, reads: &mut dyn Iterator<Item = (u64, u64)>| {
-        let before = counts.snapshot();
+        let before = proxy.counts();
         let times = reads
             .map(|(c, slot)| read(c, slot))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let after = counts.snapshot();
-        rows.push(row(kind, name, &times, before, after));
+        rows.push(row(kind, name, &times, proxy.counts().since(&before)));
         anyhow::Ok(())
     };
     phase(
@@ -184,7 +135,7 @@ fn measure(kind: Kind, url: &str, counts: &Counts) -> anyhow::Result<Vec<ForkRow
     Ok(rows)
 }
 
-fn row(kind: Kind, read: &str, times: &[Duration], before: Snapshot, after: Snapshot) -> ForkRow {
+fn row(kind: Kind, read: &str, times: &[Duration], remote: ProxyCounts) -> ForkRow {
     let mut micros: Vec<u64> = times.iter().map(|t| t.as_micros() as u64).collect();
     micros.sort_unstable();
     let at = |q: f64| {
@@ -198,80 +149,11 @@ fn row(kind: Kind, read: &str, times: &[Duration], before: Snapshot, after: Snap
         node: kind.to_string(),
         read: read.to_string(),
         calls: times.len() as u64,
-        requests_per_call: (after.requests - before.requests) as f64 / calls,
-        round_trips_per_call: (after.round_trips - before.round_trips) as f64 / calls,
+        requests_per_call: remote.requests as f64 / calls,
+        round_trips_per_call: remote.round_trips as f64 / calls,
         p50_us: at(0.5),
         p99_us: at(0.99),
-        methods: after
-            .methods
-            .into_iter()
-            .map(|(method, n)| {
-                let was = before.methods.get(&method).copied().unwrap_or_default();
-                (method, n - was)
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect(),
-    }
-}
-
-/// A counting HTTP proxy in front of `remote`, on a free loopback port; its URL. Each
-/// connection gets a thread and may carry any number of requests (keep-alive).
-fn proxy(remote: SocketAddr, counts: Arc<Counts>) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let counts = counts.clone();
-            std::thread::spawn(move || {
-                let _ = serve(stream, remote, &counts);
-            });
-        }
-    });
-    Ok(url)
-}
-
-fn serve(stream: TcpStream, remote: SocketAddr, counts: &Counts) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let mut length = 0;
-        let mut close = false;
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("connection") {
-                close = value.eq_ignore_ascii_case("close");
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let body = String::from_utf8_lossy(&body);
-        counts.count(&serde_json::from_str(&body).unwrap_or(Value::Null));
-        let (status, answer) = verinfer_tests::node::post(remote, &body)?;
-        // One write: a response split over segments would wait on the client's delayed ACK
-        // (Nagle), 40 ms a round trip on a kept-alive connection.
-        let response = format!(
-            "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{answer}",
-            answer.len(),
-            if close { "Connection: close\r\n" } else { "" }
-        );
-        writer.write_all(response.as_bytes())?;
-        if close {
-            return Ok(());
-        }
+        methods: remote.methods,
     }
 }
 

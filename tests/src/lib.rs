@@ -9,6 +9,7 @@ pub mod evm;
 pub mod harness;
 pub mod network;
 pub mod node;
+pub mod proxy;
 pub mod workload;
 
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //! a token deployed there is read through, moved by an impersonated holder, and read by a
 //! contract deployed on the fork that calls a model in the same transaction; dev edits over
 //! forked state; a restart on a data dir keeps what the fork wrote (zeroed slots included);
-//! and the faults: an unreachable remote, a fork block past its head, the remote going away.
+//! and the faults: an unreachable remote, a fork block past its head, the remote going away,
+//! a remote answering garbage or huge answers (at start and mid-run).
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::{sol, SolCall, SolEvent};
@@ -12,6 +13,7 @@ use verinfer_node::fork::ForkConfig;
 use verinfer_node::NodeConfig;
 use verinfer_tests::harness::{contracts, model_id, run_model, Devnet};
 use verinfer_tests::node::{receipt_once_mined, run_verinfer, start_anvil, Anvil};
+use verinfer_tests::proxy::Proxy;
 use verinfer_tests::tensor;
 
 sol! {
@@ -419,6 +421,71 @@ async fn a_fork_that_cannot_start_says_why() {
         .expect("refused")
     );
     assert!(err.contains("https is not built in"), "{err}");
+
+    // A server that is not an Ethereum node, and one whose answers are huge.
+    let proxy = Proxy::start(anvil.addr).unwrap();
+    for (answer, expected) in [
+        (
+            "<html>not an Ethereum node</html>".to_string(),
+            "is not JSON-RPC",
+        ),
+        (huge_answer(), "the answer is over 8388608 bytes"),
+    ] {
+        proxy.answer_with(Some(answer));
+        let err = format!(
+            "{:#}",
+            Devnet::start_with(forking(proxy.url()))
+                .await
+                .err()
+                .expect("refused")
+        );
+        assert!(
+            err.contains(proxy.url())
+                && err.contains("unexpected answer")
+                && err.contains(expected),
+            "{err}"
+        );
+    }
+}
+
+/// A JSON-RPC answer of 9 MiB, over what the node takes from a remote.
+fn huge_answer() -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"result":"0x{}"}}"#,
+        "0".repeat(9 << 20)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_answering_garbage_mid_run_fails_only_what_needs_it() {
+    let (anvil, _remote, token) = remote();
+    let proxy = Proxy::start(anvil.addr).unwrap();
+    let devnet = Devnet::start_with(forking(proxy.url())).await.unwrap();
+    let fork = Client::new(&devnet.url()).unwrap();
+    assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(600));
+    let height = number(&fork, "eth_blockNumber", json!([]));
+    for (answer, expected) in [
+        ("garbage".to_string(), "is not JSON-RPC"),
+        (huge_answer(), "the answer is over 8388608 bytes"),
+    ] {
+        proxy.answer_with(Some(answer));
+        let err = balance_of(&fork, token, STRANGER).unwrap_err();
+        assert!(
+            err.contains(proxy.url())
+                && err.contains("storage slot")
+                && err.contains("unexpected answer")
+                && err.contains(expected),
+            "{err}"
+        );
+        // What was fetched is still served, and the chain goes on.
+        assert_eq!(balance_of(&fork, token, HOLDER).unwrap(), tokens(600));
+        let _: Value = fork.call("evm_mine", json!([])).unwrap();
+    }
+    assert_eq!(number(&fork, "eth_blockNumber", json!([])), height + 2);
+    // The remote answers properly again: so does the fork.
+    proxy.answer_with(None);
+    assert_eq!(balance_of(&fork, token, STRANGER).unwrap(), U256::ZERO);
+    devnet.stop().await;
 }
 
 /// The fields of `value` named in `fields`, for comparing answers whose other fields
