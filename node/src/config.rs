@@ -62,6 +62,9 @@ pub struct NodeConfig {
     pub validator: Option<ValidatorConfig>,
     /// Fork a remote chain at a block (`--fork-url`).
     pub fork: Option<crate::fork::ForkConfig>,
+    /// The gas schedule of a chain this node creates (`None`: the default); a chain that exists
+    /// keeps the one it recorded, and refuses another (see [`crate::schedule`]).
+    pub gas_schedule: Option<verinfer_precompile::GasSchedule>,
 }
 
 /// What a validator is started with.
@@ -101,6 +104,7 @@ impl Default for NodeConfig {
             replay_from: None,
             validator: None,
             fork: None,
+            gas_schedule: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`execute`]: running and sealing a block, for mining and for replay;
 //! - [`replay`]: replaying a chain from genesis to verify it (`verinfer verify`);
 //! - [`pool`]: the mempool;
+//! - [`schedule`]: the gas schedule a chain was created with, recorded beside its genesis;
 //! - [`state`]: the world state and the per-block overlay the EVM runs on;
 //! - [`trie`]: state and storage roots kept up to date incrementally;
 //! - [`storage`]: the redb database, one write transaction per block;
@@ -45,6 +46,7 @@ pub mod proof;
 pub mod replay;
 pub mod rpc;
 pub mod sandbox;
+pub mod schedule;
 pub mod server;
 pub mod state;
 pub mod storage;

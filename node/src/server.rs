@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::B256;
 use anyhow::{Context, Result};
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
 use jsonrpsee::RpcModule;
 use tokio::sync::watch;
-use verinfer_precompile::{Attester, InferencePrecompile, Mode, ModelStore};
+use verinfer_precompile::{
+    AdmissionLimits, Attester, InferencePrecompile, Mode, ModelStore, DEFAULT_PLAN_CACHE_BYTES,
+};
 
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{default_attester_key, dev_accounts, NodeConfig, MAX_HTTP_CONNECTIONS};
@@ -85,27 +86,33 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     if network.is_some() && (config.data_dir.is_none() || config.replay_from.is_some()) {
         anyhow::bail!("a validator needs --data-dir (and cannot start with --replay-from)");
     }
-    let models = Arc::new(ModelStore::default());
     let (storage, model_dir) = open_storage(config.data_dir.as_deref())?;
-    let (storage, chain_id, replayed_cids) = match config.replay_from.clone() {
-        Some(from) => {
-            replay_first(
-                from,
-                storage,
-                &models,
-                model_dir.as_deref(),
-                config.chain_id,
-            )
-            .await?
-        }
+    let (storage, chain_id, replayed) = match config.replay_from.clone() {
+        Some(from) => replay_first(from, storage, config.chain_id).await?,
         None => (
             storage,
             network
                 .as_ref()
                 .map_or(config.chain_id, |(_, g)| g.chain_id),
-            Vec::new(),
+            Default::default(),
         ),
     };
+    // Models are priced by the chain's own schedule, recorded when it was created.
+    let schedule = crate::schedule::of_chain(&storage, config.gas_schedule.as_ref())?;
+    let models = Arc::new(ModelStore::new(
+        AdmissionLimits::default(),
+        schedule,
+        DEFAULT_PLAN_CACHE_BYTES,
+    ));
+    for bytes in &replayed.models {
+        let info = models
+            .add_bytes(bytes)
+            .context("admitting a model of the replayed chain")?;
+        if let Some(dir) = model_dir.as_deref() {
+            persist_model(dir, &info.id, bytes)?;
+        }
+    }
+    let replayed_cids = replayed.cids;
     let fork = open_fork(&storage, config.fork.as_ref(), config.data_dir.as_deref()).await?;
     let chain_id = match (&fork, &config.fork) {
         (Some(fork), Some(asked)) => asked.chain_id.unwrap_or(fork.point().remote_chain_id),
@@ -262,26 +269,17 @@ async fn open_fork(
 async fn replay_first(
     from: ReplayFrom,
     storage: Storage,
-    models: &ModelStore,
-    model_dir: Option<&Path>,
     default_chain_id: u64,
-) -> Result<(Storage, u64, Vec<(String, B256)>)> {
-    let (storage, seen) = tokio::task::spawn_blocking(move || models::replay_from(&from, storage))
-        .await
-        .context("the replay thread failed")??;
-    for bytes in seen.models {
-        let info = models
-            .add_bytes(&bytes)
-            .context("admitting a model of the replayed chain")?;
-        if let Some(dir) = model_dir {
-            persist_model(dir, &info.id, &bytes)?;
-        }
-    }
+) -> Result<(Storage, u64, models::Replayed)> {
+    let (storage, replayed) =
+        tokio::task::spawn_blocking(move || models::replay_from(&from, storage))
+            .await
+            .context("the replay thread failed")??;
     let chain_id = storage
         .meta("chain_id")?
         .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
         .unwrap_or(default_chain_id);
-    Ok((storage, chain_id, seen.cids))
+    Ok((storage, chain_id, replayed))
 }
 
 /// Serve `module` on the configured address, with the body, connection and WebSocket caps.

@@ -14,8 +14,10 @@ use crate::abi::Tensor;
 use crate::model::ModelInfo;
 use crate::record;
 
-/// Prices, in gas.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Prices, in gas. A chain records the schedule it was created with (as JSON, these field
+/// names); a field left out of a schedule file takes its default.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct GasSchedule {
     /// Fixed cost of `infer`: dispatch, two hashes, one secp256k1 signature.
     pub infer_base: u64,

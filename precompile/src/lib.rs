@@ -52,9 +52,10 @@ pub use abi::IInference;
 pub use admission::{AdmissionError, AdmissionLimits};
 pub use attestation::Attester;
 pub use env::{CallEnv, MemoryEnv};
+pub use gas::GasSchedule;
 pub use model::{ElementType, ModelInfo, TensorSpec};
 pub use precompile::{Exit, InferencePrecompile, Mode};
-pub use store::ModelStore;
+pub use store::{ModelStore, DEFAULT_PLAN_CACHE_BYTES};
 pub use verify::{Finding, Verifier, Witness};
 
 use alloy_primitives::{address, Address};

@@ -67,6 +67,13 @@ pub(crate) struct NodeArgs {
     /// Block gas limit.
     #[arg(long, default_value_t = 30_000_000)]
     gas_limit: u64,
+    /// The gas schedule of a new chain: a JSON file with any of `inferBase`, `predictBase`,
+    /// `perInputElement`, `computeUnitsPerGas`, `perRecordSlot`, `counterUpdate`,
+    /// `perCalldataWord`, `perSlotRead`, `viewBase` (the rest keep their defaults). A chain
+    /// records its schedule at creation and keeps it: on an existing data dir this is refused
+    /// unless it is the recorded one.
+    #[arg(long, value_name = "FILE")]
+    gas_schedule: Option<PathBuf>,
     /// Largest JSON-RPC request body, in bytes.
     #[arg(long, default_value_t = 32 * 1024 * 1024)]
     max_request_body: u32,
@@ -254,6 +261,11 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
             _ => None,
         },
         fork,
+        gas_schedule: args
+            .gas_schedule
+            .as_deref()
+            .map(verinfer_node::schedule::read_file)
+            .transpose()?,
     };
     let prover = if args.zk_prover {
         // Fail at start, not at the first record, when ezkl is missing.

@@ -199,6 +199,10 @@ fn run(
             point.number()
         );
     }
+    if let Some(sink) = sink {
+        // The copy keeps the source's schedule, so the node started on it prices as it did.
+        crate::schedule::record(sink, &source.gas_schedule()?)?;
+    }
     let first = point.as_ref().map_or(0, ForkPoint::number);
     let chain_attester = replayer::chain_attester(source, first, head)?;
     let attester = options.attester.or(chain_attester).unwrap_or_default();

@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use alloy_primitives::{keccak256, Address, B256, U256};
-use verinfer_precompile::{record, InferencePrecompile, Mode, ModelStore, Verifier};
+use verinfer_precompile::{
+    record, AdmissionLimits, InferencePrecompile, Mode, ModelStore, Verifier,
+    DEFAULT_PLAN_CACHE_BYTES,
+};
 
 use super::sink::Sink;
 use super::{checks, Mismatch, ReplayBlock, Report, Source};
@@ -75,7 +78,12 @@ impl<'a> Replayer<'a> {
         remote: Option<(ForkPoint, Arc<Fork>)>,
         report: Report,
     ) -> anyhow::Result<Self> {
-        let store = Arc::new(ModelStore::default());
+        // Models priced as the chain priced them: its own schedule.
+        let store = Arc::new(ModelStore::new(
+            AdmissionLimits::default(),
+            source.gas_schedule()?,
+            DEFAULT_PLAN_CACHE_BYTES,
+        ));
         let verifier = Arc::new(Verifier::with_threads(report.attester, threads));
         let precompile = Arc::new(InferencePrecompile::new(
             store.clone(),

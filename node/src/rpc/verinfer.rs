@@ -78,6 +78,9 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     })?;
     m.register_method("verinfer_getGenesis", |_, n, _| verinfer_get_genesis(n))?;
     m.register_method("verinfer_getFork", |_, n, _| verinfer_get_fork(n))?;
+    m.register_method("verinfer_getGasSchedule", |_, n, _| {
+        RpcResult::Ok(n.models.schedule().clone())
+    })?;
     m.register_method("verinfer_getFinalization", |p, n, _| {
         verinfer_get_finalization(p, n)
     })?;

@@ -19,7 +19,7 @@ use verinfer_node::replay::ReplayFrom;
 use verinfer_node::storage::Storage;
 use verinfer_node::witness::BlockWitness;
 use verinfer_precompile::abi::Tensor;
-use verinfer_precompile::{record, ADDRESS};
+use verinfer_precompile::{record, GasSchedule, ADDRESS};
 use verinfer_tests::harness::Devnet;
 use verinfer_tests::node::{verinfer_bin, ChildNode};
 use verinfer_tests::workload::{record_inferences, test_models, Workload, RECIPIENT};
@@ -573,4 +573,85 @@ async fn verify_inference_proves_the_record_against_the_state_root() {
     assert_eq!(failed.len(), 1, "{report:#}");
     assert!(failed[0]["what"].as_str().unwrap().contains("eth_getProof"));
     devnet.stop().await;
+}
+
+/// A chain keeps the gas schedule it was created with: models are priced by it after a restart
+/// without `--gas-schedule`, `verify` replays by it (data dir and RPC), another schedule on the
+/// same data dir is refused, and a copy whose recorded schedule was swapped for the default
+/// fails to verify at its first inference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_keeps_the_gas_schedule_it_was_created_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let costly = GasSchedule {
+        infer_base: 50_000,
+        ..GasSchedule::default()
+    };
+    let start = |schedule: Option<GasSchedule>| {
+        let path = dir.path().to_path_buf();
+        Devnet::start_with(move |c| {
+            c.data_dir = Some(path);
+            c.model_dirs = vec![verinfer_tests::models()];
+            c.gas_schedule = schedule;
+        })
+    };
+    let models = test_models().unwrap();
+    let model = &models[0];
+    let infer_gas = |devnet: &Devnet| -> u64 {
+        let client = verinfer_node::client::Client::new(&devnet.url()).unwrap();
+        let info: verinfer_node::wire::ModelJson = client
+            .call("verinfer_getModel", serde_json::json!([model.id]))
+            .unwrap();
+        info.infer_gas
+    };
+    let schedule_of = |devnet: &Devnet| -> GasSchedule {
+        verinfer_node::client::Client::new(&devnet.url())
+            .unwrap()
+            .call("verinfer_getGasSchedule", serde_json::json!([]))
+            .unwrap()
+    };
+
+    let devnet = start(Some(costly.clone())).await.unwrap();
+    assert_eq!(schedule_of(&devnet), costly);
+    assert_eq!(infer_gas(&devnet), model.infer_gas + 10_000);
+    let probe = devnet.deploy("InferenceProbe", ()).await.unwrap();
+    let work = record_inferences(&devnet, probe, std::slice::from_ref(model), 2)
+        .await
+        .unwrap();
+    assert_eq!(work.inferences, 2);
+    devnet.stop().await;
+
+    // Restarted without --gas-schedule: still the chain's own, and it goes on with it.
+    let devnet = start(None).await.unwrap();
+    assert_eq!(schedule_of(&devnet), costly);
+    assert_eq!(infer_gas(&devnet), model.infer_gas + 10_000);
+    let (code, report) = verify(&["--rpc", &devnet.url()], &[]);
+    assert_eq!(report["mismatches"], serde_json::json!([]), "{report:#}");
+    assert_eq!((code, report["inferences"].clone()), (0, 2.into()));
+    devnet.stop().await;
+    let (code, report) = verify_dir(dir.path(), &[]);
+    assert_eq!(report["mismatches"], serde_json::json!([]), "{report:#}");
+    assert_eq!(code, 0);
+
+    // Another schedule on this chain is refused, naming the recorded one.
+    let err = format!(
+        "{:#}",
+        start(Some(GasSchedule::default()))
+            .await
+            .err()
+            .expect("refused")
+    );
+    assert!(
+        err.contains("created with another gas schedule") && err.contains("\"inferBase\":50000"),
+        "{err}"
+    );
+
+    // The same chain replayed under the default schedule does not verify.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    {
+        let storage = Storage::open(&copy.path().join("chain.redb")).unwrap();
+        verinfer_node::schedule::record(&storage, &GasSchedule::default()).unwrap();
+    }
+    let (_, _, _, what) = first_mismatch(&verify_dir(copy.path(), &[]));
+    assert!(what.contains("gas"), "{what}");
 }

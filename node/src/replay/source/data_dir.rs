@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{Address, B256, U256};
 use anyhow::{anyhow, Context};
 use verinfer_precompile::abi::InferenceRecord;
-use verinfer_precompile::record;
+use verinfer_precompile::{record, GasSchedule};
 
 use super::{ReplayBlock, Source};
 use crate::fork::ForkPoint;
@@ -109,6 +109,11 @@ impl Source for DataDir {
 
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>> {
         crate::cids::read_file(&self.models)
+    }
+
+    fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
+        // A chain that records none ran under the first schedule, the default.
+        Ok(crate::schedule::recorded(&self.storage)?.unwrap_or_default())
     }
 
     fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {

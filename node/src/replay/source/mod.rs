@@ -7,6 +7,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use verinfer_precompile::abi::InferenceRecord;
+use verinfer_precompile::GasSchedule;
 
 use crate::fork::ForkPoint;
 use crate::state::StoredDiff;
@@ -122,6 +123,10 @@ pub trait Source: Sync {
     /// Every OpenGradient-style CID the source has bound, with its model (the bindings
     /// themselves are in state; these are their strings, see [`crate::cids`]).
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>>;
+    /// The gas schedule the chain was created with (see [`crate::schedule`]).
+    fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
+        Ok(GasSchedule::default())
+    }
     /// On a fork (`--fork-url`): the fork block, the chain's first. Its genesis allocation
     /// lands on the remote's state there, and its blocks come after it.
     fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {

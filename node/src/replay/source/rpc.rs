@@ -4,9 +4,10 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use anyhow::{anyhow, Context};
 use serde_json::json;
 use verinfer_precompile::abi::InferenceRecord;
+use verinfer_precompile::GasSchedule;
 
 use super::{ReplayBlock, Source};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::fork::ForkPoint;
 use crate::state::StoredDiff;
 use crate::wire::ModelJson;
@@ -80,6 +81,14 @@ impl Source for Rpc {
             .into_iter()
             .flat_map(|m| m.cids.into_iter().map(move |cid| (cid, m.id)))
             .collect())
+    }
+
+    fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
+        match self.client.call("verinfer_getGasSchedule", json!([])) {
+            // A node from before schedules were recorded: its chains ran the first one.
+            Err(ClientError::Rpc { code: -32601, .. }) => Ok(GasSchedule::default()),
+            answer => Ok(answer?),
+        }
     }
 
     fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {
