@@ -4,8 +4,8 @@
 //! chain replays to the same receipts only under the schedule it ran with. The node records
 //! the schedule when it creates a chain and prices models with the recorded one from then on,
 //! whatever `--gas-schedule` or the build's default says; a replay reads the source's. A chain
-//! made before schedules were recorded ran under the first schedule, which is still the
-//! default: it is recorded as that on its next start.
+//! made before schedules were recorded ran under [`GasSchedule::first`]: it is recorded as that
+//! on its next start. So the default of new chains can change without changing old chains'.
 
 use anyhow::Context;
 use verinfer_precompile::GasSchedule;
@@ -16,14 +16,14 @@ use crate::storage::Storage;
 const META: &str = "gas_schedule";
 
 /// The schedule of the chain in `storage`: the recorded one; for a chain that records none,
-/// the first schedule (recorded from now on); for an empty database, `asked` or the default
+/// [`GasSchedule::first`] (recorded from now on); for an empty database, `asked` or the default
 /// (recorded). A schedule `asked` of an existing chain must be its own.
 pub fn of_chain(storage: &Storage, asked: Option<&GasSchedule>) -> anyhow::Result<GasSchedule> {
     let existing = match recorded(storage)? {
         Some(schedule) => Some(schedule),
         None if storage.head()?.is_some() => {
-            record(storage, &GasSchedule::default())?;
-            Some(GasSchedule::default())
+            record(storage, &GasSchedule::first())?;
+            Some(GasSchedule::first())
         }
         None => None,
     };
@@ -62,19 +62,5 @@ pub fn record(storage: &Storage, schedule: &GasSchedule) -> anyhow::Result<()> {
 pub fn read_file(path: &std::path::Path) -> anyhow::Result<GasSchedule> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a gas schedule (JSON with fields {})",
-            path.display(),
-            field_names()
-        )
-    })
-}
-
-fn field_names() -> String {
-    serde_json::to_value(GasSchedule::default())
-        .ok()
-        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
-        .unwrap_or_default()
-        .join(", ")
+    serde_json::from_str(&text).with_context(|| format!("{} is not a gas schedule", path.display()))
 }

@@ -39,8 +39,20 @@ pub struct GasSchedule {
     pub view_base: u64,
 }
 
+/// Gas of a LOG4 with 64 bytes of data, as the EVM prices it.
+pub const LOG_GAS: u64 = 375 + 4 * 375 + 8 * 64;
+
 impl Default for GasSchedule {
+    /// The schedule of a new chain: today the first one.
     fn default() -> Self {
+        Self::first()
+    }
+}
+
+impl GasSchedule {
+    /// The first schedule: what every chain made before schedules were recorded ran under.
+    /// Never change it; change [`Default`] instead.
+    pub const fn first() -> Self {
         Self {
             infer_base: 40_000,
             predict_base: 2_000,
@@ -53,12 +65,7 @@ impl Default for GasSchedule {
             view_base: 200,
         }
     }
-}
 
-/// Gas of a LOG4 with 64 bytes of data, as the EVM prices it.
-pub const LOG_GAS: u64 = 375 + 4 * 375 + 8 * 64;
-
-impl GasSchedule {
     /// Gas of running the model once.
     pub fn compute_gas(&self, info: &ModelInfo) -> u64 {
         info.compute_cost

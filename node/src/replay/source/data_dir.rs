@@ -112,8 +112,8 @@ impl Source for DataDir {
     }
 
     fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
-        // A chain that records none ran under the first schedule, the default.
-        Ok(crate::schedule::recorded(&self.storage)?.unwrap_or_default())
+        // A chain that records none ran under the first schedule.
+        Ok(crate::schedule::recorded(&self.storage)?.unwrap_or_else(GasSchedule::first))
     }
 
     fn fork(&self) -> anyhow::Result<Option<ForkPoint>> {

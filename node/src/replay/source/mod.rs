@@ -125,7 +125,7 @@ pub trait Source: Sync {
     fn cids(&self) -> anyhow::Result<Vec<(String, B256)>>;
     /// The gas schedule the chain was created with (see [`crate::schedule`]).
     fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
-        Ok(GasSchedule::default())
+        Ok(GasSchedule::first())
     }
     /// On a fork (`--fork-url`): the fork block, the chain's first. Its genesis allocation
     /// lands on the remote's state there, and its blocks come after it.

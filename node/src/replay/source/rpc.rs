@@ -86,7 +86,7 @@ impl Source for Rpc {
     fn gas_schedule(&self) -> anyhow::Result<GasSchedule> {
         match self.client.call("verinfer_getGasSchedule", json!([])) {
             // A node from before schedules were recorded: its chains ran the first one.
-            Err(ClientError::Rpc { code: -32601, .. }) => Ok(GasSchedule::default()),
+            Err(ClientError::Rpc { code: -32601, .. }) => Ok(GasSchedule::first()),
             answer => Ok(answer?),
         }
     }
