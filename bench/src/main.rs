@@ -170,48 +170,30 @@ fn main() -> anyhow::Result<()> {
     };
     if args.attacks {
         let rows = attacks::run_all(&bins, &args.only)?;
-        let markdown = attacks::markdown(&rows);
-        println!("{markdown}");
-        if let Some(dir) = &args.out {
-            std::fs::create_dir_all(dir)?;
-            std::fs::write(
-                dir.join("attacks.json"),
-                serde_json::to_string_pretty(&rows)?,
-            )?;
-            std::fs::write(dir.join("attacks.md"), &markdown)?;
-            progress(&format!("wrote {}/attacks.{{md,json}}", dir.display()));
-        }
-        return Ok(());
+        return report_only(
+            args.out.as_deref(),
+            "attacks",
+            &rows,
+            &attacks::markdown(&rows),
+        );
     }
     if args.zk {
         let rows = zk::run_all(&bins)?;
-        let markdown = zk::markdown(&rows);
-        println!("{markdown}");
-        if let Some(dir) = &args.out {
-            std::fs::create_dir_all(dir)?;
-            std::fs::write(
-                dir.join("results-zk.json"),
-                serde_json::to_string_pretty(&rows)?,
-            )?;
-            std::fs::write(dir.join("results-zk.md"), &markdown)?;
-            progress(&format!("wrote {}/results-zk.{{md,json}}", dir.display()));
-        }
-        return Ok(());
+        return report_only(
+            args.out.as_deref(),
+            "results-zk",
+            &rows,
+            &zk::markdown(&rows),
+        );
     }
     if args.fork {
         let rows = fork::run_all(&bins)?;
-        let markdown = fork::markdown(&rows);
-        println!("{markdown}");
-        if let Some(dir) = &args.out {
-            std::fs::create_dir_all(dir)?;
-            std::fs::write(
-                dir.join("results-fork.json"),
-                serde_json::to_string_pretty(&rows)?,
-            )?;
-            std::fs::write(dir.join("results-fork.md"), &markdown)?;
-            progress(&format!("wrote {}/results-fork.{{md,json}}", dir.display()));
-        }
-        return Ok(());
+        return report_only(
+            args.out.as_deref(),
+            "results-fork",
+            &rows,
+            &fork::markdown(&rows),
+        );
     }
     let kinds = args
         .nodes
@@ -325,6 +307,27 @@ fn main() -> anyhow::Result<()> {
         )?;
         std::fs::write(dir.join(format!("{stem}.md")), &markdown)?;
         progress(&format!("wrote {}/{stem}.{{md,json}}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Print a single-workload run's `markdown` and, with `--out DIR`, write it and its `rows` to
+/// `DIR/NAME.md` and `DIR/NAME.json`.
+fn report_only(
+    out: Option<&std::path::Path>,
+    name: &str,
+    rows: &impl serde::Serialize,
+    markdown: &str,
+) -> anyhow::Result<()> {
+    println!("{markdown}");
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(rows)?,
+        )?;
+        std::fs::write(dir.join(format!("{name}.md")), markdown)?;
+        progress(&format!("wrote {}/{name}.{{md,json}}", dir.display()));
     }
     Ok(())
 }
