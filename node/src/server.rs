@@ -66,6 +66,12 @@ impl NodeHandle {
 
 /// Open the chain, load models and start the RPC server and the miner.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
+    if config.validator.is_some() && config.gas_schedule.is_some() {
+        // Every validator must price models alike; genesis.json carries no schedule yet.
+        anyhow::bail!(
+            "--gas-schedule is not for validators: a network's chains use the default schedule"
+        );
+    }
     let signers = dev_accounts(&config.mnemonic, config.accounts)?;
     let attester_key = config
         .attester_key

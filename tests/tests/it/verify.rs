@@ -654,4 +654,25 @@ async fn a_chain_keeps_the_gas_schedule_it_was_created_with() {
     }
     let (_, _, _, what) = first_mismatch(&verify_dir(copy.path(), &[]));
     assert!(what.contains("gas"), "{what}");
+
+    // A validator takes the network's schedule, not its own.
+    let err = format!(
+        "{:#}",
+        Devnet::start_with(|c| {
+            c.validator = Some(verinfer_node::config::ValidatorConfig {
+                key: copy.path().join("key"),
+                share: copy.path().join("share"),
+                genesis: copy.path().join("genesis.json"),
+                forge_outputs: false,
+            });
+            c.gas_schedule = Some(GasSchedule::default());
+        })
+        .await
+        .err()
+        .expect("refused")
+    );
+    assert!(
+        err.contains("--gas-schedule is not for validators"),
+        "{err}"
+    );
 }
