@@ -217,7 +217,21 @@ impl Client {
 }
 
 /// The result of one JSON-RPC response, or its error.
-fn decode_response<T: DeserializeOwned>(response: &mut Value) -> Result<T, ClientError> {
+/// What answers JSON-RPC calls: a node over HTTP ([`Client`]), or the node's own methods called
+/// in process (`verinfer_verifyInference`).
+pub trait JsonRpc {
+    /// Call `method` with `params` (a JSON array) and decode its result.
+    fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError>;
+}
+
+impl JsonRpc for Client {
+    fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
+        Client::call(self, method, params)
+    }
+}
+
+/// A JSON-RPC response's result, or its error as [`ClientError::Rpc`].
+pub(crate) fn decode_response<T: DeserializeOwned>(response: &mut Value) -> Result<T, ClientError> {
     if let Some(error) = response.get_mut("error") {
         return Err(ClientError::Rpc {
             code: error.get("code").and_then(Value::as_i64).unwrap_or(0),

@@ -33,6 +33,7 @@ pub mod client;
 pub mod config;
 pub mod consensus;
 pub mod execute;
+pub mod explorer;
 pub mod ffi;
 pub mod filters;
 pub mod fork;

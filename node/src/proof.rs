@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use verinfer_precompile::abi::{IInference, InferenceRecord, Tensor};
 use verinfer_precompile::{attestation, engine, record, ModelStore, ADDRESS};
 
-use crate::client::Client;
+use crate::client::JsonRpc;
 use crate::consensus::{check_finalization, Genesis};
 use crate::storage::StoredFinalization;
 use crate::tensor::tensors_json;
@@ -120,7 +120,7 @@ impl InferenceProof {
 /// Errors mean the proof could not be assembled (no such inference, no trace, no model);
 /// failed checks are in the report.
 pub fn check_inference(
-    client: &Client,
+    client: &impl JsonRpc,
     id: U256,
     attester: Option<Address>,
     state_proof: Option<StateRootSource<'_>>,
@@ -297,7 +297,7 @@ struct ProvenBlock {
 }
 
 /// The node's latest block, as it says.
-fn latest_block(client: &Client) -> anyhow::Result<ProvenBlock> {
+fn latest_block(client: &impl JsonRpc) -> anyhow::Result<ProvenBlock> {
     let head: Value = client.call("eth_getBlockByNumber", json!(["latest", false]))?;
     let field = |name: &str| serde_json::from_value::<B256>(head[name].clone());
     let number: alloy_primitives::U64 = serde_json::from_value(head["number"].clone())?;
@@ -313,7 +313,7 @@ fn latest_block(client: &Client) -> anyhow::Result<ProvenBlock> {
 /// header, and whether the certificate holds: the header hashes to the certified block hash
 /// and the threshold signature verifies against `genesis`'s group key.
 fn certified_block(
-    client: &Client,
+    client: &impl JsonRpc,
     genesis: &Genesis,
     number: u64,
 ) -> anyhow::Result<(ProvenBlock, Result<(), String>)> {
@@ -356,7 +356,7 @@ fn certified_block(
 /// `id` exactly as `record` reads (every slot [`record::write`] writes, and an inference count
 /// of at least `id`), under that block's state root.
 fn prove_record(
-    client: &Client,
+    client: &impl JsonRpc,
     id: U256,
     record: &InferenceRecord,
     block: &ProvenBlock,
@@ -450,7 +450,7 @@ fn verify_record_proof(
 }
 
 /// The record as the precompile's `getInference` returns it.
-fn record(client: &Client, id: U256) -> anyhow::Result<InferenceRecord> {
+fn record(client: &impl JsonRpc, id: U256) -> anyhow::Result<InferenceRecord> {
     let data = Bytes::from(IInference::getInferenceCall { id }.abi_encode());
     let out: Bytes = client
         .call("eth_call", json!([{"to": ADDRESS, "data": data}, "latest"]))
@@ -461,7 +461,7 @@ fn record(client: &Client, id: U256) -> anyhow::Result<InferenceRecord> {
 
 /// The `infer` call of `transaction` whose return is record `id`, from its call trace.
 fn infer_call(
-    client: &Client,
+    client: &impl JsonRpc,
     transaction: B256,
     id: U256,
 ) -> anyhow::Result<IInference::inferCall> {

@@ -52,6 +52,9 @@ pub struct ModelJson {
     pub predict_gas: u64,
     /// Runs since the node admitted it.
     pub runs: u64,
+    /// The ONNX operator types of its graph, sorted (older nodes do not send them).
+    #[serde(default)]
+    pub ops: Vec<String>,
     /// OpenGradient-style CIDs bound to the model in the current state.
     #[serde(default)]
     pub cids: Vec<String>,

@@ -245,6 +245,7 @@ pub fn admit(
     let compute_cost = compute_cost.saturating_add(dispatch_cost(&optimized));
     let memory_estimate = typed_memory.max(optimized_memory);
     let (input_names, output_names) = graph_names(&proto);
+    let ops = op_types(&proto);
     let inputs = specs(
         &optimized,
         optimized.input_outlets().map_err(engine_error)?,
@@ -275,6 +276,7 @@ pub fn admit(
         memory_estimate,
         infer_gas: 0,
         predict_gas: 0,
+        ops,
     };
     info.infer_gas = schedule.infer_gas(&info);
     info.predict_gas = schedule.predict_gas(&info);
@@ -821,6 +823,17 @@ fn graph_names(proto: &ModelProto) -> (Vec<String>, Vec<String>) {
         .collect();
     let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
     (inputs, outputs)
+}
+
+/// The operator types of the main graph, sorted, each once.
+fn op_types(proto: &ModelProto) -> Vec<String> {
+    let ops: std::collections::BTreeSet<&str> = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.node)
+        .map(|n| n.op_type.as_str())
+        .collect();
+    ops.into_iter().map(str::to_string).collect()
 }
 
 fn specs(

@@ -98,6 +98,9 @@ pub struct ModelInfo {
     pub infer_gas: u64,
     /// Gas `predict` charges.
     pub predict_gas: u64,
+    /// The ONNX operator types of the graph (its main graph, not subgraphs), sorted, each once:
+    /// what family of model it is (`Gemm`, `Relu`, `TreeEnsembleRegressor`, …).
+    pub ops: Vec<String>,
 }
 
 impl ModelInfo {

@@ -12,7 +12,8 @@
 //!   get 429 once 1 024 WebSockets were open). The permit rides in the upgrade request's
 //!   extensions, which jsonrpsee keeps for the WebSocket's lifetime.
 //!
-//! - `GET /metrics` answers the node's metrics in Prometheus' text format ([`crate::metrics`]).
+//! - `GET /metrics` answers the node's metrics in Prometheus' text format ([`crate::metrics`]);
+//!   `GET /explorer` the explorer's page ([`crate::explorer`]).
 //!
 //! Other upgrades and anything but POST pass straight through.
 
@@ -187,6 +188,10 @@ where
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
+            return Box::pin(async move { Ok(response) });
+        }
+        if request.method() == http::Method::GET && crate::explorer::serves(request.uri().path()) {
+            let response = crate::explorer::respond(request.uri().path());
             return Box::pin(async move { Ok(response) });
         }
         if request.method() != http::Method::POST {

@@ -96,5 +96,6 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Node>> {
     subscribe::register(&mut module)?;
     txpool::register(&mut module)?;
     verinfer::register(&mut module)?;
+    verinfer::register_verify(&mut module)?;
     Ok(module)
 }

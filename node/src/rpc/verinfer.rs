@@ -6,14 +6,17 @@ use std::convert::Infallible;
 use alloy_primitives::{Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::BlockId;
 use jsonrpsee::types::Params;
-use jsonrpsee::RpcModule;
+use jsonrpsee::{Methods, RpcModule};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use verinfer_precompile::{attestation, record, ModelInfo, ADDRESS};
 
 use super::convert::block_by_id;
 use super::{invalid_params, rpc_error, RpcResult, SERVER_ERROR};
 use crate::chain::{Chain, ChainError};
+use crate::client::{decode_response, ClientError, JsonRpc};
 use crate::node::Node;
+use crate::proof::{check_inference, StateRootSource};
 use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
 use crate::storage::{StoredBlock, StoredFinalization};
@@ -38,6 +41,7 @@ fn model_json(
         infer_gas: info.infer_gas,
         predict_gas: info.predict_gas,
         runs: stored.as_ref().map_or(0, |m| m.runs()),
+        ops: info.ops.clone(),
         bytes: stored
             .filter(|_| with_bytes)
             .map(|m| Bytes::copy_from_slice(&m.bytes)),
@@ -95,6 +99,52 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+/// `verinfer_verifyInference`: the checks of `verinfer verify-inference`, made by the node on
+/// its own methods (called in process, through the same code): the record read back, the model
+/// re-run on the inputs of the transaction's trace, both hashes, the attester's signature and,
+/// off a fork, the record's storage proven against the latest state root. Registered last, over
+/// a copy of every other method.
+pub(super) fn register_verify(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
+    let methods: Methods = m.clone().into();
+    m.register_blocking_method("verinfer_verifyInference", move |p, n, _| {
+        let id: U256 = p.one()?;
+        let local = InProcess {
+            methods: &methods,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let state_root = n
+            .chain()
+            .config()
+            .fork
+            .is_none()
+            .then_some(StateRootSource::Latest);
+        check_inference(&local, id, None, state_root)
+            .map_err(|e| rpc_error(SERVER_ERROR, format!("{e:#}")))
+    })?;
+    Ok(())
+}
+
+/// The node's own methods, called from a blocking task.
+struct InProcess<'a> {
+    methods: &'a Methods,
+    runtime: tokio::runtime::Handle,
+}
+
+impl JsonRpc for InProcess<'_> {
+    fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
+        let request =
+            serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params})
+                .to_string();
+        let (response, _) = self
+            .runtime
+            .block_on(self.methods.raw_json_request(&request, 1))
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let mut response: Value = serde_json::from_str(response.get())
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        decode_response(&mut response)
+    }
+}
+
 /// `verinfer_uploadModel`.
 fn verinfer_upload_model(p: Params<'_>, n: &Node) -> RpcResult<ModelJson> {
     let mut params = p.sequence();

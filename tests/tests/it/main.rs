@@ -6,6 +6,7 @@ mod anvil_parity;
 mod cli;
 mod cli_node;
 mod contracts;
+mod explorer;
 mod forge;
 mod fork;
 mod fuzz_rpc;
