@@ -77,6 +77,8 @@ pub struct Node {
     /// Where transactions and uploaded models go to reach the other validators, in network
     /// mode.
     network: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Shared>>,
+    /// The figures `/metrics` counts as events happen.
+    pub telemetry: crate::metrics::Telemetry,
 }
 
 impl Node {
@@ -116,6 +118,7 @@ impl Node {
             mining,
             group_commit: GroupCommit::default(),
             network: std::sync::OnceLock::new(),
+            telemetry: Default::default(),
         }
     }
 }
@@ -153,9 +156,17 @@ impl Node {
     /// subscribers see blocks in order even when several callers mine at once.
     pub fn mine(&self, timestamp: Option<u64>) -> Result<Arc<MinedBlock>, ChainError> {
         let mut chain = self.chain();
+        let _block =
+            tracing::info_span!("block", number = chain.head().header.number + 1).entered();
         let mined = Arc::new(chain.mine(timestamp)?);
-        let _ = self.blocks.send(mined.clone());
+        self.announce(mined.clone());
         Ok(mined)
+    }
+
+    /// Tell subscribers (and the metrics) about a block just added to the chain.
+    pub fn announce(&self, mined: Arc<MinedBlock>) {
+        self.telemetry.block(&mined);
+        let _ = self.blocks.send(mined);
     }
 
     /// Admit uploaded model bytes (within the admission budget, when the node has one), keep
@@ -174,9 +185,20 @@ impl Node {
     pub fn admit_model(&self, bytes: &[u8]) -> Result<ModelInfo, UploadError> {
         let known = self.models.get(&keccak256(bytes)).is_some();
         if let (Some(sandbox), false) = (&self.sandbox, known) {
-            sandbox.check(bytes)?;
+            if let Err(e) = sandbox.check(bytes) {
+                self.telemetry.admission("sandbox_refused");
+                return Err(e.into());
+            }
         }
-        let info = self.models.add_bytes(bytes)?;
+        let info = match self.models.add_bytes(bytes) {
+            Ok(info) => info,
+            Err(e) => {
+                self.telemetry.admission("refused");
+                return Err(e.into());
+            }
+        };
+        self.telemetry
+            .admission(if known { "known" } else { "admitted" });
         if let Some(dir) = &self.model_dir {
             if let Err(e) = persist_model(dir, &info.id, bytes) {
                 tracing::error!(
@@ -261,9 +283,7 @@ impl Node {
             |hash| {
                 let _ = self.pending_transactions.send(hash);
             },
-            |block| {
-                let _ = self.blocks.send(Arc::new(block));
-            },
+            |block| self.announce(Arc::new(block)),
         )
     }
 }

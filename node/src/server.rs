@@ -305,11 +305,20 @@ async fn serve(
     let http_guard = crate::rpc::http_guard::HttpGuardLayer::new(
         config.max_request_body as usize,
         config.max_ws_connections,
-        node,
+        node.clone(),
     );
+    let methods: std::collections::HashSet<String> =
+        module.method_names().map(str::to_string).collect();
+    let methods = Arc::new(methods);
+    let telemetry = node.telemetry.clone();
+    let rpc_middleware =
+        jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer_fn(move |service| {
+            crate::rpc::telemetry::RpcTelemetry::new(service, telemetry.clone(), methods.clone())
+        });
     let server = Server::builder()
         .set_config(server_config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(http_guard))
+        .set_rpc_middleware(rpc_middleware)
         .build(SocketAddr::new(config.host, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;

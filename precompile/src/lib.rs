@@ -42,6 +42,7 @@ pub mod opengradient;
 pub mod ops;
 pub mod precompile;
 pub mod record;
+pub mod run_times;
 pub mod shim;
 pub mod size_guard;
 pub mod store;

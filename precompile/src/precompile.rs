@@ -72,7 +72,10 @@ impl Prepared {
     /// Run on `plan`, the model's plan or a copy of it.
     fn run_on(&self, plan: &Plan) -> Result<Vec<Tensor>, RunError> {
         self.model.count_run();
-        engine::run(plan, &self.model.info, &self.inputs, self.output_decimals)
+        let started = std::time::Instant::now();
+        let outputs = engine::run(plan, &self.model.info, &self.inputs, self.output_decimals);
+        self.model.time_run(started.elapsed());
+        outputs
     }
 }
 

@@ -16,6 +16,7 @@ use crate::admission::{admit, AdmissionError, AdmissionLimits};
 use crate::engine::Plan;
 use crate::gas::GasSchedule;
 use crate::model::ModelInfo;
+use crate::run_times::{RunTimes, RunTimesSnapshot};
 
 /// Why adding a model from disk failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +47,19 @@ pub struct StoredModel {
     /// The ONNX bytes (whose keccak256 is `info.id`).
     pub bytes: Arc<[u8]>,
     runs: AtomicU64,
+    times: RunTimes,
 }
 
 impl StoredModel {
+    /// How long its runs took (infer, predict, replays).
+    pub fn run_times(&self) -> RunTimesSnapshot {
+        self.times.snapshot()
+    }
+
+    pub(crate) fn time_run(&self, elapsed: std::time::Duration) {
+        self.times.observe(elapsed);
+    }
+
     /// How many times the precompile has run this model since it was admitted.
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
@@ -128,6 +139,7 @@ impl ModelStore {
             info: admitted.info,
             bytes: Arc::from(bytes),
             runs: AtomicU64::new(0),
+            times: RunTimes::default(),
         });
         write(&self.models).insert(id, stored);
         Ok(info)

@@ -466,21 +466,30 @@ impl Actor {
                     None => return,
                 },
                 received = self.blocks.1.recv() => match received {
-                    Ok((peer, bytes)) => self.on_block_message(peer, bytes.as_ref()),
+                    Ok((peer, bytes)) => {
+                        self.validator.heard_from(Some(peer.to_string()));
+                        self.on_block_message(peer, bytes.as_ref());
+                    }
                     Err(e) => {
                         tracing::error!("block channel closed: {e}");
                         return;
                     }
                 },
                 received = self.models.1.recv() => match received {
-                    Ok((peer, bytes)) => self.on_model_message(peer, bytes.as_ref()),
+                    Ok((peer, bytes)) => {
+                        self.validator.heard_from(Some(peer.to_string()));
+                        self.on_model_message(peer, bytes.as_ref());
+                    }
                     Err(e) => {
                         tracing::error!("model channel closed: {e}");
                         return;
                     }
                 },
                 received = self.transactions.1.recv() => match received {
-                    Ok((_, raw)) => self.validator.add_shared_transaction(raw.as_ref()),
+                    Ok((peer, raw)) => {
+                        self.validator.heard_from(Some(peer.to_string()));
+                        self.validator.add_shared_transaction(raw.as_ref());
+                    }
                     Err(e) => {
                         tracing::error!("transaction channel closed: {e}");
                         return;
@@ -605,6 +614,7 @@ impl Actor {
     }
 
     fn retry(&mut self) {
+        self.validator.heard_from(None);
         self.retry_finalizations();
         self.retry_checks();
         self.retry_proposals();

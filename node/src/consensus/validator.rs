@@ -64,7 +64,12 @@ pub(crate) struct Validator {
     rejected: HashMap<B256, String>,
     /// When the head last changed.
     head_since: Instant,
+    /// When each other validator was last heard from (blocks, models, transactions).
+    heard: HashMap<String, Instant>,
 }
+
+/// A peer heard from within this long counts as one of the validator's peers in the metrics.
+const PEER_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Validator {
     /// A validator over `node`, building blocks with `sign` (sign mode, or forge mode for the
@@ -84,7 +89,18 @@ impl Validator {
             checked: HashMap::new(),
             rejected: HashMap::new(),
             head_since: Instant::now(),
+            heard: HashMap::new(),
         }
+    }
+
+    /// Note a message from `peer` (none: just let old ones expire) and count the peers heard
+    /// from lately into the metrics.
+    pub(crate) fn heard_from(&mut self, peer: Option<String>) {
+        if let Some(peer) = peer {
+            self.heard.insert(peer, Instant::now());
+        }
+        self.heard.retain(|_, at| at.elapsed() < PEER_WINDOW);
+        self.node.telemetry.peers(self.heard.len());
     }
 
     /// The genesis block's hash: the engine's starting point.
@@ -269,7 +285,10 @@ impl Validator {
                     transactions = mined.block.transactions.len(),
                     "finalized"
                 );
-                let _ = self.node.blocks.send(Arc::new(mined));
+                self.node
+                    .telemetry
+                    .finalized(finalization.view, self.head_since.elapsed());
+                self.node.announce(Arc::new(mined));
                 drop(chain);
                 self.head_since = Instant::now();
                 // Whatever was built or checked on the old head is stale now.

@@ -10,6 +10,7 @@ mod fork_history;
 pub mod http_guard;
 mod step_limit;
 pub(crate) mod subscribe;
+pub mod telemetry;
 mod txpool;
 mod verinfer;
 

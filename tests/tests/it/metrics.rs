@@ -16,7 +16,7 @@ use verinfer_tests::harness::Devnet;
 const BOB: Address = address!("0x000000000000000000000000000000000000b0b0");
 
 /// `GET /metrics`: the status line's code, the content type and the body.
-fn scrape(url: &str) -> (u16, String, String) {
+pub(crate) fn scrape(url: &str) -> (u16, String, String) {
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
@@ -40,7 +40,7 @@ fn scrape(url: &str) -> (u16, String, String) {
 }
 
 /// The value of the sample `name` (with its labels, if any) in `body`.
-fn sample(body: &str, name: &str) -> f64 {
+pub(crate) fn sample(body: &str, name: &str) -> f64 {
     body.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
@@ -65,10 +65,26 @@ async fn every_metric_moves_when_its_event_happens() {
     assert_eq!(sample(&before, "verinfer_models"), 0.0);
     assert!(sample(&before, "verinfer_process_resident_memory_bytes") > 1e6);
 
+    assert_eq!(sample(&before, "verinfer_blocks_total"), 0.0);
+
     let model = devnet.add_model("models/linear.onnx").await.unwrap();
     let runs = format!("verinfer_model_runs_total{{model=\"{model}\"}}");
+    let run_seconds = format!("verinfer_model_run_seconds_count{{model=\"{model}\"}}");
+    let admitted = "verinfer_model_admissions_total{outcome=\"admitted\"}";
+    let refused = "verinfer_model_admissions_total{outcome=\"refused\"}";
     let after_upload = scrape(&devnet.url()).2;
     assert_eq!(sample(&after_upload, "verinfer_models"), 1.0);
+    assert_eq!(sample(&after_upload, admitted), 1.0);
+    assert_eq!(sample(&after_upload, &run_seconds), 0.0);
+    // An upload admission refuses is counted as refused.
+    let refusal = p
+        .raw_request::<_, serde_json::Value>(
+            "verinfer_uploadModel".into(),
+            (Bytes::from_static(b"not an onnx model"),),
+        )
+        .await;
+    assert!(refusal.is_err());
+    assert_eq!(sample(&scrape(&devnet.url()).2, refused), 1.0);
     assert!(sample(&after_upload, "verinfer_model_store_bytes") > 0.0);
     assert_eq!(sample(&after_upload, &runs), 0.0);
 
@@ -85,6 +101,12 @@ async fn every_metric_moves_when_its_event_happens() {
         .unwrap();
     let after_transfer = scrape(&devnet.url()).2;
     assert_eq!(sample(&after_transfer, "verinfer_head_block"), 1.0);
+    assert_eq!(sample(&after_transfer, "verinfer_blocks_total"), 1.0);
+    assert_eq!(sample(&after_transfer, "verinfer_transactions_total"), 1.0);
+    assert_eq!(
+        sample(&after_transfer, "verinfer_gas_used_total"),
+        receipt.gas_used as f64
+    );
     assert_eq!(
         sample(&after_transfer, "verinfer_head_gas_used"),
         receipt.gas_used as f64
@@ -113,6 +135,17 @@ async fn every_metric_moves_when_its_event_happens() {
     let after_infer = scrape(&devnet.url()).2;
     assert_eq!(sample(&after_infer, "verinfer_inferences_recorded"), 1.0);
     assert!(sample(&after_infer, &runs) >= 1.0);
+    assert_eq!(
+        sample(&after_infer, &run_seconds),
+        sample(&after_infer, &runs),
+        "every run is timed"
+    );
+    assert!(
+        sample(
+            &after_infer,
+            &format!("verinfer_model_run_seconds_sum{{model=\"{model}\"}}")
+        ) > 0.0
+    );
     assert_eq!(sample(&after_infer, "verinfer_pool_transactions"), 0.0);
 
     // Mining off: a transfer waits in the pool until a block is mined.
@@ -136,7 +169,31 @@ async fn every_metric_moves_when_its_event_happens() {
     assert_eq!(sample(&mined, "verinfer_pool_transactions"), 0.0);
     assert_eq!(sample(&mined, "verinfer_head_block"), 3.0);
 
-    // JSON-RPC still answers beside it.
+    // JSON-RPC still answers beside it; each request is counted and timed under its method.
+    let counted = |body: &str| {
+        sample(
+            body,
+            "verinfer_rpc_requests_total{method=\"eth_blockNumber\"}",
+        )
+    };
+    let timed = |body: &str| {
+        sample(
+            body,
+            "verinfer_rpc_request_seconds_count{method=\"eth_blockNumber\"}",
+        )
+    };
     assert_eq!(p.get_block_number().await.unwrap(), 3);
+    let once = scrape(&devnet.url()).2;
+    assert_eq!(p.get_block_number().await.unwrap(), 3);
+    let twice = scrape(&devnet.url()).2;
+    assert_eq!(counted(&twice), counted(&once) + 1.0);
+    assert_eq!(timed(&twice), timed(&once) + 1.0);
+    // Made-up method names are counted as `unknown`, not as new labels.
+    let _ = p
+        .raw_request::<_, serde_json::Value>("no_suchMethod".into(), ())
+        .await;
+    let unknown = scrape(&devnet.url()).2;
+    assert!(sample(&unknown, "verinfer_rpc_requests_total{method=\"unknown\"}") >= 1.0);
+    assert!(!unknown.contains("no_suchMethod"));
     devnet.stop().await;
 }

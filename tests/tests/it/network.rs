@@ -134,6 +134,15 @@ fn four_validators_finalize_transfers_and_inferences() {
     let (code, out) = run_verinfer(&["verify", "--rpc", &net.url(2), "--genesis", &genesis]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("finalized by a quorum"), "{out}");
+
+    // A validator's metrics: the view it finalized in, its time to finality, its peers.
+    let metrics = crate::metrics::scrape(&net.url(0)).2;
+    let sample = |name| crate::metrics::sample(&metrics, name);
+    assert!(sample("verinfer_validator_view") >= 1.0, "{metrics}");
+    assert!(sample("verinfer_validator_finalization_seconds_count") >= block as f64);
+    assert!(sample("verinfer_validator_finalization_seconds_sum") > 0.0);
+    assert!(sample("verinfer_validator_peers") >= 1.0, "{metrics}");
+    assert!(sample("verinfer_blocks_total") >= block as f64);
 }
 
 #[test]
