@@ -387,5 +387,10 @@ pub(crate) fn print_banner(config: &NodeConfig, handle: &NodeHandle) {
         (true, None) => "automine".to_string(),
     };
     out!("Mining:            {mining}");
+    out!(
+        "Explorer:          http://{}{}   Metrics: /metrics",
+        handle.addr,
+        verinfer_node::explorer::PATH
+    );
     out!("\nListening on {}", handle.addr);
 }

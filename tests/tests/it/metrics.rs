@@ -39,6 +39,46 @@ pub(crate) fn scrape(url: &str) -> (u16, String, String) {
     (status, content_type, body.to_string())
 }
 
+/// The metric families `docs/grafana-dashboard.json` queries (`verinfer_…`, suffixes such as
+/// `_bucket` and `_total` kept), each once.
+pub(crate) fn dashboard_metrics() -> Vec<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap())
+        .flat_map(|target| {
+            let expr = target["expr"].as_str().unwrap();
+            expr.match_indices("verinfer_")
+                .map(|(at, _)| {
+                    expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Every name of `names` has a sample in `body`.
+pub(crate) fn assert_exported(body: &str, names: &[String]) {
+    for name in names {
+        assert!(
+            body.lines().any(|l| !l.starts_with('#')
+                && (l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")))),
+            "the dashboard queries {name}, which the node does not export:\n{body}"
+        );
+    }
+}
+
 /// The value of the sample `name` (with its labels, if any) in `body`.
 pub(crate) fn sample(body: &str, name: &str) -> f64 {
     body.lines()
@@ -195,5 +235,15 @@ async fn every_metric_moves_when_its_event_happens() {
     let unknown = scrape(&devnet.url()).2;
     assert!(sample(&unknown, "verinfer_rpc_requests_total{method=\"unknown\"}") >= 1.0);
     assert!(!unknown.contains("no_suchMethod"));
+
+    // Every metric the Grafana dashboard queries is there (the validators' in network.rs).
+    let (validator, node): (Vec<String>, Vec<String>) = dashboard_metrics()
+        .into_iter()
+        .partition(|name| name.starts_with("verinfer_validator_"));
+    assert!(
+        node.len() >= 10 && validator.len() >= 3,
+        "{node:?} {validator:?}"
+    );
+    assert_exported(&unknown, &node);
     devnet.stop().await;
 }

@@ -143,6 +143,7 @@ fn four_validators_finalize_transfers_and_inferences() {
     assert!(sample("verinfer_validator_finalization_seconds_sum") > 0.0);
     assert!(sample("verinfer_validator_peers") >= 1.0, "{metrics}");
     assert!(sample("verinfer_blocks_total") >= block as f64);
+    crate::metrics::assert_exported(&metrics, &crate::metrics::dashboard_metrics());
 }
 
 #[test]
