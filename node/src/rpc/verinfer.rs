@@ -105,7 +105,7 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
 /// off a fork, the record's storage proven against the latest state root. Registered last, over
 /// a copy of every other method.
 pub(super) fn register_verify(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
-    let methods: Methods = m.clone().into();
+    let methods: Methods = m.clone();
     m.register_blocking_method("verinfer_verifyInference", move |p, n, _| {
         let id: U256 = p.one()?;
         let local = InProcess {
