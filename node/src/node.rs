@@ -165,6 +165,13 @@ impl Node {
 
     /// Tell subscribers (and the metrics) about a block just added to the chain.
     pub fn announce(&self, mined: Arc<MinedBlock>) {
+        let _block = tracing::info_span!("block", number = mined.block.header.number).entered();
+        tracing::debug!(
+            hash = %mined.block.hash,
+            transactions = mined.block.transactions.len(),
+            gas_used = mined.block.header.gas_used,
+            "announced"
+        );
         self.telemetry.block(&mined);
         let _ = self.blocks.send(mined);
     }

@@ -56,7 +56,9 @@ where
         async move {
             let started = Instant::now();
             let response = service.call(request).await;
-            telemetry.rpc_request(&label, Some(started.elapsed()));
+            let elapsed = started.elapsed();
+            telemetry.rpc_request(&label, Some(elapsed));
+            tracing::debug!(micros = elapsed.as_micros() as u64, "answered");
             response
         }
         .instrument(span)

@@ -179,6 +179,13 @@ fn json_logs_are_one_object_a_line() {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     verinfer_tests::node::wait_for_rpc(addr, Duration::from_secs(60));
     verinfer_tests::node::rpc_result(addr, "eth_blockNumber", json!([]));
+    let accounts = verinfer_tests::node::rpc_result(addr, "eth_accounts", json!([]));
+    verinfer_tests::node::rpc_result(
+        addr,
+        "eth_sendTransaction",
+        json!([{"from": accounts[0], "to": accounts[1], "value": "0x1"}]),
+    );
+    std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let stderr = child.stderr.take().expect("stderr is piped");
     let lines: Vec<String> = BufReader::new(stderr)
@@ -193,4 +200,26 @@ fn json_logs_are_one_object_a_line() {
         assert!(event["level"].is_string(), "no level: {line}");
         assert!(event["fields"].is_object(), "no fields: {line}");
     }
+    // A request's lines carry its method and id; a block's, its number.
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let in_span = |name: &str, field: &str, value: Value| {
+        events.iter().any(|e| {
+            e["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["name"] == name && s[field] == value))
+        })
+    };
+    assert!(
+        in_span("rpc", "method", json!("eth_blockNumber")),
+        "no line in an rpc span of eth_blockNumber:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        in_span("block", "number", json!(1)),
+        "no line in the span of block 1:\n{}",
+        lines.join("\n")
+    );
 }
