@@ -110,6 +110,8 @@ const steps = {
     check(outputs.includes(args.record.output), `the record shows outputs ${outputs}, expected ${args.record.output}`);
     const inputs = await text("[data-testid=inputs]");
     check(inputs.includes(args.record.input), `the record shows inputs ${inputs}, expected ${args.record.input}`);
+    // The genesis holds the ZK registry at 0xA02; nothing proved this record.
+    check((await text("[data-testid=zk]")) === "not proven", `the ZK status reads ${await text("[data-testid=zk]")}`);
     await shot("record");
   },
 
