@@ -444,10 +444,10 @@ impl Chain {
 /// The hashes of the remote's blocks below the fork block (`BLOCKHASH` reaches them); none
 /// off a fork.
 fn remote_hashes(config: &ChainConfig) -> Vec<B256> {
-    config.fork.as_ref().map_or_else(Vec::new, |fork| {
-        let hashes = &fork.point().hashes;
-        hashes[..hashes.len().saturating_sub(1)].to_vec()
-    })
+    config
+        .fork
+        .as_ref()
+        .map_or_else(Vec::new, |fork| fork.point().hashes_below())
 }
 
 /// The head's world state from the database. On a fork, what the chain wrote (its genesis

@@ -84,6 +84,11 @@ impl ForkPoint {
     pub fn first_hashed(&self) -> u64 {
         self.number() + 1 - self.hashes.len() as u64
     }
+
+    /// The hashes of the remote's blocks below the fork block (`BLOCKHASH` reaches them).
+    pub fn hashes_below(&self) -> Vec<B256> {
+        self.hashes[..self.hashes.len().saturating_sub(1)].to_vec()
+    }
 }
 
 /// Why the remote could not answer.

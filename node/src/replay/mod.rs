@@ -231,11 +231,9 @@ fn run(
     let threads = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    // `connect` checked that the remote's fork point is the recorded one.
     let remote = point
-        .map(|point| {
-            let fork = connect(&point, options.fork_url.as_deref())?;
-            anyhow::Ok((point, fork))
-        })
+        .map(|point| connect(&point, options.fork_url.as_deref()))
         .transpose()?;
     let replayer = replayer::Replayer::new(
         source,

@@ -75,7 +75,7 @@ impl<'a> Replayer<'a> {
         threads: usize,
         sink: Option<&'a Storage>,
         head: u64,
-        remote: Option<(ForkPoint, Arc<Fork>)>,
+        remote: Option<Arc<Fork>>,
         report: Report,
     ) -> anyhow::Result<Self> {
         // Models priced as the chain priced them: its own schedule.
@@ -100,15 +100,15 @@ impl<'a> Replayer<'a> {
             precompile,
             loaded: HashSet::new(),
             world: remote
+                .clone()
+                .map_or_else(WorldState::default, WorldState::forked),
+            first_hash: remote
                 .as_ref()
-                .map_or_else(WorldState::default, |(_, fork)| {
-                    WorldState::forked(fork.clone())
-                }),
-            first_hash: remote.as_ref().map_or(0, |(point, _)| point.first_hashed()),
-            hashes: remote.as_ref().map_or_else(Vec::new, |(point, _)| {
-                point.hashes[..point.hashes.len().saturating_sub(1)].to_vec()
-            }),
-            fork: remote.map(|(point, _)| point),
+                .map_or(0, |fork| fork.point().first_hashed()),
+            hashes: remote
+                .as_ref()
+                .map_or_else(Vec::new, |fork| fork.point().hashes_below()),
+            fork: remote.map(|fork| fork.point().clone()),
             parent_timestamp: 0,
             recorded: Vec::new(),
             located: HashMap::new(),
