@@ -67,7 +67,6 @@ pub struct Telemetry {
     finalization_seconds: Histogram,
     validator_view: Gauge,
     validator_peers: Gauge,
-    validator: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for Telemetry {
@@ -82,7 +81,6 @@ impl Default for Telemetry {
             finalization_seconds: seconds_histogram(),
             validator_view: Gauge::default(),
             validator_peers: Gauge::default(),
-            validator: Default::default(),
         }
     }
 }
@@ -127,8 +125,6 @@ impl Telemetry {
 
     /// This validator finalized a block in `view`, `elapsed` after it had applied the parent.
     pub fn finalized(&self, view: u64, elapsed: Duration) {
-        self.validator
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.validator_view
             .set(i64::try_from(view).unwrap_or(i64::MAX));
         self.finalization_seconds.observe(elapsed.as_secs_f64());
@@ -136,13 +132,12 @@ impl Telemetry {
 
     /// The other validators this one heard from lately.
     pub fn peers(&self, heard: usize) {
-        self.validator
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.validator_peers
             .set(i64::try_from(heard).unwrap_or(i64::MAX));
     }
 
-    fn register(&self, registry: &mut Registry) {
+    /// Register every figure, the validator's only on a validator.
+    fn register(&self, registry: &mut Registry, validator: bool) {
         registry.register(
             "blocks",
             "Blocks announced by this node",
@@ -173,7 +168,7 @@ impl Telemetry {
             "JSON-RPC request latency, by method (a batch as one, under batch)",
             self.rpc_seconds.clone(),
         );
-        if self.validator.load(std::sync::atomic::Ordering::Relaxed) {
+        if validator {
             registry.register(
                 "validator_view",
                 "Consensus view of the last block this validator finalized",
@@ -301,7 +296,7 @@ pub fn render(node: &Node) -> String {
         "Runs of each model since the node admitted it (infer, predict, replays)",
         runs,
     );
-    node.telemetry.register(&mut registry);
+    node.telemetry.register(&mut registry, node.in_network());
     if let Some(rss) = resident_bytes() {
         gauge(
             &mut registry,
