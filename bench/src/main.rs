@@ -471,7 +471,7 @@ async fn run_workloads(
     )?;
     out.push(
         "eth_call (view function), JS client".into(),
-        workload::repeat_call_js(&peer.url, "eth_call", view, sizes.calls).await,
+        workload::repeat_call_js(&peer.url, "eth_call", view.clone(), sizes.calls).await,
     )?;
     // A call no node does any work for: the floor of the client and the HTTP stack, which
     // bounds every read-only ratio above (most of a JS client's round trip is its own).
@@ -486,7 +486,26 @@ async fn run_workloads(
     let balance = json!([sender.address(), "latest"]);
     out.push(
         "eth_getBalance".into(),
-        workload::repeat_call(&client, "eth_getBalance", balance, sizes.calls).await,
+        workload::repeat_call(&client, "eth_getBalance", balance.clone(), sizes.calls).await,
+    )?;
+
+    // Goal 2 of performance round 3: readers beside a writer.
+    let predict = predict_call(peer, &client, models).await?;
+    let reads = vec![
+        ("eth_call", view),
+        ("eth_call", predict),
+        ("eth_getBalance", balance),
+    ];
+    let raws = sender.transfers(sizes.transfers, 3)?;
+    let (reads, sent) =
+        workload::reads_while_sending(&client, &peer.url, READERS, reads, raws).await?;
+    out.push(
+        format!("reads, {READERS} clients, while 1 sender sends"),
+        Ok(reads),
+    )?;
+    out.push(
+        format!("transfers, 1 sender, while {READERS} clients read"),
+        Ok(sent),
     )?;
 
     let init = Bytes::from(verinfer_tests::node::storage_contract());
@@ -529,6 +548,42 @@ async fn run_workloads(
         }
     }
     Ok(out.0)
+}
+
+/// Clients reading at once beside the sender (goal 2 of performance round 3).
+const READERS: usize = 8;
+
+/// The `eth_call` params of a `predict` of the linear model at the precompile's address. A node
+/// without the precompile (anvil, hardhat) gets a stand-in there first: code returning 256
+/// zero bytes (about the ABI size of the linear model's answer), so its readers make an EVM
+/// call to the same address with an answer of the same size.
+async fn predict_call(
+    peer: &Peer,
+    client: &Client,
+    models: &Models,
+) -> anyhow::Result<serde_json::Value> {
+    let (_, info, inputs) = models
+        .iter()
+        .find(|(name, ..)| name == "linear")
+        .context("the linear test model is missing")?;
+    let data: Bytes = IInference::predictCall {
+        modelId: info.id,
+        inputs: inputs.clone(),
+        outputDecimals: 6,
+    }
+    .abi_encode()
+    .into();
+    if !peer.kind.is_verinfer() {
+        // PUSH2 0x0100 PUSH1 0 RETURN
+        let stand_in = Bytes::from_static(&[0x61, 0x01, 0x00, 0x60, 0x00, 0xf3]);
+        let method = if peer.kind == Kind::Hardhat {
+            "hardhat_setCode"
+        } else {
+            "anvil_setCode"
+        };
+        let _: serde_json::Value = client.rpc(method, json!([ADDRESS, stand_in])).await?;
+    }
+    Ok(json!([{"to": ADDRESS, "data": data}, "latest"]))
 }
 
 /// Transfer throughput after each step of prior transactions, with peak RSS. A node stops

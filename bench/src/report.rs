@@ -173,6 +173,37 @@ impl Goals {
             1.0,
             "×",
         );
+        let readers = format!("reads, {} clients, while 1 sender sends", crate::READERS);
+        push(
+            &format!(
+                "{} clients' reads/s (eth_call view, predict, eth_getBalance) while 1 sender \
+                 sends ≥ 1.5× anvil's",
+                crate::READERS
+            ),
+            ratio(&readers),
+            1.5,
+            "×",
+        );
+        let kept = |node: Kind| {
+            let with = r
+                .stat(
+                    &format!("transfers, 1 sender, while {} clients read", crate::READERS),
+                    node,
+                )?
+                .per_second;
+            Some(with / r.stat("transfers, 1 sender", node)?.per_second)
+        };
+        goals.push(Goals {
+            goal: format!(
+                "transfers/s while {} clients read ≥ 0.8× without them",
+                crate::READERS
+            ),
+            measured: kept(Kind::Verinfer).map_or("not measured".into(), |k| {
+                let anvil = kept(Kind::Anvil).map_or(String::new(), |a| format!(" (anvil {a:.2})"));
+                format!("{k:.2}{anvil}")
+            }),
+            met: kept(Kind::Verinfer).map(|k| k >= 0.8),
+        });
         // Flatness: last step's throughput over the first's, per node.
         let flat = |node: Kind| {
             let rows: Vec<&ScalingRow> = r

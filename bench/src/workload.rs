@@ -345,3 +345,51 @@ pub(crate) async fn deploy(
     serde_json::from_value(receipt["contractAddress"].clone())
         .with_context(|| format!("no contract address in {receipt}"))
 }
+
+/// `readers` clients repeating `reads` (each its method and params, in turn) for as long as
+/// one sender sends `raws` (each after the previous one's receipt, as [`send_sequential`]): the
+/// reads' stats over that window, and the sender's. The readers are other clients than the
+/// sender: their own connections, on a runtime (threads) of their own, as other programs
+/// would be.
+pub(crate) async fn reads_while_sending(
+    client: &Client,
+    url: &str,
+    readers: usize,
+    reads: Vec<(&'static str, Value)>,
+    raws: Vec<Bytes>,
+) -> anyhow::Result<(Stats, Stats)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reads = Arc::new(reads);
+    let started = Instant::now();
+    let tasks = (0..readers)
+        .map(|reader| {
+            let (client, sending, reads) = (Client::new(url)?, sending.clone(), reads.clone());
+            Ok(runtime.spawn(async move {
+                let mut latencies = Vec::new();
+                // Readers start at different reads of the cycle, so every kind runs at once.
+                let mut next = reader;
+                while sending.load(Ordering::Relaxed) {
+                    let (method, params) = &reads[next % reads.len()];
+                    next += 1;
+                    let t = Instant::now();
+                    let _: Value = client.rpc(method, params.clone()).await?;
+                    latencies.push(t.elapsed());
+                }
+                anyhow::Ok(latencies)
+            }))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sent = send_sequential(client, raws).await;
+    let window = started.elapsed();
+    sending.store(false, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    runtime.shutdown_background();
+    Ok((Stats::new(latencies, window), sent?))
+}

@@ -46,19 +46,22 @@ impl GroupCommit {
     /// Pool `tx` and mine it in a block of its own, durably, together with the transactions
     /// other senders queued meanwhile. `pooled` hears of each pooled transaction and `mined` of
     /// each block, in order, once the group is written.
-    pub(crate) fn submit(
+    pub(crate) fn submit<C>(
         &self,
-        chain: &Mutex<Chain>,
+        lock_chain: impl FnOnce() -> C,
         tx: Recovered<TxEnvelope>,
         pooled: impl Fn(B256),
-        mined: impl Fn(MinedBlock),
-    ) -> Result<B256, ChainError> {
+        mined: impl Fn(&Chain, MinedBlock),
+    ) -> Result<B256, ChainError>
+    where
+        C: std::ops::DerefMut<Target = Chain>,
+    {
         let answer = Arc::new(Answer::default());
         lock(&self.queue).push(Submission {
             tx,
             answer: answer.clone(),
         });
-        let mut chain = lock(chain);
+        let mut chain = lock_chain();
         if let Some(result) = answer.take() {
             return result;
         }
@@ -80,7 +83,7 @@ impl GroupCommit {
                 for block in blocks {
                     included.extend(block.block.transactions.iter().copied());
                     dropped.extend(block.dropped.iter().cloned());
-                    mined(block);
+                    mined(&chain, block);
                 }
                 for (hash, answer) in waiting {
                     answer.set(if let Some(reason) = dropped.remove(&hash) {

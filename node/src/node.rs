@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, B256};
@@ -11,7 +11,7 @@ use alloy_signer_local::PrivateKeySigner;
 use tokio::sync::{broadcast, watch};
 use verinfer_precompile::{ModelInfo, ModelStore};
 
-use crate::chain::{Chain, ChainError, MinedBlock};
+use crate::chain::{Chain, ChainError, HeadView, MinedBlock};
 use crate::cids::{self, CidError};
 use crate::config::NodeConfig;
 use crate::filters::Filters;
@@ -45,6 +45,9 @@ pub enum MiningMode {
 /// The state shared by every RPC handler.
 pub struct Node {
     chain: Mutex<Chain>,
+    /// The head as readers see it, taken after every change of the chain (see
+    /// [`Node::head`]).
+    head: RwLock<Arc<HeadView>>,
     /// What the node was started with.
     pub config: NodeConfig,
     /// Dev accounts, in mnemonic order.
@@ -96,6 +99,7 @@ impl Node {
         let (blocks, _) = broadcast::channel(1024);
         let (pending_transactions, _) = broadcast::channel(4096);
         Self {
+            head: RwLock::new(Arc::new(chain.head_view(None))),
             chain: Mutex::new(chain),
             sandbox: config.admission_budget.clone().map(Sandbox::new),
             config,
@@ -125,9 +129,28 @@ impl Node {
 
 impl Node {
     /// Lock the chain. A panic while holding the lock cannot leave the database half written
-    /// (blocks commit in one transaction), so a poisoned lock is taken over.
-    pub fn chain(&self) -> MutexGuard<'_, Chain> {
-        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    /// (blocks commit in one transaction), so a poisoned lock is taken over. Once the guard
+    /// goes, readers see what was changed through it (see [`Node::head`]).
+    pub fn chain(&self) -> ChainGuard<'_> {
+        ChainGuard {
+            chain: self.chain.lock().unwrap_or_else(|p| p.into_inner()),
+            node: self,
+            changed: false,
+        }
+    }
+
+    /// The head as it was after the last change of the chain: reads of the head take it
+    /// instead of the chain's lock, so they run beside the writer of the next block (and
+    /// see that block only once it is durable and announced).
+    pub fn head(&self) -> Arc<HeadView> {
+        self.head.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Hand readers the head of `chain` as it is now.
+    fn publish(&self, chain: &Chain) {
+        let mut head = self.head.write().unwrap_or_else(|p| p.into_inner());
+        let view = chain.head_view(Some(&head));
+        *head = Arc::new(view);
     }
 
     /// The mining mode.
@@ -159,12 +182,14 @@ impl Node {
         let _block =
             tracing::info_span!("block", number = chain.head().header.number + 1).entered();
         let mined = Arc::new(chain.mine(timestamp)?);
-        self.announce(mined.clone());
+        self.announce(&chain, mined.clone());
         Ok(mined)
     }
 
     /// Tell subscribers (and the metrics) about a block just added to the chain.
-    pub fn announce(&self, mined: Arc<MinedBlock>) {
+    pub fn announce(&self, chain: &Chain, mined: Arc<MinedBlock>) {
+        // Whoever hears of the block can read its state at once.
+        self.publish(chain);
         let _block = tracing::info_span!("block", number = mined.block.header.number).entered();
         tracing::debug!(
             hash = %mined.block.hash,
@@ -285,13 +310,44 @@ impl Node {
             return Ok(hash);
         }
         self.group_commit.submit(
-            &self.chain,
+            || self.chain(),
             tx,
             |hash| {
                 let _ = self.pending_transactions.send(hash);
             },
-            |block| self.announce(Arc::new(block)),
+            |chain, block| self.announce(chain, Arc::new(block)),
         )
+    }
+}
+
+/// The chain, locked (see [`Node::chain`]). A change made through it reaches readers when it
+/// goes.
+pub struct ChainGuard<'a> {
+    chain: MutexGuard<'a, Chain>,
+    node: &'a Node,
+    changed: bool,
+}
+
+impl std::ops::Deref for ChainGuard<'_> {
+    type Target = Chain;
+
+    fn deref(&self) -> &Chain {
+        &self.chain
+    }
+}
+
+impl std::ops::DerefMut for ChainGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Chain {
+        self.changed = true;
+        &mut self.chain
+    }
+}
+
+impl Drop for ChainGuard<'_> {
+    fn drop(&mut self) {
+        if self.changed {
+            self.node.publish(&self.chain);
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! root then commits to the local writes only: every account and slot changed since the fork
 //! (the remote's trie is never held whole), which keeps it the same on every replay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
@@ -69,8 +69,7 @@ impl AccountState {
 #[derive(Clone, Debug, Default)]
 struct Account {
     state: AccountState,
-    storage: HashMap<U256, U256>,
-    storage_trie: MerkleTrie,
+    storage: imbl::HashMap<U256, U256>,
 }
 
 /// What one block (or one dev-RPC edit) changed in an account.
@@ -183,31 +182,63 @@ impl Undo {
     }
 }
 
-/// All accounts, storage and code, with cached trie roots.
+/// Every account, its storage and code, as of one point of the chain: what a call reads.
+///
+/// The maps are persistent (`imbl`): a clone shares everything with the original and costs a
+/// few reference counts, and a later write copies only the path to what it changes. So the
+/// chain hands readers a clone of the head's view after each block (see
+/// [`crate::chain::HeadView`]) and writes the next block meanwhile.
 #[derive(Clone, Debug, Default)]
-pub struct WorldState {
-    accounts: HashMap<Address, Account>,
-    codes: HashMap<B256, Bytecode>,
-    account_trie: MerkleTrie,
+pub struct StateView {
+    accounts: imbl::HashMap<Address, Account>,
+    codes: imbl::HashMap<B256, Bytecode>,
     /// On a fork: what the local chain did not write is read from here.
     fork: Option<Arc<Fork>>,
     /// On a fork: the local value of these accounts' headers (absent: deleted) shadows the fork's.
-    shadowed: HashSet<Address>,
+    shadowed: imbl::HashSet<Address>,
     /// On a fork: the local value of these slots (absent: zero) shadows the fork's.
-    shadowed_slots: HashSet<(Address, U256)>,
+    shadowed_slots: imbl::HashSet<(Address, U256)>,
     /// On a fork: these accounts' storage was wiped locally; none of it comes from the fork.
-    wiped: HashSet<Address>,
+    wiped: imbl::HashSet<Address>,
+}
+
+/// The world state: its [`StateView`] (which it reads as, through `Deref`) with the tries that
+/// commit to it, kept up to date leaf by leaf as diffs apply.
+#[derive(Clone, Debug, Default)]
+pub struct WorldState {
+    view: StateView,
+    account_trie: MerkleTrie,
+    /// Each account's storage trie (none: empty storage).
+    storage_tries: HashMap<Address, MerkleTrie>,
+}
+
+impl std::ops::Deref for WorldState {
+    type Target = StateView;
+
+    fn deref(&self) -> &StateView {
+        &self.view
+    }
 }
 
 impl WorldState {
     /// An empty state over `fork`.
     pub fn forked(fork: Arc<Fork>) -> Self {
         Self {
-            fork: Some(fork),
+            view: StateView {
+                fork: Some(fork),
+                ..StateView::default()
+            },
             ..Self::default()
         }
     }
 
+    /// The accounts, storage and code, without the tries (a cheap clone: see [`StateView`]).
+    pub fn view(&self) -> &StateView {
+        &self.view
+    }
+}
+
+impl StateView {
     /// The fork this state reads through, if any.
     pub fn fork(&self) -> Option<&Arc<Fork>> {
         self.fork.as_ref()
@@ -266,25 +297,10 @@ impl WorldState {
             .unwrap_or_default())
     }
 
-    /// On a fork, after a restart: mark what `undo` names as written locally, so the values
-    /// loaded from the database (and the absence of deleted accounts and zeroed slots) shadow
-    /// the fork's again.
-    pub fn shadow(&mut self, changes: &HashMap<Address, AccountChange>) {
-        if self.fork.is_none() {
-            return;
-        }
-        for (address, change) in changes {
-            self.shadowed.insert(*address);
-            if change.storage_cleared {
-                self.wiped.insert(*address);
-            }
-            self.shadowed_slots
-                .extend(change.storage.keys().map(|slot| (*address, *slot)));
-        }
-    }
-
     /// Every account, for state dumps.
-    pub fn accounts(&self) -> impl Iterator<Item = (&Address, AccountState, &HashMap<U256, U256>)> {
+    pub fn accounts(
+        &self,
+    ) -> impl Iterator<Item = (&Address, AccountState, &imbl::HashMap<U256, U256>)> {
         self.accounts
             .iter()
             .map(|(a, acc)| (a, acc.state, &acc.storage))
@@ -299,7 +315,7 @@ impl WorldState {
                 Some(prev) if change.storage_cleared => AccountChange {
                     state: Some(prev.state),
                     storage_cleared: true,
-                    storage: prev.storage.clone(),
+                    storage: prev.storage.iter().map(|(k, v)| (*k, *v)).collect(),
                 },
                 // The local header, else (on a fork) the remote's.
                 _ => match self.account(address)? {
@@ -323,11 +339,31 @@ impl WorldState {
         }
         Ok(undo)
     }
+}
+
+impl WorldState {
+    /// On a fork, after a restart: mark what `undo` names as written locally, so the values
+    /// loaded from the database (and the absence of deleted accounts and zeroed slots) shadow
+    /// the fork's again.
+    pub fn shadow(&mut self, changes: &HashMap<Address, AccountChange>) {
+        if self.view.fork.is_none() {
+            return;
+        }
+        for (address, change) in changes {
+            self.view.shadowed.insert(*address);
+            if change.storage_cleared {
+                self.view.wiped.insert(*address);
+            }
+            self.view
+                .shadowed_slots
+                .extend(change.storage.keys().map(|slot| (*address, *slot)));
+        }
+    }
 
     /// Fold a diff into the state and refresh the trie leaves it touched.
     pub fn apply(&mut self, diff: &StateDiff) {
         for (hash, code) in &diff.codes {
-            self.codes.insert(*hash, code.clone());
+            self.view.codes.insert(*hash, code.clone());
         }
         for (address, change) in &diff.accounts {
             let hashed = keccak256(address);
@@ -337,52 +373,74 @@ impl WorldState {
                 Some(state) => Some(state),
                 None => self.account(address).ok().flatten(),
             };
-            if self.fork.is_some() {
-                self.shadowed.insert(*address);
-                self.shadowed_slots
+            if self.view.fork.is_some() {
+                self.view.shadowed.insert(*address);
+                self.view
+                    .shadowed_slots
                     .extend(change.storage.keys().map(|slot| (*address, *slot)));
                 if change.storage_cleared {
-                    self.wiped.insert(*address);
+                    self.view.wiped.insert(*address);
                 }
             }
             let Some(state) = state else {
                 if !change.storage_cleared && !change.storage.is_empty() {
                     // Storage written to an account that does not exist: create it empty.
-                    let mut account = Account::default();
-                    write_storage(&mut account, &change.storage);
-                    self.insert_account(*address, hashed, account);
+                    self.remove_account(address, &hashed);
+                    self.write_account(*address, hashed, AccountState::default(), &change.storage);
                 } else {
-                    self.accounts.remove(address);
-                    self.account_trie.remove(&hashed);
+                    self.remove_account(address, &hashed);
                 }
                 continue;
             };
             if change.state.is_none() && change.storage_cleared {
-                self.accounts.remove(address);
-                self.account_trie.remove(&hashed);
+                self.remove_account(address, &hashed);
                 continue;
             }
-            let mut account = self.accounts.remove(address).unwrap_or_default();
-            account.state = state;
             if change.storage_cleared {
-                account.storage.clear();
-                account.storage_trie.clear();
+                self.remove_account(address, &hashed);
             }
-            write_storage(&mut account, &change.storage);
-            self.insert_account(*address, hashed, account);
+            self.write_account(*address, hashed, state, &change.storage);
         }
     }
 
-    fn insert_account(&mut self, address: Address, hashed: B256, mut account: Account) {
+    fn remove_account(&mut self, address: &Address, hashed: &B256) {
+        self.view.accounts.remove(address);
+        self.storage_tries.remove(address);
+        self.account_trie.remove(hashed);
+    }
+
+    /// Set an account's header and write `storage` (a zero deletes the slot) over what it has.
+    fn write_account(
+        &mut self,
+        address: Address,
+        hashed: B256,
+        state: AccountState,
+        storage: &HashMap<U256, U256>,
+    ) {
+        let account = self.view.accounts.entry(address).or_default();
+        account.state = state;
+        // Accounts without storage (most) get no trie.
+        if !storage.is_empty() {
+            let trie = self.storage_tries.entry(address).or_default();
+            for (slot, value) in storage {
+                let hashed = keccak256(slot.to_be_bytes::<32>());
+                if value.is_zero() {
+                    account.storage.remove(slot);
+                    trie.remove(&hashed);
+                } else {
+                    account.storage.insert(*slot, *value);
+                    trie.insert(hashed, alloy_rlp::encode_fixed_size(value).to_vec());
+                }
+            }
+        }
         let trie_account = TrieAccount {
-            nonce: account.state.nonce,
-            balance: account.state.balance,
-            storage_root: account.storage_trie.root(),
-            code_hash: account.state.code_hash,
+            nonce: state.nonce,
+            balance: state.balance,
+            storage_root: self.storage_root(&address),
+            code_hash: state.code_hash,
         };
         self.account_trie
             .insert(hashed, alloy_rlp::encode(trie_account));
-        self.accounts.insert(address, account);
     }
 
     /// The state root.
@@ -393,24 +451,24 @@ impl WorldState {
     /// An EIP-1186 proof of `address` and its `slots` against [`Self::root`]: every trie node
     /// from the root to each key, rebuilt from the leaves (a devnet holds few enough).
     pub fn proof(&mut self, address: Address, slots: &[U256]) -> EIP1186AccountProofResponse {
-        let mut leaves: Vec<(B256, Vec<u8>)> = Vec::with_capacity(self.accounts.len());
-        for (a, account) in &mut self.accounts {
+        let mut leaves: Vec<(B256, Vec<u8>)> = Vec::with_capacity(self.view.accounts.len());
+        for (a, account) in &self.view.accounts {
             let trie_account = TrieAccount {
                 nonce: account.state.nonce,
                 balance: account.state.balance,
-                storage_root: account.storage_trie.root(),
+                storage_root: self
+                    .storage_tries
+                    .get_mut(a)
+                    .map_or(EMPTY_ROOT_HASH, |t| t.root()),
                 code_hash: account.state.code_hash,
             };
             leaves.push((keccak256(a), alloy_rlp::encode(trie_account)));
         }
         let account_proof = trie_proofs(leaves, &[keccak256(address)]).remove(0);
-        let account = self.accounts.get_mut(&address);
-        let (state, storage_hash, storage_proof) = match account {
-            None => (
-                AccountState::default(),
-                EMPTY_ROOT_HASH,
-                vec![Vec::new(); slots.len()],
-            ),
+        let storage_hash = self.storage_root(&address);
+        let account = self.view.accounts.get(&address);
+        let (state, storage_proof) = match account {
+            None => (AccountState::default(), vec![Vec::new(); slots.len()]),
             Some(account) => {
                 let leaves = account
                     .storage
@@ -426,11 +484,7 @@ impl WorldState {
                     .iter()
                     .map(|s| keccak256(s.to_be_bytes::<32>()))
                     .collect();
-                (
-                    account.state,
-                    account.storage_trie.root(),
-                    trie_proofs(leaves, &keys),
-                )
+                (account.state, trie_proofs(leaves, &keys))
             }
         };
         EIP1186AccountProofResponse {
@@ -445,12 +499,7 @@ impl WorldState {
                 .zip(storage_proof)
                 .map(|(slot, proof)| EIP1186StorageProof {
                     key: B256::from(*slot).into(),
-                    value: self
-                        .accounts
-                        .get(&address)
-                        .and_then(|a| a.storage.get(slot))
-                        .copied()
-                        .unwrap_or_default(),
+                    value: self.view.own_storage(&address, slot),
                     proof,
                 })
                 .collect(),
@@ -459,10 +508,9 @@ impl WorldState {
 
     /// An account's storage root.
     pub fn storage_root(&mut self, address: &Address) -> B256 {
-        self.accounts
+        self.storage_tries
             .get_mut(address)
-            .map(|a| a.storage_trie.root())
-            .unwrap_or(EMPTY_ROOT_HASH)
+            .map_or(EMPTY_ROOT_HASH, |t| t.root())
     }
 }
 
@@ -489,21 +537,6 @@ fn trie_proofs(mut leaves: Vec<(B256, Vec<u8>)>, keys: &[B256]) -> Vec<Vec<Bytes
         .collect()
 }
 
-fn write_storage(account: &mut Account, writes: &HashMap<U256, U256>) {
-    for (slot, value) in writes {
-        let hashed = keccak256(slot.to_be_bytes::<32>());
-        if value.is_zero() {
-            account.storage.remove(slot);
-            account.storage_trie.remove(&hashed);
-        } else {
-            account.storage.insert(*slot, *value);
-            account
-                .storage_trie
-                .insert(hashed, alloy_rlp::encode_fixed_size(value).to_vec());
-        }
-    }
-}
-
 /// The database error type of the overlay: reads from memory cannot fail, reads through a fork can.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
@@ -513,7 +546,7 @@ impl DBErrorMarker for StateError {}
 
 /// A block being executed: the world state below, this block's writes on top.
 pub struct Overlay<'a> {
-    base: &'a WorldState,
+    base: &'a StateView,
     block_hashes: &'a dyn Fn(u64) -> B256,
     /// The block's writes so far.
     pub diff: StateDiff,
@@ -529,7 +562,7 @@ impl std::fmt::Debug for Overlay<'_> {
 
 impl<'a> Overlay<'a> {
     /// An overlay with no writes yet.
-    pub fn new(base: &'a WorldState, block_hashes: &'a dyn Fn(u64) -> B256) -> Self {
+    pub fn new(base: &'a StateView, block_hashes: &'a dyn Fn(u64) -> B256) -> Self {
         Self {
             base,
             block_hashes,
@@ -539,7 +572,7 @@ impl<'a> Overlay<'a> {
 
     /// An overlay that starts from `diff` (state overrides, pending edits).
     pub fn with_diff(
-        base: &'a WorldState,
+        base: &'a StateView,
         block_hashes: &'a dyn Fn(u64) -> B256,
         diff: StateDiff,
     ) -> Self {

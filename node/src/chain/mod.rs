@@ -7,6 +7,7 @@
 mod call;
 mod candidate;
 mod dev;
+mod head;
 mod mine;
 
 use std::borrow::Cow;
@@ -27,9 +28,10 @@ use crate::pool::{Pool, PoolError};
 use crate::state::{AccountState, StateDiff, StoredDiff, Undo, WorldState};
 use crate::storage::{BlockWrite, Storage, StorageError, StoredBlock, StoredReceipt};
 
-pub use call::CallRequest;
+pub use call::{CallContext, CallRequest};
 pub use candidate::{Candidate, CandidateError, Proposal};
 use dev::{Clock, Snapshot};
+pub use head::HeadView;
 
 /// Latest block timestamp the chain accepts (`i64::MAX` seconds): timestamps stay strictly
 /// increasing and clock arithmetic cannot overflow.

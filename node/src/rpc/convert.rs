@@ -17,7 +17,7 @@ use revm::context::TxEnv;
 use revm::state::Bytecode;
 
 use crate::chain::{CallRequest, Chain, ChainError};
-use crate::state::{AccountState, StateDiff, WorldState};
+use crate::state::{AccountState, StateDiff, StateView};
 use crate::storage::{StoredBlock, StoredReceipt, StoredTransaction};
 
 use super::{invalid_params, RpcResult};
@@ -227,7 +227,7 @@ pub(super) fn call_request(req: &TransactionRequest) -> RpcResult<CallRequest> {
 
 /// State overrides as a diff over the head state.
 pub(super) fn overrides(
-    world: &WorldState,
+    world: &StateView,
     overrides: Option<StateOverride>,
 ) -> RpcResult<StateDiff> {
     let mut diff = StateDiff::default();

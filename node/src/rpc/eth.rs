@@ -18,8 +18,9 @@ use super::convert::{
 };
 use super::fork_history::{self, field};
 use super::{invalid_params, revert_error, rpc_error, RpcResult, SERVER_ERROR};
-use crate::chain::{Chain, ChainError};
+use crate::chain::{CallContext, Chain, ChainError, HeadView};
 use crate::node::Node;
+use crate::state::StateView;
 
 /// The priority fee `eth_maxPriorityFeePerGas` suggests and `eth_sendTransaction` uses.
 pub(super) const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
@@ -58,7 +59,7 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
         Ok(Address::ZERO)
     })?;
     m.register_method("eth_blockNumber", |_, n, _| -> RpcResult<_> {
-        Ok(U64::from(n.chain().head().header.number))
+        Ok(U64::from(n.head().number()))
     })?;
     m.register_method("eth_accounts", |_, n, _| -> RpcResult<_> {
         Ok(n.signers.iter().map(|s| s.address()).collect::<Vec<_>>())
@@ -71,7 +72,7 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
     m.register_method("eth_getStorageAt", |p, n, _| eth_get_storage_at(p, n))?;
     m.register_method("eth_gasPrice", |_, n, _| -> RpcResult<_> {
         Ok(U256::from(
-            u128::from(n.chain().next_base_fee()) + DEFAULT_PRIORITY_FEE,
+            u128::from(n.head().next_base_fee()) + DEFAULT_PRIORITY_FEE,
         ))
     })?;
     m.register_method("eth_maxPriorityFeePerGas", |_, _, _| -> RpcResult<_> {
@@ -157,40 +158,25 @@ pub(super) fn register(m: &mut RpcModule<Node>) -> anyhow::Result<()> {
 /// `eth_getBalance`.
 fn eth_get_balance(p: Params<'_>, n: &Node) -> RpcResult<U256> {
     let (address, block) = address_and_block(&p)?;
-    let chain = n.chain();
-    let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(world
-        .account(&address)
-        .map_err(ChainError::from)?
-        .map(|a| a.balance)
-        .unwrap_or_default())
+    let account = read_state(n, block, |world| Ok(world.account(&address)?))?;
+    Ok(account.map(|a| a.balance).unwrap_or_default())
 }
 
 /// `eth_getTransactionCount`.
 fn eth_get_transaction_count(p: Params<'_>, n: &Node) -> RpcResult<U64> {
     let (address, block) = address_and_block(&p)?;
-    let chain = n.chain();
     if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-        return Ok(U64::from(chain.pending_nonce(&address)));
+        return Ok(U64::from(n.chain().pending_nonce(&address)));
     }
-    let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(U64::from(
-        world
-            .account(&address)
-            .map_err(ChainError::from)?
-            .map_or(0, |a| a.nonce),
-    ))
+    let account = read_state(n, block, |world| Ok(world.account(&address)?))?;
+    Ok(U64::from(account.map_or(0, |a| a.nonce)))
 }
 
 /// `eth_getCode`.
 fn eth_get_code(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
     let (address, block) = address_and_block(&p)?;
-    let chain = n.chain();
-    let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(world
-        .code_of(&address)
-        .map_err(ChainError::from)?
-        .original_bytes())
+    let code = read_state(n, block, |world| Ok(world.code_of(&address)?))?;
+    Ok(code.original_bytes())
 }
 
 /// `eth_getStorageAt`.
@@ -199,12 +185,8 @@ fn eth_get_storage_at(p: Params<'_>, n: &Node) -> RpcResult<B256> {
     let address: Address = seq.next()?;
     let slot: U256 = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
-    let chain = n.chain();
-    let world = chain.state_at(state_block(&chain, block)?)?;
-    Ok(world
-        .storage(&address, &slot)
-        .map_err(ChainError::from)?
-        .into())
+    let value = read_state(n, block, |world| Ok(world.storage(&address, &slot)?))?;
+    Ok(value.into())
 }
 
 /// `eth_feeHistory`.
@@ -220,10 +202,12 @@ fn eth_fee_history(p: Params<'_>, n: &Node) -> RpcResult<FeeHistory> {
 fn eth_call(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
     in_place(|| {
         let (req, block, state) = call_params(&p)?;
-        let chain = n.chain();
-        let at = state_block(&chain, block)?;
-        let diff = overrides(&*chain.state_at(at)?, state)?;
-        match chain.call(&call_request(&req)?, diff, at)? {
+        let request = call_request(&req)?;
+        let result = with_call_context(n, block, |cx| -> RpcResult<_> {
+            let diff = overrides(cx.world, state)?;
+            Ok(cx.call(&request, diff)?)
+        })?;
+        match result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(revert_error(&output)),
             ExecutionResult::Halt { reason, .. } => {
@@ -236,14 +220,12 @@ fn eth_call(p: Params<'_>, n: &Node) -> RpcResult<Bytes> {
 /// `eth_estimateGas`.
 fn eth_estimate_gas(p: Params<'_>, n: &Node) -> RpcResult<U64> {
     let (req, block, state) = call_params(&p)?;
-    let chain = n.chain();
-    let at = state_block(&chain, block)?;
-    let diff = overrides(&*chain.state_at(at)?, state)?;
-    Ok(U64::from(chain.estimate_gas(
-        &call_request(&req)?,
-        diff,
-        at,
-    )?))
+    let request = call_request(&req)?;
+    let gas = with_call_context(n, block, |cx| -> RpcResult<_> {
+        let diff = overrides(cx.world, state)?;
+        Ok(cx.estimate_gas(&request, diff)?)
+    })?;
+    Ok(U64::from(gas))
 }
 
 /// `eth_getTransactionByHash`.
@@ -403,6 +385,50 @@ fn address_and_block(p: &Params<'_>) -> RpcResult<(Address, Option<BlockId>)> {
     let address: Address = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
     Ok((address, block))
+}
+
+/// Whether `block` names the head `head` is a view of: no block, a tag (every tag but
+/// `earliest` is the head here: blocks are final once made), its number or its hash.
+fn is_head(head: &HeadView, block: Option<BlockId>) -> bool {
+    match block {
+        None => true,
+        Some(BlockId::Number(BlockNumberOrTag::Number(number))) => number == head.number(),
+        Some(BlockId::Number(BlockNumberOrTag::Earliest)) => head.number() == 0,
+        Some(BlockId::Number(_)) => true,
+        Some(BlockId::Hash(hash)) => hash.block_hash == head.hash,
+    }
+}
+
+/// Run `read` on the state of `block`: the head's snapshot, without the chain's lock, when
+/// `block` names the head; else the state the chain rebuilds.
+fn read_state<T>(
+    n: &Node,
+    block: Option<BlockId>,
+    read: impl FnOnce(&StateView) -> Result<T, ChainError>,
+) -> Result<T, ChainError> {
+    let head = n.head();
+    if is_head(&head, block) {
+        return read(&head.world);
+    }
+    let chain = n.chain();
+    let world = chain.state_at(state_block(&chain, block)?)?;
+    read(world.view())
+}
+
+/// Run `work` with the call context of `block`, as [`read_state`] reads its state: on the
+/// head's snapshot without the chain's lock, or under the lock for an older block.
+fn with_call_context<T>(
+    n: &Node,
+    block: Option<BlockId>,
+    work: impl FnOnce(&CallContext<'_>) -> RpcResult<T>,
+) -> RpcResult<T> {
+    let head = n.head();
+    if is_head(&head, block) {
+        return head.with_call_context(work);
+    }
+    let chain = n.chain();
+    let at = state_block(&chain, block)?;
+    chain.with_call_context(at, work)
 }
 
 type CallParams = (TransactionRequest, Option<BlockId>, Option<StateOverride>);

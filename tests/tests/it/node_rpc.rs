@@ -952,3 +952,84 @@ async fn new_heads_arrive_in_order_under_concurrent_senders() {
     }
     node.stop().await;
 }
+
+/// Reads of the head run on a snapshot the chain hands out after each change, not under its
+/// lock: a `newHeads` subscriber that reads at once sees the block it was told of (the
+/// snapshot is taken before the announcement), never an older state; and a read at a block
+/// number reads that block's state, whether it is the head (the snapshot) or an older block
+/// (rebuilt under the lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_head_is_readable_as_soon_as_it_is_announced_and_older_blocks_read_their_own() {
+    let node = spawn(|_| {}).await;
+    let p = provider(&node.http_url(), 0);
+    let contract = p
+        .send_transaction(TransactionRequest::default().with_deploy_code(storage_contract()))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let deployed = p.get_block_number().await.unwrap();
+    let ws = ProviderBuilder::new()
+        .connect_ws(WsConnect::new(node.ws_url()))
+        .await
+        .unwrap();
+    let mut heads = ws.subscribe_blocks().await.unwrap();
+    let writes = 40u64;
+    let get = TransactionRequest::default().with_to(contract);
+    let reader = {
+        let p = provider(&node.http_url(), 0);
+        let get = get.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while (seen.len() as u64) < writes {
+                let head = tokio::time::timeout(Duration::from_secs(10), heads.recv())
+                    .await
+                    .expect("a head within 10 s")
+                    .expect("no head lost");
+                let value = p.call(get.clone()).await.unwrap();
+                let slot = p.get_storage_at(contract, U256::ZERO).await.unwrap();
+                assert_eq!(U256::from_be_slice(&value), slot);
+                seen.push((head.number, slot));
+            }
+            seen
+        })
+    };
+    for k in 1..=writes {
+        let _mined = p
+            .send_transaction(
+                TransactionRequest::default()
+                    .with_to(contract)
+                    .with_input(B256::from(U256::from(k))),
+            )
+            .await
+            .unwrap();
+    }
+    for (number, slot) in reader.await.unwrap() {
+        // Block `deployed + k` wrote k; "latest" may have moved on since, never back.
+        assert!(
+            slot >= U256::from(number - deployed),
+            "told of block {number}, read the state of an older one (slot {slot})"
+        );
+    }
+    let head = p.get_block_number().await.unwrap();
+    assert_eq!(head, deployed + writes);
+    for number in [head, head - 1, deployed + 1, deployed] {
+        let at = BlockId::number(number);
+        let value = p.call(get.clone()).block(at).await.unwrap();
+        assert_eq!(U256::from_be_slice(&value), U256::from(number - deployed));
+        let slot = p
+            .get_storage_at(contract, U256::ZERO)
+            .block_id(at)
+            .await
+            .unwrap();
+        assert_eq!(
+            slot,
+            U256::from(number - deployed),
+            "storage at block {number}"
+        );
+    }
+    node.stop().await;
+}
