@@ -47,6 +47,10 @@ struct Args {
     /// Skip the scaling runs (chain length, funded accounts).
     #[arg(long)]
     no_scaling: bool,
+    /// Only the scaling runs (chain length, funded accounts: throughput and peak RSS), with
+    /// the in-process figures; no workloads, no network.
+    #[arg(long, conflicts_with = "no_scaling")]
+    scaling_only: bool,
     /// Skip the validator network row (4 validators of `verinfer testnet` on loopback).
     #[arg(long)]
     no_network: bool,
@@ -97,6 +101,9 @@ pub struct Sizes {
     pub concurrent_senders: u64,
     /// Transfers each concurrent sender sends.
     pub concurrent_per_sender: u64,
+    /// Transfers of the burst (all sent at once from the concurrent senders), on verinfer and
+    /// the validator network.
+    pub burst_transfers: u64,
     /// `eth_call`s in the call workload.
     pub calls: u64,
     /// Contract deployments.
@@ -125,6 +132,7 @@ impl Sizes {
                 transfers: 5000,
                 concurrent_senders: 8,
                 concurrent_per_sender: 1000,
+                burst_transfers: 10_000,
                 calls: 10_000,
                 deployments: 1000,
                 infers_per_model: 200,
@@ -140,6 +148,7 @@ impl Sizes {
                 transfers: 1000,
                 concurrent_senders: 8,
                 concurrent_per_sender: 200,
+                burst_transfers: 2000,
                 calls: 2000,
                 deployments: 200,
                 infers_per_model: 100,
@@ -224,7 +233,7 @@ fn main() -> anyhow::Result<()> {
     results.evm = inprocess::evm_speed(sizes.inprocess_runs.min(50))?;
 
     let kinds = if args.in_process_only { vec![] } else { kinds };
-    for &kind in &kinds {
+    for &kind in kinds.iter().filter(|_| !args.scaling_only) {
         progress(&format!("{kind}: workloads"));
         let peer = Peer::start(kind, &bins)?;
         let workloads = runtime
@@ -237,7 +246,7 @@ fn main() -> anyhow::Result<()> {
             .idle_rss
             .insert(kind.to_string(), peer.peak_rss().unwrap_or_default());
     }
-    if !args.no_network && !args.in_process_only {
+    if !args.no_network && !args.in_process_only && !args.scaling_only {
         progress(&format!(
             "validator network: {} validators, transfers and inferences until finalized",
             network::VALIDATORS
@@ -246,14 +255,12 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .find(|(name, ..)| name == "linear")
             .context("the linear test model is missing")?;
-        let per_sender = sizes.transfers / sizes.concurrent_senders;
         let row = runtime
             .block_on(network::measure(
                 &bins,
                 &bins.verinfer,
                 (info, inputs),
-                sizes.concurrent_senders as usize,
-                per_sender,
+                &sizes,
                 true,
             ))
             .context("the validator network")?;
@@ -268,8 +275,7 @@ fn main() -> anyhow::Result<()> {
                     &bins,
                     baseline,
                     (info, inputs),
-                    sizes.concurrent_senders as usize,
-                    per_sender,
+                    &sizes,
                     false,
                 ))
                 .context("the validator network of the baseline build")?;
@@ -464,6 +470,14 @@ async fn run_workloads(
         workload::send_concurrent(&client, batches).await,
     )?;
 
+    if peer.kind.is_verinfer() {
+        let batches = burst(&client, sizes).await?;
+        out.push(
+            format!("transfer burst, {} senders", sizes.concurrent_senders),
+            workload::send_burst(&client, batches).await,
+        )?;
+    }
+
     let view = json!([{"to": contract, "data": "0x"}, "latest"]);
     out.push(
         "eth_call (view function)".into(),
@@ -548,6 +562,18 @@ async fn run_workloads(
         }
     }
     Ok(out.0)
+}
+
+/// The burst's transactions: `sizes.burst_transfers` transfers split among the concurrent
+/// senders (dev accounts 1 to 8), signed from their pending nonces.
+pub(crate) async fn burst(client: &Client, sizes: &Sizes) -> anyhow::Result<Vec<Vec<Bytes>>> {
+    let per_sender = sizes.burst_transfers / sizes.concurrent_senders;
+    let mut batches = Vec::new();
+    for i in 0..sizes.concurrent_senders as usize {
+        let mut s = Sender::new(client, dev_key(1 + i % 8)).await?;
+        batches.push(s.transfers(per_sender, 200 + i as u64)?);
+    }
+    Ok(batches)
 }
 
 /// Clients reading at once beside the sender (goal 2 of performance round 3).
@@ -723,6 +749,7 @@ mod tests {
             transfers: 5,
             concurrent_senders: 2,
             concurrent_per_sender: 3,
+            burst_transfers: 8,
             calls: 5,
             deployments: 2,
             infers_per_model: 2,
@@ -769,6 +796,9 @@ mod tests {
         assert_eq!(count("transfers, 2 senders"), 6);
         assert_eq!(count("eth_call (view function)"), 5);
         assert_eq!(count("contract deployment"), 2);
+        assert_eq!(count("transfer burst, 2 senders"), 8);
+        assert_eq!(count("transfers, 1 sender, while 8 clients read"), 5);
+        assert!(count("reads, 8 clients, while 1 sender sends") > 0);
         for (name, _, _) in &models {
             assert_eq!(count(&format!("infer tx: {name}")), 2, "{name}");
             assert_eq!(count(&format!("predict eth_call: {name}")), 2, "{name}");

@@ -22,6 +22,8 @@ pub(crate) const VALIDATORS: usize = 4;
 pub(crate) const BLOCK_TIME_MS: u64 = 20;
 /// Time between empty blocks while idle, in milliseconds.
 pub(crate) const IDLE_BLOCK_TIME_MS: u64 = 200;
+/// Transfers of the light-load measurement (one sender, each after the previous one's receipt).
+pub(crate) const LIGHT_TRANSFERS: u64 = 100;
 
 /// What the network row measured.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -31,6 +33,10 @@ pub(crate) struct NetworkRow {
     pub idle_block_time_ms: u64,
     /// Transfers from `senders` senders at once, send to finalized.
     pub transfers: Stats,
+    /// Light load: [`LIGHT_TRANSFERS`] transfers from one sender, send to finalized.
+    pub light: Stats,
+    /// A burst of transfers from `senders` senders, sent at once, until the last is finalized.
+    pub burst: Stats,
     /// `infer` transactions (the linear model) from `senders` senders at once.
     pub inferences: Stats,
     pub senders: usize,
@@ -136,17 +142,19 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Start a 4-validator network of `verinfer` (this build's, or a baseline's) and time
-/// `per_sender` transfers, then `per_sender` inferences, from `senders` dev accounts at once
-/// (each waits for its receipt before its next); with `light_client`, then prove the first
+/// [`LIGHT_TRANSFERS`] transfers from one sender, then the sizes' transfers and as many
+/// inferences from the concurrent senders at once (each waits for its receipt before its
+/// next), then the sizes' burst; with `light_client`, then prove the first
 /// record on anvil with `verinfer relay` and keep its gas.
 pub(crate) async fn measure(
     bins: &Binaries,
     verinfer: &Path,
     model: (&ModelInfo, &[Tensor]),
-    senders: usize,
-    per_sender: u64,
+    sizes: &crate::Sizes,
     light_client: bool,
 ) -> anyhow::Result<NetworkRow> {
+    let senders = sizes.concurrent_senders as usize;
+    let per_sender = sizes.transfers / sizes.concurrent_senders;
     let linear = bins.models.join("linear.onnx");
     let testnet = tokio::task::block_in_place(|| Testnet::start(verinfer, &linear))?;
     let client = Client::network(&testnet.url)?;
@@ -154,6 +162,8 @@ pub(crate) async fn measure(
     for i in 0..senders {
         keys.push(Sender::new(&client, crate::dev_key(i)).await?);
     }
+    let light = keys[0].transfers(LIGHT_TRANSFERS, 6_999)?;
+    let light = workload::send_sequential(&client, light).await?;
     let transfers: Vec<Vec<Bytes>> = keys
         .iter_mut()
         .enumerate()
@@ -178,6 +188,8 @@ pub(crate) async fn measure(
         })
         .collect::<anyhow::Result<_>>()?;
     let inferences = workload::send_concurrent(&client, inferences).await?;
+    let burst = crate::burst(&client, sizes).await?;
+    let burst = workload::send_burst(&client, burst).await?;
     let light_client = if light_client {
         Some(tokio::task::block_in_place(|| {
             relay_gas(bins, verinfer, &testnet)
@@ -191,6 +203,8 @@ pub(crate) async fn measure(
         block_time_ms: BLOCK_TIME_MS,
         idle_block_time_ms: IDLE_BLOCK_TIME_MS,
         transfers,
+        light,
+        burst,
         inferences,
         senders,
         light_client,

@@ -154,27 +154,26 @@ impl Goals {
             let a = r.stat(w, Kind::Anvil)?.per_second;
             Some(v / a)
         };
-        let mut push = |goal: &str, measured: Option<f64>, target: f64, what: &str| {
-            goals.push(Goals {
-                goal: goal.to_string(),
-                measured: measured.map_or("not measured".into(), |m| format!("{m:.2}{what}")),
-                met: measured.map(|m| m >= target),
-            });
+        // A goal met by a ratio at or above `target`.
+        let at_least = |goal: &str, measured: Option<f64>, target: f64, what: &str| Goals {
+            goal: goal.to_string(),
+            measured: measured.map_or("not measured".into(), |m| format!("{m:.2}{what}")),
+            met: measured.map(|m| m >= target),
         };
-        push(
+        goals.push(at_least(
             "transfers/s ≥ 1.5× anvil's (1 sender)",
             ratio("transfers, 1 sender"),
             1.5,
             "×",
-        );
-        push(
+        ));
+        goals.push(at_least(
             "eth_call/s ≥ anvil's",
             ratio("eth_call (view function)"),
             1.0,
             "×",
-        );
+        ));
         let readers = format!("reads, {} clients, while 1 sender sends", crate::READERS);
-        push(
+        goals.push(at_least(
             &format!(
                 "{} clients' reads/s (eth_call view, predict, eth_getBalance) while 1 sender \
                  sends ≥ 1.5× anvil's",
@@ -183,7 +182,7 @@ impl Goals {
             ratio(&readers),
             1.5,
             "×",
-        );
+        ));
         let kept = |node: Kind| {
             let with = r
                 .stat(
@@ -204,6 +203,29 @@ impl Goals {
             }),
             met: kept(Kind::Verinfer).map(|k| k >= 0.8),
         });
+        if let Some(net) = &r.network {
+            let single = r.stat(
+                &format!("transfers, {} senders", net.senders),
+                Kind::Verinfer,
+            );
+            goals.push(at_least(
+                &format!(
+                    "network: {} validators finalize ≥ 0.5× the single node's transfers/s ({} \
+                     senders)",
+                    net.validators, net.senders
+                ),
+                single.map(|s| net.transfers.per_second / s.per_second.max(1e-9)),
+                0.5,
+                "×",
+            ));
+            let p50 = net.light.p50_us / 1e3;
+            goals.push(Goals {
+                goal: "network: p50 send → finalized receipt ≤ 20 ms under light load (1 sender)"
+                    .into(),
+                measured: format!("{p50:.1} ms"),
+                met: Some(p50 <= 20.0),
+            });
+        }
         // Flatness: last step's throughput over the first's, per node.
         let flat = |node: Kind| {
             let rows: Vec<&ScalingRow> = r
@@ -227,6 +249,8 @@ impl Goals {
                 met: Some(f >= 0.9),
             });
         }
+        // Peak RSS growth (MiB) from the first scaling step to the last, over how many
+        // transactions.
         let growth = |node: Kind| {
             let rows: Vec<&ScalingRow> = r
                 .scaling
@@ -237,17 +261,27 @@ impl Goals {
             let txs = last
                 .prior_transactions
                 .checked_sub(first.prior_transactions)?;
-            (txs > 0).then(|| {
-                (last.peak_rss_bytes as f64 - first.peak_rss_bytes as f64) / txs as f64 * 10_000.0
-                    / (1 << 20) as f64
-            })
+            let mib = (last.peak_rss_bytes as f64 - first.peak_rss_bytes as f64) / (1 << 20) as f64;
+            (txs > 0).then_some((mib, txs))
         };
-        if let (Some(v), Some(a)) = (growth(Kind::Verinfer), growth(Kind::Anvil)) {
-            goals.push(Goals {
-                goal: "peak RSS growth per 10k transactions ≤ anvil's".into(),
-                measured: format!("{v:.1} MiB vs anvil {a:.1} MiB"),
-                met: Some(v <= a),
-            });
+        if let Some((anvil, anvil_txs)) = growth(Kind::Anvil) {
+            for node in [Kind::Verinfer, Kind::VerinferEphemeral] {
+                let Some((grew, txs)) = growth(node) else {
+                    continue;
+                };
+                // anvil's growth over the same transactions (linear between its own steps).
+                let allowed = anvil * txs as f64 / anvil_txs as f64 + 10.0;
+                goals.push(Goals {
+                    goal: format!(
+                        "{node}: peak RSS growth ≤ anvil's over the same transactions + 10 MiB"
+                    ),
+                    measured: format!(
+                        "+{grew:.1} MiB over {txs} transactions; anvil +{anvil:.1} MiB over \
+                         {anvil_txs}, so at most {allowed:.1} MiB"
+                    ),
+                    met: Some(grew <= allowed),
+                });
+            }
         }
         if let Some(mlp) = r.models.iter().find(|m| m.cost.name == "mlp") {
             let transfer = mlp.latency_ratio.map_or("not measured".into(), |x| {
@@ -402,6 +436,16 @@ fn network_section(md: &mut String, r: &Results, net: &crate::network::NetworkRo
                 "transfers",
                 &row.transfers,
                 single(&format!("transfers, {} senders", row.senders)),
+            ),
+            (
+                "transfer burst (throughput only)",
+                &row.burst,
+                single(&format!("transfer burst, {} senders", row.senders)),
+            ),
+            (
+                "transfers, 1 sender (light load)",
+                &row.light,
+                single("transfers, 1 sender"),
             ),
             (
                 "infer (linear; single node: 1 sender)",

@@ -393,3 +393,40 @@ pub(crate) async fn reads_while_sending(
     runtime.shutdown_background();
     Ok((Stats::new(latencies, window), sent?))
 }
+
+/// A burst: every sender sends all its transactions at once, one after another without waiting
+/// for receipts (each send waits only for the node's answer), all senders together; the clock
+/// stops when every sender's last transaction has its receipt. Throughput only: a transaction's
+/// latency in a burst is its place in the queue.
+pub(crate) async fn send_burst(client: &Client, batches: Vec<Vec<Bytes>>) -> anyhow::Result<Stats> {
+    let count: usize = batches.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|raws| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                for raw in raws {
+                    let hash: B256 = client.rpc("eth_sendRawTransaction", json!([raw])).await?;
+                    last = Some(hash);
+                }
+                if let Some(hash) = last {
+                    // Nonces are consecutive: the last one mined means every one was.
+                    client.wait_success(hash).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let wall = started.elapsed();
+    Ok(Stats {
+        count: count as u64,
+        seconds: wall.as_secs_f64(),
+        per_second: count as f64 / wall.as_secs_f64().max(1e-9),
+        ..Stats::default()
+    })
+}

@@ -69,7 +69,7 @@ impl AccountState {
 #[derive(Clone, Debug, Default)]
 struct Account {
     state: AccountState,
-    storage: imbl::HashMap<U256, U256>,
+    storage: imbl::OrdMap<U256, U256>,
 }
 
 /// What one block (or one dev-RPC edit) changed in an account.
@@ -184,22 +184,22 @@ impl Undo {
 
 /// Every account, its storage and code, as of one point of the chain: what a call reads.
 ///
-/// The maps are persistent (`imbl`): a clone shares everything with the original and costs a
+/// The maps are persistent B-trees (`imbl::OrdMap`): a clone shares everything with the original and costs a
 /// few reference counts, and a later write copies only the path to what it changes. So the
 /// chain hands readers a clone of the head's view after each block (see
 /// [`crate::chain::HeadView`]) and writes the next block meanwhile.
 #[derive(Clone, Debug, Default)]
 pub struct StateView {
-    accounts: imbl::HashMap<Address, Account>,
-    codes: imbl::HashMap<B256, Bytecode>,
+    accounts: imbl::OrdMap<Address, Account>,
+    codes: imbl::OrdMap<B256, Bytecode>,
     /// On a fork: what the local chain did not write is read from here.
     fork: Option<Arc<Fork>>,
     /// On a fork: the local value of these accounts' headers (absent: deleted) shadows the fork's.
-    shadowed: imbl::HashSet<Address>,
+    shadowed: imbl::OrdSet<Address>,
     /// On a fork: the local value of these slots (absent: zero) shadows the fork's.
-    shadowed_slots: imbl::HashSet<(Address, U256)>,
+    shadowed_slots: imbl::OrdSet<(Address, U256)>,
     /// On a fork: these accounts' storage was wiped locally; none of it comes from the fork.
-    wiped: imbl::HashSet<Address>,
+    wiped: imbl::OrdSet<Address>,
 }
 
 /// The world state: its [`StateView`] (which it reads as, through `Deref`) with the tries that
@@ -300,7 +300,7 @@ impl StateView {
     /// Every account, for state dumps.
     pub fn accounts(
         &self,
-    ) -> impl Iterator<Item = (&Address, AccountState, &imbl::HashMap<U256, U256>)> {
+    ) -> impl Iterator<Item = (&Address, AccountState, &imbl::OrdMap<U256, U256>)> {
         self.accounts
             .iter()
             .map(|(a, acc)| (a, acc.state, &acc.storage))

@@ -234,7 +234,7 @@ impl Storage {
     pub fn in_memory() -> Result<Self> {
         let db = Database::builder()
             .set_cache_size(MEMORY_CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())?;
+            .create_with_backend(memory::ChunkedMemory::default())?;
         Self::init(db)
     }
 
@@ -644,6 +644,8 @@ fn write_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<()> {
     }
     Ok(())
 }
+
+mod memory;
 
 #[cfg(test)]
 mod tests;
