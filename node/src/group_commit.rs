@@ -15,7 +15,8 @@ use alloy_consensus::transaction::Recovered;
 use alloy_consensus::TxEnvelope;
 use alloy_primitives::B256;
 
-use crate::chain::{Chain, ChainError, MinedBlock};
+use crate::chain::{ChainError, MinedBlock};
+use crate::node::ChainGuard;
 
 /// The transactions waiting for the next group.
 #[derive(Default)]
@@ -46,16 +47,13 @@ impl GroupCommit {
     /// Pool `tx` and mine it in a block of its own, durably, together with the transactions
     /// other senders queued meanwhile. `pooled` hears of each pooled transaction and `mined` of
     /// each block, in order, once the group is written.
-    pub(crate) fn submit<C>(
+    pub(crate) fn submit<'a>(
         &self,
-        lock_chain: impl FnOnce() -> C,
+        lock_chain: impl FnOnce() -> ChainGuard<'a>,
         tx: Recovered<TxEnvelope>,
         pooled: impl Fn(B256),
-        mined: impl Fn(&Chain, MinedBlock),
-    ) -> Result<B256, ChainError>
-    where
-        C: std::ops::DerefMut<Target = Chain>,
-    {
+        mined: impl Fn(&mut ChainGuard<'a>, MinedBlock),
+    ) -> Result<B256, ChainError> {
         let answer = Arc::new(Answer::default());
         lock(&self.queue).push(Submission {
             tx,
@@ -83,7 +81,7 @@ impl GroupCommit {
                 for block in blocks {
                     included.extend(block.block.transactions.iter().copied());
                     dropped.extend(block.dropped.iter().cloned());
-                    mined(&chain, block);
+                    mined(&mut chain, block);
                 }
                 for (hash, answer) in waiting {
                     answer.set(if let Some(reason) = dropped.remove(&hash) {

@@ -146,11 +146,11 @@ impl Node {
         self.head.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Hand readers the head of `chain` as it is now.
+    /// Hand readers the head of `chain` as it is now. Only the chain's holder publishes, so
+    /// the view is built outside the readers' lock and swapped in.
     fn publish(&self, chain: &Chain) {
-        let mut head = self.head.write().unwrap_or_else(|p| p.into_inner());
-        let view = chain.head_view(Some(&head));
-        *head = Arc::new(view);
+        let view = Arc::new(chain.head_view(Some(&self.head())));
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = view;
     }
 
     /// The mining mode.
@@ -182,14 +182,14 @@ impl Node {
         let _block =
             tracing::info_span!("block", number = chain.head().header.number + 1).entered();
         let mined = Arc::new(chain.mine(timestamp)?);
-        self.announce(&chain, mined.clone());
+        self.announce(&mut chain, mined.clone());
         Ok(mined)
     }
 
     /// Tell subscribers (and the metrics) about a block just added to the chain.
-    pub fn announce(&self, chain: &Chain, mined: Arc<MinedBlock>) {
+    pub fn announce(&self, chain: &mut ChainGuard<'_>, mined: Arc<MinedBlock>) {
         // Whoever hears of the block can read its state at once.
-        self.publish(chain);
+        chain.publish();
         let _block = tracing::info_span!("block", number = mined.block.header.number).entered();
         tracing::debug!(
             hash = %mined.block.hash,
@@ -340,6 +340,14 @@ impl std::ops::DerefMut for ChainGuard<'_> {
     fn deref_mut(&mut self) -> &mut Chain {
         self.changed = true;
         &mut self.chain
+    }
+}
+
+impl ChainGuard<'_> {
+    /// Hand readers what was changed through the guard so far, now rather than when it goes.
+    pub fn publish(&mut self) {
+        self.node.publish(&self.chain);
+        self.changed = false;
     }
 }
 

@@ -383,12 +383,10 @@ impl WorldState {
                 }
             }
             let Some(state) = state else {
+                self.remove_account(address, &hashed);
                 if !change.storage_cleared && !change.storage.is_empty() {
                     // Storage written to an account that does not exist: create it empty.
-                    self.remove_account(address, &hashed);
                     self.write_account(*address, hashed, AccountState::default(), &change.storage);
-                } else {
-                    self.remove_account(address, &hashed);
                 }
                 continue;
             };

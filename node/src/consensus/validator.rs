@@ -288,7 +288,7 @@ impl Validator {
                 self.node
                     .telemetry
                     .finalized(finalization.view, self.head_since.elapsed());
-                self.node.announce(&chain, Arc::new(mined));
+                self.node.announce(&mut chain, Arc::new(mined));
                 drop(chain);
                 self.head_since = Instant::now();
                 // Whatever was built or checked on the old head is stale now.

@@ -25,27 +25,26 @@ struct Chunks {
     len: u64,
 }
 
-impl Chunks {
-    /// The runs of chunk memory `len` bytes from `offset` covers: (chunk, start, end).
-    fn spans(
-        &self,
-        offset: u64,
-        len: usize,
-    ) -> io::Result<impl Iterator<Item = (usize, usize, usize)>> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|end| *end <= self.len)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "index out of range"))?;
-        let (mut at, end) = (offset as usize, end as usize);
-        Ok(std::iter::from_fn(move || {
-            (at < end).then(|| {
-                let (chunk, start) = (at / CHUNK, at % CHUNK);
-                let stop = (start + (end - at)).min(CHUNK);
-                at += stop - start;
-                (chunk, start, stop)
-            })
-        }))
-    }
+/// The runs of chunk memory that `len` bytes from `offset` cover in storage of `total` bytes:
+/// (chunk, start, end) each.
+fn spans(
+    total: u64,
+    offset: u64,
+    len: usize,
+) -> io::Result<impl Iterator<Item = (usize, usize, usize)>> {
+    let end = offset
+        .checked_add(len as u64)
+        .filter(|end| *end <= total)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "index out of range"))?;
+    let (mut at, end) = (offset as usize, end as usize);
+    Ok(std::iter::from_fn(move || {
+        (at < end).then(|| {
+            let (chunk, start) = (at / CHUNK, at % CHUNK);
+            let stop = (start + (end - at)).min(CHUNK);
+            at += stop - start;
+            (chunk, start, stop)
+        })
+    }))
 }
 
 impl ChunkedMemory {
@@ -66,7 +65,7 @@ impl StorageBackend for ChunkedMemory {
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
         let inner = self.read_lock();
         let mut done = 0;
-        for (chunk, start, stop) in inner.spans(offset, out.len())? {
+        for (chunk, start, stop) in spans(inner.len, offset, out.len())? {
             out[done..done + stop - start].copy_from_slice(&inner.chunks[chunk][start..stop]);
             done += stop - start;
         }
@@ -101,9 +100,8 @@ impl StorageBackend for ChunkedMemory {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut inner = self.write_lock();
-        let spans: Vec<_> = inner.spans(offset, data.len())?.collect();
         let mut done = 0;
-        for (chunk, start, stop) in spans {
+        for (chunk, start, stop) in spans(inner.len, offset, data.len())? {
             inner.chunks[chunk][start..stop].copy_from_slice(&data[done..done + stop - start]);
             done += stop - start;
         }
