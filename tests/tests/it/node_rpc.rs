@@ -992,7 +992,10 @@ async fn a_head_is_readable_as_soon_as_it_is_announced_and_older_blocks_read_the
                 let value = U256::from_be_slice(&p.call(get.clone()).await.unwrap());
                 let slot = p.get_storage_at(contract, U256::ZERO).await.unwrap();
                 // The head may move between the two reads, never back.
-                assert!(value <= slot, "eth_call read {value}, then eth_getStorageAt {slot}");
+                assert!(
+                    value <= slot,
+                    "eth_call read {value}, then eth_getStorageAt {slot}"
+                );
                 seen.push((head.number, slot));
             }
             seen
