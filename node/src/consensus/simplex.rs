@@ -458,6 +458,8 @@ impl Actor {
                 shared = self.gossip.recv() => match shared {
                     Some(Shared::Transaction(raw)) => {
                         send(&mut self.transactions.0, Recipients::All, raw, false, "a transaction");
+                        // A leader waiting for transactions proposes at once.
+                        self.retry_proposals();
                     }
                     Some(Shared::Model(bytes)) => {
                         let message = Wire::Bytes(bytes).encode();
@@ -489,6 +491,7 @@ impl Actor {
                     Ok((peer, raw)) => {
                         self.validator.heard_from(Some(peer.to_string()));
                         self.validator.add_shared_transaction(raw.as_ref());
+                        self.retry_proposals();
                     }
                     Err(e) => {
                         tracing::error!("transaction channel closed: {e}");

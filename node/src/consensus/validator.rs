@@ -58,12 +58,17 @@ pub(crate) struct Validator {
     timing: Timing,
     /// Blocks built or received, by hash, not yet on the chain.
     proposals: HashMap<B256, Proposal>,
+    /// When each of `proposals` was built or first received.
+    proposed_at: HashMap<B256, Instant>,
     /// Blocks built or checked on the current head, ready to apply.
     checked: HashMap<B256, Candidate>,
     /// Blocks found wrong, with why.
     rejected: HashMap<B256, String>,
     /// When the head last changed.
     head_since: Instant,
+    /// When the head was proposed (built here or first received), or applied if neither was
+    /// seen: the next block is due a block time after it.
+    head_proposed: Instant,
     /// When each other validator was last heard from (blocks, models, transactions).
     heard: HashMap<String, Instant>,
 }
@@ -86,9 +91,11 @@ impl Validator {
             attester,
             timing,
             proposals: HashMap::new(),
+            proposed_at: HashMap::new(),
             checked: HashMap::new(),
             rejected: HashMap::new(),
             head_since: Instant::now(),
+            head_proposed: Instant::now(),
             heard: HashMap::new(),
         }
     }
@@ -109,13 +116,15 @@ impl Validator {
     }
 
     /// Build the next block on `parent`, if `parent` is the head and it is time: a block
-    /// interval after the head when transactions wait, an idle interval when none does.
+    /// interval after the head's proposal when transactions wait, an idle interval when none
+    /// does. (Counted from the proposal, not from when the head was applied, so the time the
+    /// network took to finalize the head counts towards the interval.)
     pub(crate) fn try_propose(&mut self, parent: B256) -> Option<Proposal> {
         let mut chain = self.node.chain();
         if chain.head().hash != parent {
             return None;
         }
-        let waited = self.head_since.elapsed();
+        let waited = self.head_proposed.elapsed();
         let due = if chain.has_ready() {
             self.timing.block_time
         } else {
@@ -135,6 +144,7 @@ impl Validator {
                     "proposing"
                 );
                 self.proposals.insert(hash, proposal.clone());
+                self.proposed_at.insert(hash, Instant::now());
                 self.checked.insert(hash, candidate);
                 Some(proposal)
             }
@@ -150,6 +160,7 @@ impl Validator {
         let hash = proposal.hash();
         if proposal.block.header.number > self.node.chain().head().header.number {
             self.proposals.entry(hash).or_insert(proposal);
+            self.proposed_at.entry(hash).or_insert_with(Instant::now);
         }
     }
 
@@ -189,6 +200,7 @@ impl Validator {
             return Verdict::NeedModels(missing);
         }
         let number = proposal.block.header.number;
+        let started = Instant::now();
         // A verifier of its own per block: it holds the block's witnesses and findings only.
         let verifier = Arc::new(Verifier::new(self.attester));
         let precompile = Arc::new(InferencePrecompile::new(
@@ -201,6 +213,7 @@ impl Validator {
                 .check_candidate(proposal, &precompile, &verifier, unix_now());
         match checked {
             Ok(candidate) => {
+                tracing::debug!(number, %hash, micros = started.elapsed().as_micros() as u64, "checked");
                 self.checked.insert(hash, candidate);
                 Verdict::Valid
             }
@@ -276,6 +289,7 @@ impl Validator {
             tracing::error!("finalized block {hash} could not be checked on the head");
             return Ok(false);
         };
+        let started = Instant::now();
         let mut chain = self.node.chain();
         match chain.commit_candidate(candidate, finalization) {
             Ok(mined) => {
@@ -283,6 +297,7 @@ impl Validator {
                     number = mined.block.header.number,
                     %hash,
                     transactions = mined.block.transactions.len(),
+                    micros = started.elapsed().as_micros() as u64,
                     "finalized"
                 );
                 self.node
@@ -291,10 +306,13 @@ impl Validator {
                 self.node.announce(&mut chain, Arc::new(mined));
                 drop(chain);
                 self.head_since = Instant::now();
+                self.head_proposed = self.proposed_at.get(&hash).copied().unwrap_or(self.head_since);
                 // Whatever was built or checked on the old head is stale now.
                 self.checked.clear();
                 let number = self.node.chain().head().header.number;
                 self.proposals.retain(|_, p| p.block.header.number > number);
+                let proposals = &self.proposals;
+                self.proposed_at.retain(|hash, _| proposals.contains_key(hash));
                 Ok(true)
             }
             Err(e) => {
