@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub max_request_body: u32,
     /// Most blocks one log query or filter poll scans; a filter further behind is reset.
     pub max_log_range: u64,
+    /// How long a polling filter lives without a poll.
+    pub filter_timeout: std::time::Duration,
     /// Most steps the default (struct logger) tracer records.
     pub trace_max_steps: u64,
     /// Most `debug_trace*` calls running at once.
@@ -97,6 +99,7 @@ impl Default for NodeConfig {
             gas_limit: 30_000_000,
             max_request_body: 32 * 1024 * 1024,
             max_log_range: crate::filters::DEFAULT_MAX_LOG_RANGE,
+            filter_timeout: crate::filters::DEFAULT_FILTER_TIMEOUT,
             trace_max_steps: DEFAULT_TRACE_MAX_STEPS,
             max_concurrent_traces: DEFAULT_MAX_CONCURRENT_TRACES,
             max_ws_connections: DEFAULT_MAX_WS_CONNECTIONS,

@@ -4,6 +4,7 @@
 //! skipped without reading its receipts.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::{B256, U256};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
@@ -34,30 +35,87 @@ pub enum PollFilter {
     },
 }
 
-/// Installed polling filters by id.
-#[derive(Debug, Default)]
+/// Default of how long a polling filter lives without a poll (`--filter-timeout`), as geth's.
+pub const DEFAULT_FILTER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Most polling filters installed at once; installing one more drops the one polled longest ago.
+pub const MAX_FILTERS: usize = 10_000;
+
+/// Installed polling filters by id. A filter not polled (or read) for the timeout is dropped,
+/// and at most [`MAX_FILTERS`] are kept, so clients that never uninstall cannot grow the node.
+#[derive(Debug)]
 pub struct Filters {
     next_id: u64,
-    filters: HashMap<U256, PollFilter>,
+    timeout: Duration,
+    filters: HashMap<U256, Installed>,
+}
+
+/// A filter and when it was last installed or polled.
+#[derive(Debug)]
+struct Installed {
+    filter: PollFilter,
+    polled: Instant,
 }
 
 impl Filters {
+    /// No filters; each lives `timeout` without a poll.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            next_id: 0,
+            timeout,
+            filters: HashMap::new(),
+        }
+    }
+
     /// Install a filter; returns its id.
     pub fn install(&mut self, filter: PollFilter) -> U256 {
+        let now = Instant::now();
+        let timeout = self.timeout;
+        self.filters
+            .retain(|_, f| now.duration_since(f.polled) < timeout);
+        if self.filters.len() >= MAX_FILTERS {
+            let stalest = self
+                .filters
+                .iter()
+                .min_by_key(|(_, f)| f.polled)
+                .map(|(id, _)| *id);
+            if let Some(id) = stalest {
+                self.filters.remove(&id);
+            }
+        }
         self.next_id += 1;
         let id = U256::from(self.next_id);
-        self.filters.insert(id, filter);
+        self.filters.insert(
+            id,
+            Installed {
+                filter,
+                polled: now,
+            },
+        );
         id
     }
 
-    /// A filter by id.
+    /// A live filter by id (which counts as a poll); none if unknown or expired.
     pub fn get_mut(&mut self, id: &U256) -> Option<&mut PollFilter> {
-        self.filters.get_mut(id)
+        let now = Instant::now();
+        if self
+            .filters
+            .get(id)
+            .is_some_and(|f| now.duration_since(f.polled) >= self.timeout)
+        {
+            self.filters.remove(id);
+        }
+        let installed = self.filters.get_mut(id)?;
+        installed.polled = now;
+        Some(&mut installed.filter)
     }
 
-    /// Remove a filter; false if there was none.
+    /// Remove a filter; false if there was none (or it had expired).
     pub fn remove(&mut self, id: &U256) -> bool {
-        self.filters.remove(id).is_some()
+        let timeout = self.timeout;
+        self.filters
+            .remove(id)
+            .is_some_and(|f| f.polled.elapsed() < timeout)
     }
 }
 
@@ -173,4 +231,47 @@ fn block_by_hash(chain: &Chain, hash: &B256) -> Result<StoredBlock, ChainError> 
         .storage()
         .block(number)?
         .ok_or_else(|| ChainError::UnknownBlock(hash.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unpolled_filter_expires_and_a_polled_one_lives() {
+        let mut filters = Filters::new(Duration::from_millis(200));
+        let polled = filters.install(PollFilter::Blocks { next: 1 });
+        let left = filters.install(PollFilter::Blocks { next: 1 });
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(filters.get_mut(&polled).is_some());
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(filters.get_mut(&polled).is_some(), "polled 120 ms ago");
+        assert!(filters.get_mut(&left).is_none(), "never polled for 240 ms");
+        // An install sweeps the expired ones out.
+        std::thread::sleep(Duration::from_millis(250));
+        filters.install(PollFilter::Blocks { next: 1 });
+        assert_eq!(filters.filters.len(), 1);
+    }
+
+    #[test]
+    fn installing_past_the_cap_drops_the_stalest() {
+        let mut filters = Filters::new(DEFAULT_FILTER_TIMEOUT);
+        let first = filters.install(PollFilter::Blocks { next: 1 });
+        let second = filters.install(PollFilter::Blocks { next: 1 });
+        for _ in 2..MAX_FILTERS {
+            filters.install(PollFilter::Blocks { next: 1 });
+        }
+        assert!(
+            filters.get_mut(&first).is_some(),
+            "polled: now the freshest"
+        );
+        let newest = filters.install(PollFilter::Blocks { next: 1 });
+        assert_eq!(filters.filters.len(), MAX_FILTERS);
+        assert!(
+            filters.get_mut(&second).is_none(),
+            "the stalest was dropped"
+        );
+        assert!(filters.get_mut(&first).is_some());
+        assert!(filters.get_mut(&newest).is_some());
+    }
 }

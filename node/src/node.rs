@@ -98,6 +98,7 @@ impl Node {
     ) -> Self {
         let (blocks, _) = broadcast::channel(1024);
         let (pending_transactions, _) = broadcast::channel(4096);
+        let filters = Mutex::new(Filters::new(config.filter_timeout));
         Self {
             head: RwLock::new(Arc::new(chain.head_view(None))),
             chain: Mutex::new(chain),
@@ -110,7 +111,7 @@ impl Node {
             cids: Mutex::default(),
             blocks,
             pending_transactions,
-            filters: Mutex::new(Filters::default()),
+            filters,
             instance_id: keccak256(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

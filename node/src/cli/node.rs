@@ -81,6 +81,10 @@ pub(crate) struct NodeArgs {
     /// is reset to the head with an error saying so.
     #[arg(long, default_value_t = verinfer_node::filters::DEFAULT_MAX_LOG_RANGE)]
     max_log_range: u64,
+    /// Seconds a polling filter (eth_newFilter and kin) lives without a poll; at most 10 000
+    /// are kept, installing one more drops the one polled longest ago.
+    #[arg(long, value_name = "SECS", default_value_t = verinfer_node::filters::DEFAULT_FILTER_TIMEOUT.as_secs())]
+    filter_timeout: u64,
     /// Most steps the default (struct logger) tracer records; a longer trace is refused unless
     /// the request sets a `limit` (callTracer has no such bound).
     #[arg(long, default_value_t = verinfer_node::config::DEFAULT_TRACE_MAX_STEPS)]
@@ -246,6 +250,7 @@ pub(crate) fn run_node(args: NodeArgs) -> Result<()> {
         gas_limit: args.gas_limit,
         max_request_body: args.max_request_body,
         max_log_range: args.max_log_range,
+        filter_timeout: std::time::Duration::from_secs(args.filter_timeout),
         trace_max_steps: args.trace_max_steps,
         max_concurrent_traces: args.max_concurrent_traces.max(1),
         max_ws_connections: args.max_ws_connections,

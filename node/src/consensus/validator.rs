@@ -306,13 +306,18 @@ impl Validator {
                 self.node.announce(&mut chain, Arc::new(mined));
                 drop(chain);
                 self.head_since = Instant::now();
-                self.head_proposed = self.proposed_at.get(&hash).copied().unwrap_or(self.head_since);
+                self.head_proposed = self
+                    .proposed_at
+                    .get(&hash)
+                    .copied()
+                    .unwrap_or(self.head_since);
                 // Whatever was built or checked on the old head is stale now.
                 self.checked.clear();
                 let number = self.node.chain().head().header.number;
                 self.proposals.retain(|_, p| p.block.header.number > number);
                 let proposals = &self.proposals;
-                self.proposed_at.retain(|hash, _| proposals.contains_key(hash));
+                self.proposed_at
+                    .retain(|hash, _| proposals.contains_key(hash));
                 Ok(true)
             }
             Err(e) => {

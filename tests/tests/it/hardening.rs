@@ -55,6 +55,40 @@ async fn a_lagging_log_filter_is_reset_with_a_clear_error() {
     node.stop().await;
 }
 
+/// A polling filter nobody polls expires (`--filter-timeout`), so clients that never uninstall
+/// cannot grow the node; a polled one lives on, and an expired id gets "filter not found".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpolled_filter_expires_and_a_polled_one_lives() {
+    let node = spawn(|c| c.filter_timeout = Duration::from_millis(1500)).await;
+    let addr = node.addr;
+    tokio::task::spawn_blocking(move || {
+        let polled = rpc_response(addr, "eth_newBlockFilter", json!([]))["result"].clone();
+        let left = rpc_response(addr, "eth_newFilter", json!([{}]))["result"].clone();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(700));
+            rpc_response(addr, "anvil_mine", json!(["0x1"]));
+            let reply = rpc_response(addr, "eth_getFilterChanges", json!([polled]));
+            assert_eq!(reply["result"].as_array().map(Vec::len), Some(1), "{reply}");
+        }
+        for method in ["eth_getFilterChanges", "eth_getFilterLogs"] {
+            let reply = rpc_response(addr, method, json!([left]));
+            assert_eq!(
+                reply["error"]["message"],
+                json!("filter not found"),
+                "{reply}"
+            );
+        }
+        let reply = rpc_response(addr, "eth_uninstallFilter", json!([left]));
+        assert_eq!(reply["result"], json!(false), "{reply}");
+        let reply = rpc_response(addr, "eth_uninstallFilter", json!([polled]));
+        assert_eq!(reply["result"], json!(true), "{reply}");
+        answers_quickly(addr);
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}
+
 /// F14: protocol corners get the answers geth and anvil give.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_corners_get_clear_answers() {
