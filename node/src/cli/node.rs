@@ -83,7 +83,12 @@ pub(crate) struct NodeArgs {
     max_log_range: u64,
     /// Seconds a polling filter (eth_newFilter and kin) lives without a poll; at most 10 000
     /// are kept, installing one more drops the one polled longest ago.
-    #[arg(long, value_name = "SECS", default_value_t = verinfer_node::filters::DEFAULT_FILTER_TIMEOUT.as_secs())]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = verinfer_node::filters::DEFAULT_FILTER_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     filter_timeout: u64,
     /// Most steps the default (struct logger) tracer records; a longer trace is refused unless
     /// the request sets a `limit` (callTracer has no such bound).
