@@ -57,6 +57,12 @@ struct Installed {
     polled: Instant,
 }
 
+impl Installed {
+    fn expired(&self, now: Instant, timeout: Duration) -> bool {
+        now.duration_since(self.polled) >= timeout
+    }
+}
+
 impl Filters {
     /// No filters; each lives `timeout` without a poll.
     pub fn new(timeout: Duration) -> Self {
@@ -71,8 +77,7 @@ impl Filters {
     pub fn install(&mut self, filter: PollFilter) -> U256 {
         let now = Instant::now();
         let timeout = self.timeout;
-        self.filters
-            .retain(|_, f| now.duration_since(f.polled) < timeout);
+        self.filters.retain(|_, f| !f.expired(now, timeout));
         if self.filters.len() >= MAX_FILTERS {
             let stalest = self
                 .filters
@@ -97,17 +102,20 @@ impl Filters {
 
     /// A live filter by id (which counts as a poll); none if unknown or expired.
     pub fn get_mut(&mut self, id: &U256) -> Option<&mut PollFilter> {
+        use std::collections::hash_map::Entry;
         let now = Instant::now();
-        if self
-            .filters
-            .get(id)
-            .is_some_and(|f| now.duration_since(f.polled) >= self.timeout)
-        {
-            self.filters.remove(id);
+        match self.filters.entry(*id) {
+            Entry::Occupied(entry) if entry.get().expired(now, self.timeout) => {
+                entry.remove();
+                None
+            }
+            Entry::Occupied(entry) => {
+                let installed = entry.into_mut();
+                installed.polled = now;
+                Some(&mut installed.filter)
+            }
+            Entry::Vacant(_) => None,
         }
-        let installed = self.filters.get_mut(id)?;
-        installed.polled = now;
-        Some(&mut installed.filter)
     }
 
     /// Remove a filter; false if there was none (or it had expired).
@@ -115,7 +123,7 @@ impl Filters {
         let timeout = self.timeout;
         self.filters
             .remove(id)
-            .is_some_and(|f| f.polled.elapsed() < timeout)
+            .is_some_and(|f| !f.expired(Instant::now(), timeout))
     }
 }
 

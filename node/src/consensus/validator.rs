@@ -48,6 +48,12 @@ pub(crate) struct Timing {
     pub(crate) idle_block_time: Duration,
 }
 
+/// A block built here or received from its leader, and when.
+struct Seen {
+    proposal: Proposal,
+    at: Instant,
+}
+
 /// A validator: the node, the precompiles it builds and checks blocks with, and the blocks it
 /// has seen but not applied.
 pub(crate) struct Validator {
@@ -57,9 +63,7 @@ pub(crate) struct Validator {
     attester: Address,
     timing: Timing,
     /// Blocks built or received, by hash, not yet on the chain.
-    proposals: HashMap<B256, Proposal>,
-    /// When each of `proposals` was built or first received.
-    proposed_at: HashMap<B256, Instant>,
+    proposals: HashMap<B256, Seen>,
     /// Blocks built or checked on the current head, ready to apply.
     checked: HashMap<B256, Candidate>,
     /// Blocks found wrong, with why.
@@ -91,7 +95,6 @@ impl Validator {
             attester,
             timing,
             proposals: HashMap::new(),
-            proposed_at: HashMap::new(),
             checked: HashMap::new(),
             rejected: HashMap::new(),
             head_since: Instant::now(),
@@ -120,11 +123,15 @@ impl Validator {
     /// does. (Counted from the proposal, not from when the head was applied, so the time the
     /// network took to finalize the head counts towards the interval.)
     pub(crate) fn try_propose(&mut self, parent: B256) -> Option<Proposal> {
+        // Asked on every arriving transaction: too early whatever waits, without the chain's lock.
+        let waited = self.head_proposed.elapsed();
+        if waited < self.timing.block_time {
+            return None;
+        }
         let mut chain = self.node.chain();
         if chain.head().hash != parent {
             return None;
         }
-        let waited = self.head_proposed.elapsed();
         let due = if chain.has_ready() {
             self.timing.block_time
         } else {
@@ -143,8 +150,13 @@ impl Validator {
                     transactions = proposal.transactions.len(),
                     "proposing"
                 );
-                self.proposals.insert(hash, proposal.clone());
-                self.proposed_at.insert(hash, Instant::now());
+                self.proposals.insert(
+                    hash,
+                    Seen {
+                        proposal: proposal.clone(),
+                        at: Instant::now(),
+                    },
+                );
                 self.checked.insert(hash, candidate);
                 Some(proposal)
             }
@@ -159,8 +171,10 @@ impl Validator {
     pub(crate) fn add_proposal(&mut self, proposal: Proposal) {
         let hash = proposal.hash();
         if proposal.block.header.number > self.node.chain().head().header.number {
-            self.proposals.entry(hash).or_insert(proposal);
-            self.proposed_at.entry(hash).or_insert_with(Instant::now);
+            self.proposals.entry(hash).or_insert_with(|| Seen {
+                proposal,
+                at: Instant::now(),
+            });
         }
     }
 
@@ -176,7 +190,7 @@ impl Validator {
         if self.checked.contains_key(&hash) {
             return Verdict::Valid;
         }
-        let Some(proposal) = self.proposals.get(&hash).cloned() else {
+        let Some(proposal) = self.proposals.get(&hash).map(|s| s.proposal.clone()) else {
             return Verdict::NotYet;
         };
         if proposal.block.header.parent_hash != parent {
@@ -238,7 +252,7 @@ impl Validator {
         let mut line = Vec::new();
         let mut at = hash;
         while at != head {
-            let Some(proposal) = self.proposals.get(&at) else {
+            let Some(seen) = self.proposals.get(&at) else {
                 if self.on_chain(&at) {
                     tracing::error!("finalized block {hash} does not descend from the head");
                     return Finalized::Known;
@@ -246,12 +260,12 @@ impl Validator {
                 return Finalized::Missing(at);
             };
             line.push(at);
-            at = proposal.block.header.parent_hash;
+            at = seen.proposal.block.header.parent_hash;
         }
         let certified_block = self
             .proposals
             .get(&hash)
-            .map_or(0, |p| p.block.header.number);
+            .map_or(0, |s| s.proposal.block.header.number);
         let finalization = StoredFinalization {
             view,
             certified_block,
@@ -271,8 +285,8 @@ impl Validator {
     /// false if it could not be, the models to fetch if it needs some.
     fn apply(&mut self, hash: B256, finalization: &StoredFinalization) -> Result<bool, Vec<B256>> {
         let head = self.node.chain().head().hash;
-        if let Some(p) = self.proposals.get(&hash) {
-            if p.block.header.parent_hash == head && !self.checked.contains_key(&hash) {
+        if let Some(seen) = self.proposals.get(&hash) {
+            if seen.proposal.block.header.parent_hash == head && !self.checked.contains_key(&hash) {
                 match self.verify(head, hash) {
                     Verdict::Invalid(why) => {
                         tracing::error!(
@@ -306,18 +320,12 @@ impl Validator {
                 self.node.announce(&mut chain, Arc::new(mined));
                 drop(chain);
                 self.head_since = Instant::now();
-                self.head_proposed = self
-                    .proposed_at
-                    .get(&hash)
-                    .copied()
-                    .unwrap_or(self.head_since);
+                self.head_proposed = self.proposals.get(&hash).map_or(self.head_since, |s| s.at);
                 // Whatever was built or checked on the old head is stale now.
                 self.checked.clear();
                 let number = self.node.chain().head().header.number;
-                self.proposals.retain(|_, p| p.block.header.number > number);
-                let proposals = &self.proposals;
-                self.proposed_at
-                    .retain(|hash, _| proposals.contains_key(hash));
+                self.proposals
+                    .retain(|_, s| s.proposal.block.header.number > number);
                 Ok(true)
             }
             Err(e) => {
@@ -329,8 +337,8 @@ impl Validator {
 
     /// The bytes of block `hash`, for a peer that asks: from memory, or rebuilt from storage.
     pub(crate) fn proposal(&self, hash: &B256) -> Option<Proposal> {
-        if let Some(p) = self.proposals.get(hash) {
-            return Some(p.clone());
+        if let Some(seen) = self.proposals.get(hash) {
+            return Some(seen.proposal.clone());
         }
         let chain = self.node.chain();
         let storage = chain.storage();
