@@ -211,15 +211,25 @@ def hostile():
     # An op from a custom domain.
     one("custom_domain", [helper.make_node("Relu", ["x"], ["y"], domain="com.example")],
         opset=OPSET + [helper.make_opsetid("com.example", 1)], check=False)
-    # A symbolic feature dimension: the input shape is not concrete. (A symbolic batch
-    # dimension is admitted, fixed to 1: see symbolic_batch() below.)
-    # Three problems at once: admission names all of them.
-    one("several_bad_ops", [helper.make_node("NonZero", ["x"], ["nz"]),
-                            helper.make_node("TotallyMadeUpOp", ["x"], ["u"]),
-                            helper.make_node("RandomUniformLike", ["x"], ["y"])], check=False)
-    one("symbolic_features", [helper.make_node("Relu", ["x"], ["y"])],
-        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "F"])],
-        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "F"])])
+    # Symbolic dimensions (a `seq` axis) are admitted with a bound: these two are not.
+    # Bounded so far that one call at the bound costs more gas than a block holds
+    # (250 000 × 64 × 64 multiply-accumulates and a mean: about 355 M gas).
+    seq = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq", 64])
+    seq_out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 64])
+    w = init("w", np.full((64, 64), 0.01, dtype=np.float32))
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["xw"]),
+                           helper.make_node("ReduceMean", ["xw"], ["y"], axes=[1])],
+                          "bounds_over_gas", [seq], [seq_out], [w])
+    m = helper.make_model(g, opset_imports=OPSET)
+    helper.set_model_props(m, {"verinfer.bound.seq": "250000"})
+    save(m, "hostile/bounds_over_gas.onnx")
+    # A bound for a symbol no input has.
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "bound_unknown_symbol",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq"])])
+    m = helper.make_model(g, opset_imports=OPSET)
+    helper.set_model_props(m, {"verinfer.bound.sequence": "64"})
+    save(m, "hostile/bound_unknown_symbol.onnx")
     # ~200 bytes asking for 1.5e9 f32 elements (6 GB).
     one("constant_of_shape_bomb", [
         helper.make_node("ConstantOfShape", ["shape"], ["big"],

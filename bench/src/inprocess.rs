@@ -67,7 +67,7 @@ pub(crate) fn model_costs(
         let model = store
             .get(&info.id)
             .ok_or_else(|| anyhow::anyhow!("model {name} is not in the store"))?;
-        let plan = store.plan(&model)?;
+        let plan = store.at_bounds(&model)?.plan;
         engine::run(&plan, info, inputs, 6)?;
         let bare = median(runs, || {
             let _ = engine::run(&plan, info, inputs, 6);

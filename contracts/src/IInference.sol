@@ -44,7 +44,8 @@ interface IInference {
     /// @dev name The ONNX name of the tensor.
     /// @dev dtype Element type: 0 f32, 1 int8, 2 uint8, 3 int32, 4 int64, 5 bool (0/1),
     ///      6 int16, 7 uint16, 8 uint32.
-    /// @dev shape Concrete dimensions.
+    /// @dev shape Dimensions; a symbolic one (see `symbolicDims`) shows its bound, the largest
+    ///      size a call may give it.
     struct TensorSpec {
         string name;
         uint8 dtype;
@@ -57,12 +58,25 @@ interface IInference {
     /// @dev computeCost Multiply-accumulate count of one run, from tract's cost model.
     /// @dev inferGas Gas `infer` charges for this model.
     /// @dev predictGas Gas `predict` charges for this model.
+    /// @dev For a model with symbolic dimensions all three are at the bounds (the most a call
+    ///      costs); a call pays for the shape it gives.
     struct ModelInfo {
         TensorSpec[] inputs;
         TensorSpec[] outputs;
         uint64 computeCost;
         uint64 inferGas;
         uint64 predictGas;
+    }
+
+    /// @notice A dimension of a model input that the caller's shape sets (an ONNX `dim_param`).
+    /// @dev input Which input (call order). axis Which of its dimensions.
+    /// @dev symbol The symbol's name: every dimension named by it takes the same size.
+    /// @dev max The symbol's bound: a call gives it a size from 1 to `max`.
+    struct SymbolicDim {
+        uint32 input;
+        uint32 axis;
+        string symbol;
+        uint32 max;
     }
 
     /// @notice Emitted by `infer` once the record is in state.
@@ -80,6 +94,11 @@ interface IInference {
     error WrongInputCount(uint256 expected, uint256 got);
     /// @notice Input `input` has shape `got` and the model wants `expected`.
     error ShapeMismatch(uint256 input, uint32[] expected, uint32[] got);
+    /// @notice Input `input`'s dimension `axis` is symbolic and `got` is outside 1..=`max`.
+    error DimensionOutOfBounds(uint256 input, uint256 axis, uint256 got, uint256 max);
+    /// @notice Input `input`'s dimension `axis` is `symbol`, which an earlier dimension set to
+    /// `expected`; this one gives `got`.
+    error SymbolMismatch(uint256 input, uint256 axis, string symbol, uint256 expected, uint256 got);
     /// @notice Input `input` declares a shape of `expected` elements but carries `got` values.
     error ValueCountMismatch(uint256 input, uint256 expected, uint256 got);
     /// @notice The call carries more tensor elements than the precompile accepts.
@@ -123,6 +142,10 @@ interface IInference {
 
     /// @notice Describe an admitted model.
     function modelInfo(bytes32 modelId) external view returns (ModelInfo memory info);
+
+    /// @notice The dimensions of a model's inputs that a call's shapes set; empty when every
+    /// shape is fixed.
+    function symbolicDims(bytes32 modelId) external view returns (SymbolicDim[] memory dims);
 
     /// @notice The address whose key signs attestations.
     function attester() external view returns (address);

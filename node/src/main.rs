@@ -113,8 +113,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Node(args) => run_node(*args).map(|_| true),
         Command::Testnet(args) => testnet(&args).map(|_| true),
-        Command::Model(ModelCommand::Check { paths }) => check(&paths),
-        Command::Model(ModelCommand::Add { paths, cids, rpc }) => add_models(&rpc, &paths, &cids),
+        Command::Model(ModelCommand::Check { paths, bounds }) => check(&paths, &bounds),
+        Command::Model(ModelCommand::Add {
+            paths,
+            cids,
+            rpc,
+            bounds,
+        }) => add_models(&rpc, &paths, &cids, &bounds),
         Command::Model(ModelCommand::List { rpc }) => list_models(&rpc).map(|_| true),
         Command::Model(ModelCommand::Show { id, rpc, out }) => {
             show_model(&rpc, &id, out.as_deref()).map(|_| true)

@@ -504,10 +504,11 @@ fn rerun(bytes: &[u8], call: &IInference::inferCall) -> anyhow::Result<Vec<Tenso
     let model = store
         .get(&info.id)
         .ok_or_else(|| anyhow!("the model vanished from the local store"))?;
-    let plan = store.plan(&model)?;
+    let values = verinfer_precompile::inputs::check(&info, &call.inputs)?;
+    let shaped = store.shaped(&model, &values)?;
     Ok(engine::run(
-        &plan,
-        &info,
+        &shaped.plan,
+        &shaped.info,
         &call.inputs,
         call.outputDecimals,
     )?)

@@ -105,8 +105,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     };
     // Models are priced by the chain's own schedule, recorded when it was created.
     let schedule = crate::schedule::of_chain(&storage, config.gas_schedule.as_ref())?;
+    // A model one call of which no block could hold is refused at admission.
+    let limits = AdmissionLimits {
+        max_call_gas: config.gas_limit,
+        ..AdmissionLimits::default()
+    };
     let models = Arc::new(ModelStore::new(
-        AdmissionLimits::default(),
+        limits,
         schedule,
         DEFAULT_PLAN_CACHE_BYTES,
     ));

@@ -4,7 +4,9 @@
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
-use verinfer_precompile::TensorSpec;
+use std::collections::BTreeMap;
+
+use verinfer_precompile::{Dim, ModelInfo, TensorSpec};
 
 use crate::tensor::TensorJson;
 use crate::witness::BlockWitness;
@@ -16,16 +18,40 @@ pub struct TensorSpecJson {
     pub name: String,
     /// Element type, lowercase (`f32`, `i64`, …).
     pub dtype: String,
-    /// Dimensions (a symbolic batch dimension reads 1).
+    /// Dimensions; a symbolic one reads its bound (a symbol bounded at 1, as a batch
+    /// dimension is by default, reads 1).
     pub shape: Vec<usize>,
+    /// Each dimension: its size, or the name of the symbol the caller's shape sets (older nodes
+    /// do not send them).
+    #[serde(default)]
+    pub dims: Vec<DimJson>,
 }
 
-impl From<&TensorSpec> for TensorSpecJson {
-    fn from(s: &TensorSpec) -> Self {
+/// A dimension of a model input: fixed, or a symbol's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DimJson {
+    /// Always this size.
+    Fixed(usize),
+    /// Set by the caller, from 1 to the symbol's bound (`ModelJson::bounds`).
+    Symbol(String),
+}
+
+impl TensorSpecJson {
+    /// The JSON of `spec`, an input or output of the model `info`.
+    pub fn new(spec: &TensorSpec, info: &ModelInfo) -> Self {
         Self {
-            name: s.name.clone(),
-            dtype: format!("{:?}", s.dtype).to_lowercase(),
-            shape: s.shape.clone(),
+            name: spec.name.clone(),
+            dtype: format!("{:?}", spec.dtype).to_lowercase(),
+            shape: spec.shape.clone(),
+            dims: spec
+                .dims
+                .iter()
+                .map(|d| match *d {
+                    Dim::Fixed(size) => DimJson::Fixed(size),
+                    Dim::Symbol(k) => DimJson::Symbol(info.symbols[k].name.clone()),
+                })
+                .collect(),
         }
     }
 }
@@ -42,7 +68,10 @@ pub struct ModelJson {
     pub inputs: Vec<TensorSpecJson>,
     /// The model's outputs, in order.
     pub outputs: Vec<TensorSpecJson>,
-    /// Compute units admission priced the model at.
+    /// Each symbol of the inputs' dimensions and its bound; empty when every shape is fixed.
+    #[serde(default)]
+    pub bounds: BTreeMap<String, usize>,
+    /// Compute units admission priced the model at (at the bounds: the most a call costs).
     pub compute_cost: u64,
     /// Memory estimate, bytes.
     pub memory_estimate: u64,

@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
             .join(name);
         let info = store.add_file(&path).expect("test model admits");
         let model = store.get(&info.id).expect("just added");
-        let plan = store.plan(&model).expect("plan");
+        let plan = store.at_bounds(&model).expect("plan").plan;
         let tensors = inputs(&info);
         let data = IInference::inferCall {
             modelId: info.id,

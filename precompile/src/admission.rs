@@ -13,8 +13,12 @@ use tract_onnx::prelude::*;
 
 use crate::engine::{self, Plan};
 use crate::gas::GasSchedule;
-use crate::model::{ElementType, ModelInfo, TensorSpec};
+use crate::model::{Dim, ElementType, ModelInfo, TensorSpec};
 use crate::ops::{self, Verdict};
+
+mod symbols;
+
+pub use symbols::with_bounds;
 
 /// Limits applied at admission. The defaults suit a devnet on a laptop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +34,9 @@ pub struct AdmissionLimits {
     /// Most graph nodes, subgraphs included: checked on the protobuf before tract builds
     /// anything (tract's typing and optimization grow faster than linearly with the node count).
     pub max_nodes: usize,
+    /// Most gas one call may cost, at the model's bounds: the chain's block gas limit (a call
+    /// no block can hold would only ever run out of gas).
+    pub max_call_gas: u64,
 }
 
 impl Default for AdmissionLimits {
@@ -40,6 +47,7 @@ impl Default for AdmissionLimits {
             max_tensor_elements: 32 << 20,
             max_output_elements: 4096,
             max_nodes: 10_000,
+            max_call_gas: 30_000_000,
         }
     }
 }
@@ -125,11 +133,35 @@ pub enum AdmissionError {
     /// Several problems, each named.
     #[error("{} problems: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<AdmissionError>),
-    /// A model input has a symbolic or unknown dimension other than the batch dimension.
-    #[error("input {name:?} has no concrete shape (only the first, batch, dimension may be symbolic: it is fixed to 1)")]
+    /// A model input has no shape, or no rank.
+    #[error("input {name:?} declares no shape (its rank must be known; dimensions may be symbols)")]
     NonConcreteInput {
         /// The input's name.
         name: String,
+    },
+    /// A `verinfer.bound.*` metadata entry that cannot be used.
+    #[error("metadata {key:?} = {value:?}: {reason}")]
+    BadBound {
+        /// The metadata key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// At its symbols' bounds one call would cost more gas than a block holds.
+    #[error(
+        "at its bounds ({bounds}) one call costs {gas} gas, over the {limit} block gas limit; \
+         lower a bound (`verinfer model add --bound <symbol>=<n>`, or the model's \
+         `verinfer.bound.<symbol>` metadata)"
+    )]
+    BoundsOverGasLimit {
+        /// The bounds, as `symbol=n, …` (`fixed shapes` for a model without symbols).
+        bounds: String,
+        /// `infer`'s gas at the bounds.
+        gas: u64,
+        /// The block gas limit.
+        limit: u64,
     },
     /// Some tensor inside the model has a shape that depends on input values.
     #[error("tensor {name:?} has a data-dependent shape")]
@@ -199,11 +231,58 @@ pub struct Admitted {
     pub plan: Plan,
 }
 
-/// Run every admission check on `bytes` and build the optimized plan.
+/// Bound of a symbol the model does not bound itself, unless the symbol is only ever a first
+/// (batch) dimension: then 1, so one call is one inference (a bound of 1 fixes it).
+pub const DEFAULT_SYMBOL_BOUND: usize = 128;
+
+/// Prefix of the model metadata key that bounds a symbol: `verinfer.bound.seq = 256`.
+pub const BOUND_KEY_PREFIX: &str = "verinfer.bound.";
+
+/// Run every admission check on `bytes` and build the optimized plan at the model's bounds:
+/// its info holds the worst case, whose gas must fit in [`AdmissionLimits::max_call_gas`].
 pub fn admit(
     bytes: &[u8],
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
+) -> Result<Admitted, AdmissionError> {
+    let admitted = admit_at(bytes, limits, schedule, None)?;
+    let info = &admitted.info;
+    if info.infer_gas > limits.max_call_gas {
+        let bounds = if info.is_fixed() {
+            "fixed shapes".to_string()
+        } else {
+            info.symbols
+                .iter()
+                .map(|s| format!("{}={}", s.name, s.max))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(AdmissionError::BoundsOverGasLimit {
+            bounds,
+            gas: info.infer_gas,
+            limit: limits.max_call_gas,
+        });
+    }
+    Ok(admitted)
+}
+
+/// Build an admitted model at one value of each of its symbols (`values[i]` for
+/// `info.symbols[i]`, each within its bound): the info and plan of the calls of that shape.
+pub fn admit_shape(
+    bytes: &[u8],
+    limits: &AdmissionLimits,
+    schedule: &GasSchedule,
+    values: &[usize],
+) -> Result<Admitted, AdmissionError> {
+    admit_at(bytes, limits, schedule, Some(values))
+}
+
+/// The admission pipeline at `values` of the symbols (`None`: at their bounds).
+fn admit_at(
+    bytes: &[u8],
+    limits: &AdmissionLimits,
+    schedule: &GasSchedule,
+    values: Option<&[usize]>,
 ) -> Result<Admitted, AdmissionError> {
     if bytes.len() > limits.max_model_bytes {
         return Err(AdmissionError::TooLarge {
@@ -217,7 +296,19 @@ pub fn admit(
         .map_err(AdmissionError::Panicked)?
         .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
     check_proto(&proto, limits)?;
-    fix_batch_dims(&mut proto);
+    let (symbols, input_dims) = symbols::input_dims(&proto)?;
+    let values = match values {
+        Some(values) if values.len() == symbols.len() => values.to_vec(),
+        Some(values) => {
+            return Err(AdmissionError::Engine(format!(
+                "{} symbol values for a model with {} symbols",
+                values.len(),
+                symbols.len()
+            )))
+        }
+        None => symbols.iter().map(|s| s.max).collect(),
+    };
+    symbols::set_input_dims(&mut proto, &input_dims, &values);
 
     let typed = engine::catch_panic(|| {
         let mut typed = onnx.model_for_proto_model(&proto)?.into_typed()?;
@@ -246,11 +337,14 @@ pub fn admit(
     let memory_estimate = typed_memory.max(optimized_memory);
     let (input_names, output_names) = graph_names(&proto);
     let ops = op_types(&proto);
-    let inputs = specs(
+    let mut inputs = specs(
         &optimized,
         optimized.input_outlets().map_err(engine_error)?,
         &input_names,
     )?;
+    for (spec, dims) in inputs.iter_mut().zip(input_dims) {
+        spec.dims = dims;
+    }
     let outputs = specs(
         &optimized,
         optimized.output_outlets().map_err(engine_error)?,
@@ -271,6 +365,7 @@ pub fn admit(
         id: keccak256(bytes),
         size: bytes.len(),
         inputs,
+        symbols,
         outputs,
         compute_cost,
         memory_estimate,
@@ -495,33 +590,6 @@ fn check_op(node: &NodeProto) -> Result<(), AdmissionError> {
             reason: reason.into(),
         }),
         Verdict::Unknown => Err(AdmissionError::UnknownOp { op: op.into() }),
-    }
-}
-
-/// Fix a symbolic or unknown first (batch) dimension of every graph input to 1, as converters
-/// write `[None, n]` by default. Other dimensions are left alone (and refused later if symbolic).
-fn fix_batch_dims(proto: &mut ModelProto) {
-    use pb::tensor_shape_proto::dimension::Value;
-    use pb::type_proto::Value as TypeValue;
-    let Some(graph) = proto.graph.as_mut() else {
-        return;
-    };
-    let initialized: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
-    for input in graph
-        .input
-        .iter_mut()
-        .filter(|i| !initialized.contains(&i.name))
-    {
-        let Some(TypeValue::TensorType(tensor)) =
-            input.r#type.as_mut().and_then(|t| t.value.as_mut())
-        else {
-            continue;
-        };
-        if let Some(first) = tensor.shape.as_mut().and_then(|s| s.dim.first_mut()) {
-            if !matches!(first.value, Some(Value::DimValue(v)) if v > 0) {
-                first.value = Some(Value::DimValue(1));
-            }
-        }
     }
 }
 
@@ -864,7 +932,13 @@ fn specs(
                 .as_concrete()
                 .ok_or_else(|| AdmissionError::SymbolicShape { name: name.clone() })?
                 .to_vec();
-            Ok(TensorSpec { name, dtype, shape })
+            let dims = shape.iter().copied().map(Dim::Fixed).collect();
+            Ok(TensorSpec {
+                name,
+                dtype,
+                shape,
+                dims,
+            })
         })
         .collect()
 }

@@ -6,7 +6,10 @@
 //! the fixed-shape plan, plus a dispatch price per plan node and the terms of the `ai.onnx.ml`
 //! kernels and recurrent ops) divided by `compute_units_per_gas`, calibrated so that a CPU-second of
 //! inference costs about what a CPU-second of ordinary EVM execution does (docs/design.md, "Gas").
-//! Everything is fixed at admission: shapes are fixed, so a model's gas is a constant.
+//! A model with fixed shapes has one price, fixed at admission. A model with symbolic dimensions
+//! is priced per concrete shape: the same formula over the cost model of its plan at the call's
+//! shape, a pure function of the model and the shape; its [`ModelInfo`] at its bounds holds the
+//! most a call costs, which admission keeps within the block gas limit.
 
 use alloy_sol_types::SolValue;
 
@@ -101,7 +104,7 @@ impl GasSchedule {
     }
 }
 
-/// Length of `abi.encode(outputs)` for this model: fixed, since shapes are.
+/// Length of `abi.encode(outputs)` for this model at `info`'s shape.
 pub fn output_abi_len(info: &ModelInfo) -> usize {
     let zeros: Vec<Tensor> = info
         .outputs

@@ -62,8 +62,32 @@ pub struct TensorSpec {
     pub name: String,
     /// Element type.
     pub dtype: ElementType,
-    /// Concrete shape.
+    /// Concrete shape: for a model's own [`ModelInfo`], the shape at its symbols' bounds (the
+    /// worst case); for the info of one call, the call's shape.
     pub shape: Vec<usize>,
+    /// What each dimension of an input is: fixed, or set by the caller within a symbol's bound.
+    /// Outputs' dimensions are all [`Dim::Fixed`] (their size at `shape`).
+    pub dims: Vec<Dim>,
+}
+
+/// A dimension of a model input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Always this size.
+    Fixed(usize),
+    /// Named by the symbol at this index of [`ModelInfo::symbols`]: the caller's shape sets it,
+    /// from 1 to the symbol's bound, the same wherever the symbol appears.
+    Symbol(usize),
+}
+
+/// A symbolic input dimension (ONNX `dim_param`, e.g. `seq`) and the largest value it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The ONNX name of the symbol, or `<input>.<axis>` for an unnamed unknown dimension.
+    pub name: String,
+    /// The bound: from the model's `verinfer.bound.<name>` metadata, else the default
+    /// ([`crate::admission::DEFAULT_SYMBOL_BOUND`]).
+    pub max: usize,
 }
 
 impl TensorSpec {
@@ -78,7 +102,9 @@ impl TensorSpec {
     }
 }
 
-/// Metadata of an admitted model, computed once at admission.
+/// Metadata of an admitted model at one concrete shape. The model's own info, computed at
+/// admission, is at its symbols' bounds (the worst case: the largest shapes, cost and gas); a
+/// call to a model with symbols is priced by the info at the call's shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelInfo {
     /// keccak256 of the ONNX bytes.
@@ -87,6 +113,9 @@ pub struct ModelInfo {
     pub size: usize,
     /// Inputs, in call order.
     pub inputs: Vec<TensorSpec>,
+    /// The symbols of the inputs' dimensions, in order of first appearance; empty for a model
+    /// whose shapes are fixed.
+    pub symbols: Vec<Symbol>,
     /// Outputs, in return order.
     pub outputs: Vec<TensorSpec>,
     /// Compute cost of one run: multiply-accumulates and divisions from tract's cost model, plus
@@ -107,5 +136,10 @@ impl ModelInfo {
     /// Total number of input elements.
     pub fn input_elements(&self) -> usize {
         self.inputs.iter().map(TensorSpec::len).sum()
+    }
+
+    /// Whether every input shape is fixed (the model has no symbol).
+    pub fn is_fixed(&self) -> bool {
+        self.symbols.is_empty()
     }
 }

@@ -13,9 +13,10 @@ use crate::abi::{
 use crate::attestation::{self, Attester};
 use crate::engine::{self, Plan, RunError};
 use crate::env::CallEnv;
-use crate::model::TensorSpec;
+use crate::inputs;
+use crate::model::{Dim, ModelInfo, TensorSpec};
 use crate::record::{self, COUNT_SLOT};
-use crate::store::{ModelStore, StoredModel};
+use crate::store::{ModelStore, ShapeKey, Shaped, StoredModel};
 use crate::verify::{Check, Finding, Verifier};
 use crate::ADDRESS;
 
@@ -57,7 +58,9 @@ pub enum Exit {
 #[derive(Clone)]
 struct Prepared {
     model: Arc<StoredModel>,
-    plan: Plan,
+    /// The model at the call's shape.
+    shaped: Shaped,
+    key: ShapeKey,
     model_id: B256,
     inputs: Vec<Tensor>,
     output_decimals: u8,
@@ -66,14 +69,14 @@ struct Prepared {
 
 impl Prepared {
     fn run(&self) -> Result<Vec<Tensor>, RunError> {
-        self.run_on(&self.plan)
+        self.run_on(&self.shaped.plan)
     }
 
     /// Run on `plan`, the model's plan or a copy of it.
     fn run_on(&self, plan: &Plan) -> Result<Vec<Tensor>, RunError> {
         self.model.count_run();
         let started = std::time::Instant::now();
-        let outputs = engine::run(plan, &self.model.info, &self.inputs, self.output_decimals);
+        let outputs = engine::run(plan, &self.shaped.info, &self.inputs, self.output_decimals);
         self.model.time_run(started.elapsed());
         outputs
     }
@@ -182,6 +185,26 @@ impl InferencePrecompile {
                     ),
                 }
             }
+            IInference::symbolicDimsCall::SELECTOR => {
+                let Ok(call) = IInference::symbolicDimsCall::abi_decode_raw(args) else {
+                    return revert(malformed("symbolicDims(bytes32)"));
+                };
+                let gas = decode_gas + view_gas;
+                match self.store.get(&call.modelId) {
+                    Some(model) => Exit::Return(
+                        gas,
+                        IInference::symbolicDimsCall::abi_encode_returns(&symbolic_dims(
+                            &model.info,
+                        )),
+                    ),
+                    None => Exit::Revert(
+                        gas,
+                        abi::revert_data(IInference::UnknownModel {
+                            modelId: call.modelId,
+                        }),
+                    ),
+                }
+            }
             IInference::attesterCall::SELECTOR => Exit::Return(
                 decode_gas + view_gas,
                 IInference::attesterCall::abi_encode_returns(&self.attester()),
@@ -228,16 +251,24 @@ impl InferencePrecompile {
                 modelId: call.modelId,
             }))
         })?;
-        check_inputs(&model.info.inputs, &call.inputs).map_err(revert)?;
-        let gas = decode_gas.saturating_add(if recording {
-            model.info.infer_gas
-        } else {
-            model.info.predict_gas
-        });
-        if gas > gas_limit {
+        let values = inputs::check(&model.info, &call.inputs).map_err(|e| revert(e.revert_data()))?;
+        let charge = |info: &ModelInfo| {
+            decode_gas.saturating_add(if recording {
+                info.infer_gas
+            } else {
+                info.predict_gas
+            })
+        };
+        // A fixed model's price is known before its plan is fetched; a symbolic model's is its
+        // price at the call's shape, known once that shape's plan is built (or cached).
+        if model.info.is_fixed() && charge(&model.info) > gas_limit {
             return Err(Exit::OutOfGas);
         }
-        let plan = self.store.plan(&model).map_err(|e| {
+        let shaped = self.store.shaped(&model, &values).map_err(|e| {
+            let gas = charge(&model.info);
+            if gas > gas_limit {
+                return Exit::OutOfGas;
+            }
             Exit::Revert(
                 gas,
                 abi::revert_data(IInference::InferenceFailed {
@@ -245,9 +276,18 @@ impl InferencePrecompile {
                 }),
             )
         })?;
+        let gas = charge(&shaped.info);
+        if gas > gas_limit {
+            return Err(Exit::OutOfGas);
+        }
+        let key = ShapeKey {
+            id: model.info.id,
+            values,
+        };
         Ok(Prepared {
             model,
-            plan,
+            shaped,
+            key,
             model_id: call.modelId,
             inputs: call.inputs,
             output_decimals: call.outputDecimals,
@@ -429,9 +469,9 @@ fn replay(
         id,
         rerun: Box::new(move |plans| {
             let plan = plans.plan(
-                rerun.model_id,
-                &rerun.plan,
-                rerun.model.info.memory_estimate,
+                &rerun.key,
+                &rerun.shaped.plan,
+                rerun.shaped.info.memory_estimate,
             );
             rerun.run_on(&plan)
         }),
@@ -440,43 +480,6 @@ fn replay(
         signature: witness.signature.clone(),
     });
     Some((witness.outputs, output_hash, witness.signature))
-}
-
-/// Check call inputs against the model's: count, values per shape, shape.
-fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), Vec<u8>> {
-    if specs.len() != inputs.len() {
-        return Err(abi::revert_data(IInference::WrongInputCount {
-            expected: U256::from(specs.len()),
-            got: U256::from(inputs.len()),
-        }));
-    }
-    for (i, (spec, tensor)) in specs.iter().zip(inputs).enumerate() {
-        let declared = tensor
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, d| acc.checked_mul(u64::from(*d)));
-        if declared != Some(tensor.values.len() as u64) {
-            return Err(abi::revert_data(IInference::ValueCountMismatch {
-                input: U256::from(i),
-                expected: declared.map_or(U256::MAX, U256::from),
-                got: U256::from(tensor.values.len()),
-            }));
-        }
-        if tensor.shape.len() != spec.shape.len()
-            || tensor
-                .shape
-                .iter()
-                .zip(&spec.shape)
-                .any(|(a, b)| *a as usize != *b)
-        {
-            return Err(abi::revert_data(IInference::ShapeMismatch {
-                input: U256::from(i),
-                expected: spec.shape.iter().map(|d| *d as u32).collect(),
-                got: tensor.shape.clone(),
-            }));
-        }
-    }
-    Ok(())
 }
 
 fn run_error(e: RunError) -> Vec<u8> {
@@ -512,6 +515,25 @@ fn sload(input: &mut impl CallEnv, slot: U256) -> Result<U256, Exit> {
     input
         .sload(slot)
         .map_err(|e| Exit::Fatal(format!("reading precompile storage: {e}")))
+}
+
+/// Every symbolic input dimension of a model, input by input.
+fn symbolic_dims(info: &ModelInfo) -> Vec<IInference::SymbolicDim> {
+    let mut dims = vec![];
+    for (input, spec) in info.inputs.iter().enumerate() {
+        for (axis, dim) in spec.dims.iter().enumerate() {
+            if let Dim::Symbol(k) = *dim {
+                let symbol = &info.symbols[k];
+                dims.push(IInference::SymbolicDim {
+                    input: input as u32,
+                    axis: axis as u32,
+                    symbol: symbol.name.clone(),
+                    max: symbol.max as u32,
+                });
+            }
+        }
+    }
+    dims
 }
 
 fn abi_info(model: &StoredModel) -> AbiModelInfo {

@@ -1,9 +1,11 @@
 //! Admitted models by id, with a bounded cache of optimized plans.
 //!
 //! The store keeps every admitted model's bytes and metadata. Plans live in a cache bounded by
-//! the sum of their memory estimates: admission puts the plan there, a call takes it from
-//! there, and only a model evicted from the cache is rebuilt from its bytes (once, then cached
-//! again). Everything is behind locks held only for map operations, never during a run.
+//! the sum of their memory estimates, one per model and concrete shape (a model with symbolic
+//! dimensions has one per shape its callers use): admission puts the plan at the model's bounds
+//! there, a call takes its shape's plan from there, and a shape not cached (first used, or
+//! evicted) is built from the model's bytes at that shape (once, then cached). Everything is
+//! behind locks held only for map operations, never during a run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use alloy_primitives::B256;
 
-use crate::admission::{admit, AdmissionError, AdmissionLimits};
+use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits};
 use crate::engine::Plan;
 use crate::gas::GasSchedule;
 use crate::model::ModelInfo;
@@ -70,12 +72,40 @@ impl StoredModel {
     }
 }
 
+/// One model at one concrete shape: what calls of that shape are priced by and run.
+#[derive(Clone)]
+pub struct Shaped {
+    /// The model's metadata at this shape (gas and cost of a call of this shape).
+    pub info: Arc<ModelInfo>,
+    /// The optimized plan for this shape.
+    pub plan: Plan,
+}
+
+/// A cached plan's key: the model and the value of each of its symbols (none for fixed shapes).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ShapeKey {
+    /// The model id.
+    pub id: B256,
+    /// The value of each symbol, in [`ModelInfo::symbols`] order.
+    pub values: Vec<usize>,
+}
+
+impl ShapeKey {
+    /// The key of `info`'s own shape (its bounds).
+    pub fn bounds(info: &ModelInfo) -> Self {
+        Self {
+            id: info.id,
+            values: info.symbols.iter().map(|s| s.max).collect(),
+        }
+    }
+}
+
 /// Admitted models and their plans.
 pub struct ModelStore {
     limits: AdmissionLimits,
     schedule: GasSchedule,
     models: RwLock<HashMap<B256, Arc<StoredModel>>>,
-    plans: Mutex<PlanCache>,
+    plans: Mutex<PlanCache<Shaped>>,
 }
 
 impl std::fmt::Debug for ModelStore {
@@ -134,7 +164,14 @@ impl ModelStore {
         }
         let admitted = admit(bytes, &self.limits, &self.schedule)?;
         let info = admitted.info.clone();
-        lock(&self.plans).insert(id, admitted.plan, info.memory_estimate);
+        lock(&self.plans).insert(
+            ShapeKey::bounds(&info),
+            Shaped {
+                info: Arc::new(info.clone()),
+                plan: admitted.plan,
+            },
+            info.memory_estimate,
+        );
         let stored = Arc::new(StoredModel {
             info: admitted.info,
             bytes: Arc::from(bytes),
@@ -182,18 +219,32 @@ impl ModelStore {
         infos
     }
 
-    /// The plan of an admitted model: from the cache, or rebuilt from its bytes if evicted.
-    pub fn plan(&self, model: &StoredModel) -> Result<Plan, AdmissionError> {
-        if let Some(plan) = lock(&self.plans).get(&model.info.id) {
-            return Ok(plan);
+    /// An admitted model at the shape `values` of its symbols give (each within its bound):
+    /// from the cache, or built from its bytes at that shape.
+    pub fn shaped(&self, model: &StoredModel, values: &[usize]) -> Result<Shaped, AdmissionError> {
+        let key = ShapeKey {
+            id: model.info.id,
+            values: values.to_vec(),
+        };
+        if let Some(shaped) = lock(&self.plans).get(&key) {
+            return Ok(shaped);
         }
-        let admitted = admit(&model.bytes, &self.limits, &self.schedule)?;
-        lock(&self.plans).insert(
-            model.info.id,
-            admitted.plan.clone(),
-            model.info.memory_estimate,
-        );
-        Ok(admitted.plan)
+        let admitted = if key == ShapeKey::bounds(&model.info) {
+            admit(&model.bytes, &self.limits, &self.schedule)?
+        } else {
+            admit_shape(&model.bytes, &self.limits, &self.schedule, values)?
+        };
+        let shaped = Shaped {
+            info: Arc::new(admitted.info),
+            plan: admitted.plan,
+        };
+        lock(&self.plans).insert(key, shaped.clone(), shaped.info.memory_estimate);
+        Ok(shaped)
+    }
+
+    /// An admitted model at its bounds (for a model with fixed shapes: its only shape).
+    pub fn at_bounds(&self, model: &StoredModel) -> Result<Shaped, AdmissionError> {
+        self.shaped(model, &ShapeKey::bounds(&model.info).values)
     }
 }
 
@@ -208,22 +259,22 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Least-recently-used plans, bounded by the sum of their memory estimates (the store's, and
-/// each verifier worker's own copies).
-pub(crate) struct PlanCache {
+/// Least-recently-used plans by model and shape, bounded by the sum of their memory estimates
+/// (the store's [`Shaped`] plans, and each verifier worker's own copies of plans).
+pub(crate) struct PlanCache<V> {
     budget: u64,
     used: u64,
     clock: u64,
-    entries: HashMap<B256, CachedPlan>,
+    entries: HashMap<ShapeKey, CachedPlan<V>>,
 }
 
-struct CachedPlan {
-    plan: Plan,
+struct CachedPlan<V> {
+    value: V,
     cost: u64,
     last_used: u64,
 }
 
-impl PlanCache {
+impl<V: Clone> PlanCache<V> {
     /// An empty cache holding at most `budget` bytes of estimates.
     pub(crate) fn new(budget: u64) -> Self {
         Self {
@@ -234,22 +285,22 @@ impl PlanCache {
         }
     }
 
-    /// The plan of model `id`, if cached (now the most recently used).
-    pub(crate) fn get(&mut self, id: &B256) -> Option<Plan> {
+    /// The plan of `key`, if cached (now the most recently used).
+    pub(crate) fn get(&mut self, key: &ShapeKey) -> Option<V> {
         self.clock += 1;
-        let entry = self.entries.get_mut(id)?;
+        let entry = self.entries.get_mut(key)?;
         entry.last_used = self.clock;
-        Some(entry.plan.clone())
+        Some(entry.value.clone())
     }
 
-    /// Cache `plan` of model `id`, whose memory estimate is `cost`, evicting the least
-    /// recently used others while over budget.
-    pub(crate) fn insert(&mut self, id: B256, plan: Plan, cost: u64) {
+    /// Cache `value` under `key`, whose memory estimate is `cost`, evicting the least recently
+    /// used others while over budget.
+    pub(crate) fn insert(&mut self, key: ShapeKey, value: V, cost: u64) {
         self.clock += 1;
         if let Some(old) = self.entries.insert(
-            id,
+            key.clone(),
             CachedPlan {
-                plan,
+                value,
                 cost,
                 last_used: self.clock,
             },
@@ -262,9 +313,9 @@ impl PlanCache {
             let Some(victim) = self
                 .entries
                 .iter()
-                .filter(|(k, _)| **k != id)
+                .filter(|(k, _)| **k != key)
                 .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| *k)
+                .map(|(k, _)| k.clone())
             else {
                 break;
             };
@@ -292,7 +343,7 @@ mod tests {
         assert_eq!(lock(&store.plans).entries.len(), 1);
         for id in [a.id, b.id, a.id] {
             let model = store.get(&id).unwrap();
-            store.plan(&model).unwrap();
+            store.at_bounds(&model).unwrap();
         }
         assert_eq!(lock(&store.plans).entries.len(), 1);
         assert_eq!(store.list().len(), 2);

@@ -19,7 +19,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use crate::abi::{InferenceRecord, Tensor};
 use crate::attestation;
 use crate::engine::{self, Plan, RunError};
-use crate::store::PlanCache;
+use crate::store::{PlanCache, ShapeKey};
 
 /// What a block keeps of each inference it recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ const WORKER_COPIES_MAX_BYTES: u64 = 256 << 20;
 /// use ([`engine::private_copy`]: two threads running one plan contend on its constants'
 /// reference counts); on the EVM's thread, the shared plan.
 pub(crate) struct PlanCopies {
-    copies: Option<PlanCache>,
+    copies: Option<PlanCache<Plan>>,
 }
 
 impl PlanCopies {
@@ -175,9 +175,9 @@ impl PlanCopies {
         }
     }
 
-    /// The plan to run model `id` with, whose shared plan is `plan` and whose memory estimate
-    /// is `bytes`.
-    pub(crate) fn plan(&mut self, id: B256, plan: &Plan, bytes: u64) -> Plan {
+    /// The plan to run `key` (a model at a shape) with, whose shared plan is `plan` and whose
+    /// memory estimate is `bytes`.
+    pub(crate) fn plan(&mut self, key: &ShapeKey, plan: &Plan, bytes: u64) -> Plan {
         let Some(copies) = self
             .copies
             .as_mut()
@@ -185,12 +185,12 @@ impl PlanCopies {
         else {
             return plan.clone();
         };
-        if let Some(copy) = copies.get(&id) {
+        if let Some(copy) = copies.get(key) {
             return copy;
         }
         // A copy that cannot be made runs the shared plan: slower, same outputs.
         let copy = engine::private_copy(plan).unwrap_or_else(|_| plan.clone());
-        copies.insert(id, copy.clone(), bytes);
+        copies.insert(key.clone(), copy.clone(), bytes);
         copy
     }
 }
@@ -442,12 +442,19 @@ mod tests {
             .plan
     }
 
+    fn key(byte: u8) -> ShapeKey {
+        ShapeKey {
+            id: B256::repeat_byte(byte),
+            values: vec![],
+        }
+    }
+
     /// A worker copies a small model's plan once and keeps it; a large model, or the EVM's
     /// thread, runs the shared plan; past its budget a worker drops its least recently used copy.
     #[test]
     fn workers_copy_small_plans_once_within_a_budget() {
         let shared = plan();
-        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        let (a, b) = (&key(1), &key(2));
         let mut worker = PlanCopies::per_worker();
         let copy = worker.plan(a, &shared, 1000);
         assert!(!Arc::ptr_eq(&copy, &shared));
@@ -461,17 +468,17 @@ mod tests {
 
         // Four copies of 60 MiB fit the 256 MiB budget; the fifth evicts the least recently used.
         let mut worker = PlanCopies::per_worker();
-        let first = worker.plan(B256::repeat_byte(10), &shared, 60 << 20);
+        let first = worker.plan(&key(10), &shared, 60 << 20);
         let kept: Vec<Plan> = (11..=13)
-            .map(|k| worker.plan(B256::repeat_byte(k), &shared, 60 << 20))
+            .map(|k| worker.plan(&key(k), &shared, 60 << 20))
             .collect();
         assert!(Arc::ptr_eq(
-            &worker.plan(B256::repeat_byte(10), &shared, 60 << 20),
+            &worker.plan(&key(10), &shared, 60 << 20),
             &first
         ));
-        worker.plan(B256::repeat_byte(14), &shared, 60 << 20);
+        worker.plan(&key(14), &shared, 60 << 20);
         assert!(!Arc::ptr_eq(
-            &worker.plan(B256::repeat_byte(11), &shared, 60 << 20),
+            &worker.plan(&key(11), &shared, 60 << 20),
             &kept[0]
         ));
     }

@@ -179,8 +179,14 @@ pub fn run_model(
     let model = store
         .get(&info.id)
         .ok_or_else(|| anyhow!("model {} vanished from the store", info.id))?;
-    let plan = store.plan(&model)?;
-    Ok(engine::run(&plan, &info, inputs, output_decimals)?)
+    let values = verinfer_precompile::inputs::check(&info, inputs)?;
+    let shaped = store.shaped(&model, &values)?;
+    Ok(engine::run(
+        &shaped.plan,
+        &shaped.info,
+        inputs,
+        output_decimals,
+    )?)
 }
 
 /// keccak256 of the file at `path`: a model's id.

@@ -168,6 +168,14 @@ pub(crate) fn describe_error(error: &IInference::IInferenceErrors) -> String {
             "ShapeMismatch: input {} expects shape {:?}, got {:?}",
             e.input, e.expected, e.got
         ),
+        E::DimensionOutOfBounds(e) => format!(
+            "DimensionOutOfBounds: input {} dimension {} is {}, the model takes 1 to {}",
+            e.input, e.axis, e.got, e.max
+        ),
+        E::SymbolMismatch(e) => format!(
+            "SymbolMismatch: input {} dimension {} is {} = {}, but an earlier input set it to {}",
+            e.input, e.axis, e.symbol, e.got, e.expected
+        ),
         E::ValueCountMismatch(e) => format!(
             "ValueCountMismatch: input {} has {} values, its shape needs {}",
             e.input, e.got, e.expected

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 use verinfer_node::client::{Client, ClientError};
-use verinfer_node::wire::{ModelJson, TensorSpecJson};
-use verinfer_precompile::{ModelInfo, ModelStore};
+use verinfer_node::wire::{DimJson, ModelJson, TensorSpecJson};
+use verinfer_precompile::{with_bounds, AdmissionError, Dim, ModelInfo, ModelStore};
 
 #[derive(Subcommand)]
 pub(crate) enum ModelCommand {
@@ -17,6 +17,12 @@ pub(crate) enum ModelCommand {
     Check {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Bound a symbolic input dimension, e.g. `--bound seq=256` (repeatable): written into
+        /// the model's `verinfer.bound.<symbol>` metadata, which makes it another model, with
+        /// another id. Without it a symbol is bounded by the model's own metadata, else 1 for a
+        /// batch-only dimension and 128 for any other.
+        #[arg(long = "bound", value_name = "SYMBOL=N", value_parser = parse_bound)]
+        bounds: Vec<(String, usize)>,
     },
     /// Upload models (files or directories of .onnx files) to a running node.
     Add {
@@ -26,6 +32,10 @@ pub(crate) enum ModelCommand {
         /// it (repeatable; one file only). Bindings are kept in chain state and cannot change.
         #[arg(long = "cid", value_name = "CID")]
         cids: Vec<String>,
+        /// Bound a symbolic input dimension, as for `check` (the uploaded model is the file
+        /// with the bound written in, so its id is not the file's keccak256).
+        #[arg(long = "bound", value_name = "SYMBOL=N", value_parser = parse_bound)]
+        bounds: Vec<(String, usize)>,
         #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc: String,
     },
@@ -45,22 +55,58 @@ pub(crate) enum ModelCommand {
     },
 }
 
-/// Admit every model under `paths` (`-`: the bytes on stdin); returns whether all were
-/// accepted.
-pub(crate) fn check(paths: &[PathBuf]) -> Result<bool> {
+/// `SYMBOL=N`, as `--bound` takes it.
+fn parse_bound(s: &str) -> Result<(String, usize), String> {
+    let (symbol, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not SYMBOL=N (e.g. seq=256)"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{n:?} is not a bound: a positive integer"))?;
+    if symbol.is_empty() || n == 0 {
+        return Err(format!("{s:?}: a bound names a symbol and is at least 1"));
+    }
+    Ok((symbol.to_string(), n))
+}
+
+/// A model's bytes with `bounds` written in (unchanged when there are none).
+fn bounded(bytes: Vec<u8>, bounds: &[(String, usize)]) -> Result<Vec<u8>, AdmissionError> {
+    if bounds.is_empty() {
+        return Ok(bytes);
+    }
+    with_bounds(&bytes, bounds)
+}
+
+/// Admit every model under `paths` (`-`: the bytes on stdin), with `bounds` written in;
+/// returns whether all were accepted.
+pub(crate) fn check(paths: &[PathBuf], bounds: &[(String, usize)]) -> Result<bool> {
     let store = ModelStore::default();
     let mut all_ok = true;
+    let refused = |path: &Path, source| verinfer_precompile::store::AddError::Refused {
+        path: path.into(),
+        source,
+    };
     for path in paths {
         let results = if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .context("reading the model from stdin")?;
-            vec![store.add_bytes(&bytes).map_err(|source| {
-                verinfer_precompile::store::AddError::Refused {
-                    path: path.clone(),
-                    source,
-                }
-            })]
+            vec![bounded(bytes, bounds)
+                .and_then(|b| store.add_bytes(&b))
+                .map_err(|source| refused(path, source))]
+        } else if !bounds.is_empty() {
+            let mut results = vec![];
+            for file in onnx_files(std::slice::from_ref(path))? {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                results.push(
+                    bounded(bytes, bounds)
+                        .and_then(|b| store.add_bytes(&b))
+                        .map_err(|source| refused(&file, source)),
+                );
+            }
+            results
         } else if path.is_dir() {
             store
                 .add_dir(path)
@@ -85,7 +131,19 @@ pub(crate) fn print_model(info: &ModelInfo) {
     let specs = |specs: &[verinfer_precompile::TensorSpec]| {
         specs
             .iter()
-            .map(|s| format!("{}:{:?}{:?}", s.name, s.dtype, s.shape))
+            .map(|s| {
+                let dims: Vec<String> = s
+                    .dims
+                    .iter()
+                    .map(|d| match *d {
+                        Dim::Fixed(n) => n.to_string(),
+                        Dim::Symbol(k) => {
+                            format!("{}<={}", info.symbols[k].name, info.symbols[k].max)
+                        }
+                    })
+                    .collect();
+                format!("{}:{:?}[{}]", s.name, s.dtype, dims.join(", "))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -117,7 +175,12 @@ pub(crate) fn onnx_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub(crate) fn add_models(rpc: &str, paths: &[PathBuf], cids: &[String]) -> Result<bool> {
+pub(crate) fn add_models(
+    rpc: &str,
+    paths: &[PathBuf],
+    cids: &[String],
+    bounds: &[(String, usize)],
+) -> Result<bool> {
     let client = Client::new(rpc)?;
     let files = onnx_files(paths)?;
     if !cids.is_empty() && files.len() != 1 {
@@ -129,6 +192,14 @@ pub(crate) fn add_models(rpc: &str, paths: &[PathBuf], cids: &[String]) -> Resul
     let mut all_ok = true;
     for file in files {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let bytes = match bounded(bytes, bounds) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                all_ok = false;
+                out!("refused  {}: {e}", file.display());
+                continue;
+            }
+        };
         let size = bytes.len();
         eprintln!("uploading {} ({size} bytes)", file.display());
         match client.call::<ModelJson>("verinfer_uploadModel", json!([Bytes::from(bytes), cids])) {
@@ -168,10 +239,26 @@ pub(crate) fn list_models(rpc: &str) -> Result<()> {
     if models.is_empty() {
         out!("no models");
     }
-    let specs = |specs: &[TensorSpecJson]| {
+    let specs = |m: &ModelJson, specs: &[TensorSpecJson]| {
         specs
             .iter()
-            .map(|s| format!("{}:{}{:?}", s.name, s.dtype, s.shape))
+            .map(|s| {
+                let dims: Vec<String> = match s.dims.is_empty() {
+                    true => s.shape.iter().map(usize::to_string).collect(),
+                    false => s
+                        .dims
+                        .iter()
+                        .map(|d| match d {
+                            DimJson::Fixed(n) => n.to_string(),
+                            DimJson::Symbol(name) => match m.bounds.get(name) {
+                                Some(max) => format!("{name}<={max}"),
+                                None => name.clone(),
+                            },
+                        })
+                        .collect(),
+                };
+                format!("{}:{}[{}]", s.name, s.dtype, dims.join(", "))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -180,8 +267,8 @@ pub(crate) fn list_models(rpc: &str) -> Result<()> {
             "{}  {} bytes  in [{}]  out [{}]  infer gas {}  runs {}",
             m.id,
             m.size,
-            specs(&m.inputs),
-            specs(&m.outputs),
+            specs(&m, &m.inputs),
+            specs(&m, &m.outputs),
             m.infer_gas,
             m.runs
         );

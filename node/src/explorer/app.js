@@ -19,6 +19,8 @@ const ERRORS = Object.fromEntries(
     "DecimalsTooLarge(uint256,uint256)", "ValueOutOfRange(uint256,uint256)",
     "NonFiniteOutput(uint256,uint256)", "InferenceFailed(string)", "NotDirectCall()",
     "ValueNotAccepted()", "UnknownInference(uint256)", "PrecompileUnavailable(string)",
+    "DimensionOutOfBounds(uint256,uint256,uint256,uint256)",
+    "SymbolMismatch(uint256,uint256,string,uint256,uint256)",
   ].map((sig) => [c.selector(sig), sig]),
 );
 

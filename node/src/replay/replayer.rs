@@ -79,8 +79,13 @@ impl<'a> Replayer<'a> {
         report: Report,
     ) -> anyhow::Result<Self> {
         // Models priced as the chain priced them: its own schedule.
+        // Every model the chain admitted is replayed, whatever the block gas limit then was.
+        let limits = AdmissionLimits {
+            max_call_gas: u64::MAX,
+            ..AdmissionLimits::default()
+        };
         let store = Arc::new(ModelStore::new(
-            AdmissionLimits::default(),
+            limits,
             source.gas_schedule()?,
             DEFAULT_PLAN_CACHE_BYTES,
         ));

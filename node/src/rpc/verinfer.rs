@@ -21,7 +21,7 @@ use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
 use crate::storage::{StoredBlock, StoredFinalization};
 use crate::tensor::tensors_json;
-use crate::wire::{BlockCertificateJson, InferenceJson, ModelJson, WitnessJson};
+use crate::wire::{TensorSpecJson, BlockCertificateJson, InferenceJson, ModelJson, WitnessJson};
 
 fn model_json(
     node: &Node,
@@ -34,8 +34,21 @@ fn model_json(
         cids: cids.remove(&info.id).unwrap_or_default(),
         id: info.id,
         size: info.size,
-        inputs: info.inputs.iter().map(Into::into).collect(),
-        outputs: info.outputs.iter().map(Into::into).collect(),
+        inputs: info
+            .inputs
+            .iter()
+            .map(|s| TensorSpecJson::new(s, info))
+            .collect(),
+        outputs: info
+            .outputs
+            .iter()
+            .map(|s| TensorSpecJson::new(s, info))
+            .collect(),
+        bounds: info
+            .symbols
+            .iter()
+            .map(|s| (s.name.clone(), s.max))
+            .collect(),
         compute_cost: info.compute_cost,
         memory_estimate: info.memory_estimate,
         infer_gas: info.infer_gas,

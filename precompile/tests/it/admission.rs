@@ -95,11 +95,24 @@ fn symbolic_batch_dimension_is_fixed_to_one() {
 }
 
 #[test]
-fn symbolic_feature_dimension_is_refused() {
-    assert_eq!(
-        refusal("hostile/symbolic_features.onnx"),
-        AdmissionError::NonConcreteInput { name: "x".into() }
+fn a_bound_past_the_block_gas_limit_is_refused() {
+    let AdmissionError::BoundsOverGasLimit { bounds, gas, limit } =
+        refusal("hostile/bounds_over_gas.onnx")
+    else {
+        panic!("expected BoundsOverGasLimit");
+    };
+    assert_eq!(bounds, "seq=250000");
+    assert!(gas > limit && limit == 30_000_000, "{gas} {limit}");
+}
+
+#[test]
+fn a_bound_for_no_symbol_is_refused() {
+    let e = refusal("hostile/bound_unknown_symbol.onnx");
+    assert!(
+        matches!(&e, AdmissionError::BadBound { key, .. } if key == "verinfer.bound.sequence"),
+        "{e:?}"
     );
+    assert!(e.to_string().contains("symbols: seq"), "{e}");
 }
 
 #[test]
@@ -218,7 +231,7 @@ fn small_integer_and_bool_types_cross_the_abi() {
         ]
     );
     assert_eq!(ElementType::Bool.code(), 5);
-    let plan = store.plan(&store.get(&info.id).unwrap()).unwrap();
+    let plan = store.at_bounds(&store.get(&info.id).unwrap()).unwrap().plan;
     let t = |shape: &[u32], values: &[i64]| Tensor {
         shape: shape.to_vec(),
         values: values.iter().map(|v| I256::try_from(*v).unwrap()).collect(),

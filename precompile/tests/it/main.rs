@@ -4,3 +4,4 @@
 mod admission;
 mod fuzz;
 mod real_models;
+mod torch_models;

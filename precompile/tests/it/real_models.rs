@@ -59,7 +59,7 @@ fn every_family_is_admitted_and_agrees_with_onnxruntime() {
             .add_file(&real(&format!("{name}.onnx")))
             .unwrap_or_else(|e| panic!("{name} refused: {e}"));
         let stored = store.get(&info.id).unwrap();
-        let plan = store.plan(&stored).unwrap();
+        let plan = store.at_bounds(&stored).unwrap().plan;
         // Tree ensembles (flagged `bitExact` by models/real/generate.py) follow onnxruntime's
         // order of operations: the same f32 bits. Linear models agree within 1e-6 (1–4 ulp):
         // onnxruntime's GEMM splits a dot product across vector lanes and its batched logistic
@@ -213,7 +213,7 @@ fn onnx_backend_tree_ensemble_set_membership() {
     let info = store
         .add_file(&real("onnx_backend_tree_ensemble_set_membership.onnx"))
         .unwrap();
-    let plan = store.plan(&store.get(&info.id).unwrap()).unwrap();
+    let plan = store.at_bounds(&store.get(&info.id).unwrap()).unwrap().plan;
     let x = tract_ndarray::arr2(&[[1.2f32], [3.4], [-0.12], [f32::NAN], [12.0], [7.0]]).into_dyn();
     let y = plan.run(tvec!(x.into_tensor().into_tvalue())).unwrap();
     let y = y[0].clone().into_tensor();
