@@ -69,9 +69,10 @@ class Decoder(nn.Module):
     """A small GPT-2: token and learned position embeddings, blocks, final norm, tied head.
 
     Logits for every position are `context × vocab` outputs, each a storage slot of the record
-    `infer` writes: 16 × 48 keeps a call at the bound within a 30 M block gas limit."""
+    `infer` writes: 16 × 32 keeps a call at the bound within a transaction's gas cap (EIP-7825's
+    2^24, about 16.8 M)."""
 
-    def __init__(self, vocab=48, d=32, heads=4, layers=2, context=16):
+    def __init__(self, vocab=32, d=32, heads=4, layers=2, context=16):
         super().__init__()
         self.wte = nn.Embedding(vocab, d)
         self.wpe = nn.Embedding(context, d)
@@ -158,7 +159,7 @@ def main():
 
         decoder = Decoder()
         path = export(decoder, "gpt2_decoder", torch.zeros(2, 8, dtype=torch.int64), "input_ids", "logits", 16, bound=16)
-        families["torch_gpt2_decoder"] = reference(path, [tokens(4, 48), tokens(9, 48), tokens(16, 48)])
+        families["torch_gpt2_decoder"] = reference(path, [tokens(4, 32), tokens(9, 32), tokens(16, 32)])
 
         forecaster = Forecaster()
         series = lambda n: np.round(rng.normal(0, 1, (1, n, 3)), 2).astype(np.float32)

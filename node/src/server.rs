@@ -105,16 +105,12 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle> {
     };
     // Models are priced by the chain's own schedule, recorded when it was created.
     let schedule = crate::schedule::of_chain(&storage, config.gas_schedule.as_ref())?;
-    // A model one call of which no block could hold is refused at admission.
+    // A model one call of which no transaction could pay for is refused at admission.
     let limits = AdmissionLimits {
-        max_call_gas: config.gas_limit,
+        max_call_gas: config.gas_limit.min(crate::chain::TX_GAS_LIMIT_CAP),
         ..AdmissionLimits::default()
     };
-    let models = Arc::new(ModelStore::new(
-        limits,
-        schedule,
-        DEFAULT_PLAN_CACHE_BYTES,
-    ));
+    let models = Arc::new(ModelStore::new(limits, schedule, DEFAULT_PLAN_CACHE_BYTES));
     for bytes in &replayed.models {
         let info = models
             .add_bytes(bytes)

@@ -34,8 +34,9 @@ pub struct AdmissionLimits {
     /// Most graph nodes, subgraphs included: checked on the protobuf before tract builds
     /// anything (tract's typing and optimization grow faster than linearly with the node count).
     pub max_nodes: usize,
-    /// Most gas one call may cost, at the model's bounds: the chain's block gas limit (a call
-    /// no block can hold would only ever run out of gas).
+    /// Most gas one call may cost, at the model's bounds: the most gas one transaction may
+    /// have (the block gas limit, at most EIP-7825's cap of 2^24); a call no transaction can
+    /// pay for would only ever run out of gas.
     pub max_call_gas: u64,
 }
 
@@ -47,7 +48,7 @@ impl Default for AdmissionLimits {
             max_tensor_elements: 32 << 20,
             max_output_elements: 4096,
             max_nodes: 10_000,
-            max_call_gas: 30_000_000,
+            max_call_gas: 1 << 24,
         }
     }
 }
@@ -134,7 +135,9 @@ pub enum AdmissionError {
     #[error("{} problems: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<AdmissionError>),
     /// A model input has no shape, or no rank.
-    #[error("input {name:?} declares no shape (its rank must be known; dimensions may be symbols)")]
+    #[error(
+        "input {name:?} declares no shape (its rank must be known; dimensions may be symbols)"
+    )]
     NonConcreteInput {
         /// The input's name.
         name: String,
@@ -149,9 +152,9 @@ pub enum AdmissionError {
         /// What is wrong with it.
         reason: String,
     },
-    /// At its symbols' bounds one call would cost more gas than a block holds.
+    /// At its symbols' bounds one call would cost more gas than a transaction may have.
     #[error(
-        "at its bounds ({bounds}) one call costs {gas} gas, over the {limit} block gas limit; \
+        "at its bounds ({bounds}) one call costs {gas} gas, over the {limit} gas a transaction may have; \
          lower a bound (`verinfer model add --bound <symbol>=<n>`, or the model's \
          `verinfer.bound.<symbol>` metadata)"
     )]
@@ -160,7 +163,7 @@ pub enum AdmissionError {
         bounds: String,
         /// `infer`'s gas at the bounds.
         gas: u64,
-        /// The block gas limit.
+        /// The most gas a transaction may have.
         limit: u64,
     },
     /// Some tensor inside the model has a shape that depends on input values.

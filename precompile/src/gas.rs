@@ -9,7 +9,7 @@
 //! A model with fixed shapes has one price, fixed at admission. A model with symbolic dimensions
 //! is priced per concrete shape: the same formula over the cost model of its plan at the call's
 //! shape, a pure function of the model and the shape; its [`ModelInfo`] at its bounds holds the
-//! most a call costs, which admission keeps within the block gas limit.
+//! most a call costs, which admission keeps within what one transaction may spend.
 
 use alloy_sol_types::SolValue;
 

@@ -251,7 +251,8 @@ impl InferencePrecompile {
                 modelId: call.modelId,
             }))
         })?;
-        let values = inputs::check(&model.info, &call.inputs).map_err(|e| revert(e.revert_data()))?;
+        let values =
+            inputs::check(&model.info, &call.inputs).map_err(|e| revert(e.revert_data()))?;
         let charge = |info: &ModelInfo| {
             decode_gas.saturating_add(if recording {
                 info.infer_gas

@@ -98,8 +98,8 @@ pub(crate) fn check(paths: &[PathBuf], bounds: &[(String, usize)]) -> Result<boo
         } else if !bounds.is_empty() {
             let mut results = vec![];
             for file in onnx_files(std::slice::from_ref(path))? {
-                let bytes = std::fs::read(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
                 results.push(
                     bounded(bytes, bounds)
                         .and_then(|b| store.add_bytes(&b))

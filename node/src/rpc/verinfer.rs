@@ -21,7 +21,7 @@ use crate::replay::ReplayBlock;
 use crate::state::StoredDiff;
 use crate::storage::{StoredBlock, StoredFinalization};
 use crate::tensor::tensors_json;
-use crate::wire::{TensorSpecJson, BlockCertificateJson, InferenceJson, ModelJson, WitnessJson};
+use crate::wire::{BlockCertificateJson, InferenceJson, ModelJson, TensorSpecJson, WitnessJson};
 
 fn model_json(
     node: &Node,

@@ -112,11 +112,7 @@ fn declared_bounds<'a>(
             Ok(n) if (1..=MAX_BOUND).contains(&n) => {
                 bounds.insert(symbol, n);
             }
-            _ => {
-                return Err(bad(format!(
-                    "a bound is an integer from 1 to {MAX_BOUND}"
-                )))
-            }
+            _ => return Err(bad(format!("a bound is an integer from 1 to {MAX_BOUND}"))),
         }
     }
     Ok(bounds)
@@ -163,8 +159,8 @@ pub(super) fn set_input_dims(proto: &mut ModelProto, input_dims: &[Vec<Dim>], va
 /// metadata, replacing any bound it already had for those symbols. The result is another
 /// model, with another id. Checked like admission checks a model's own bounds.
 pub fn with_bounds(bytes: &[u8], bounds: &[(String, usize)]) -> Result<Vec<u8>, AdmissionError> {
-    let mut proto = ModelProto::decode(bytes)
-        .map_err(|e| AdmissionError::Unparsable(format!("{e}")))?;
+    let mut proto =
+        ModelProto::decode(bytes).map_err(|e| AdmissionError::Unparsable(format!("{e}")))?;
     for (symbol, bound) in bounds {
         let key = format!("{BOUND_KEY_PREFIX}{symbol}");
         proto.metadata_props.retain(|e| e.key != key);

@@ -102,7 +102,7 @@ fn a_bound_past_the_block_gas_limit_is_refused() {
         panic!("expected BoundsOverGasLimit");
     };
     assert_eq!(bounds, "seq=250000");
-    assert!(gas > limit && limit == 30_000_000, "{gas} {limit}");
+    assert!(gas > limit && limit == 1 << 24, "{gas} {limit}");
 }
 
 #[test]

@@ -114,7 +114,12 @@ fn torch_exports_run_at_every_committed_length_priced_by_their_shape() {
         let mut worst = 0.0f64;
         let mut prices = vec![];
         for case in cases.as_array().unwrap() {
-            let inputs: Vec<Tensor> = case["inputs"].as_array().unwrap().iter().map(tensor).collect();
+            let inputs: Vec<Tensor> = case["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(tensor)
+                .collect();
             let seq = inputs[0].shape[1] as usize;
             let Exit::Return(gas, out) = predict(&p, info.id, inputs.clone()) else {
                 panic!("{name}: predict at seq {seq} failed");
@@ -127,7 +132,10 @@ fn torch_exports_run_at_every_committed_length_priced_by_their_shape() {
                 .iter()
                 .map(|d| d.as_u64().unwrap() as u32)
                 .collect();
-            assert_eq!(outputs[0].shape, want_shape, "{name}: output shape at seq {seq}");
+            assert_eq!(
+                outputs[0].shape, want_shape,
+                "{name}: output shape at seq {seq}"
+            );
             for (k, (g, w)) in outputs[0]
                 .values
                 .iter()
@@ -137,22 +145,51 @@ fn torch_exports_run_at_every_committed_length_priced_by_their_shape() {
                 let g = to_f32(*g, OUTPUT_DECIMALS).unwrap();
                 let w = w.as_f64().unwrap() as f32;
                 worst = worst.max(((g - w).abs() / w.abs().max(1.0)) as f64);
-                assert!(close(g, w), "{name}: seq {seq} output [{k}] = {g}, onnxruntime {w}");
+                assert!(
+                    close(g, w),
+                    "{name}: seq {seq} output [{k}] = {g}, onnxruntime {w}"
+                );
             }
             // The same shape replays bit for bit, on the cached plan and on a fresh store's.
             let again = predict(&p, info.id, inputs.clone());
-            assert_eq!(again, Exit::Return(gas, out.clone()), "{name}: seq {seq} replay");
+            assert_eq!(
+                again,
+                Exit::Return(gas, out.clone()),
+                "{name}: seq {seq} replay"
+            );
             let fresh = Arc::new(ModelStore::default());
             admit(&fresh, &name);
-            let rebuilt = predict(&precompile(&fresh), info.id, inputs);
-            assert_eq!(rebuilt, Exit::Return(gas, out), "{name}: seq {seq} on a new store");
+            let rebuilt = predict(&precompile(&fresh), info.id, inputs.clone());
+            assert_eq!(
+                rebuilt,
+                Exit::Return(gas, out),
+                "{name}: seq {seq} on a new store"
+            );
+            // Recorded, at this shape's price: the record's slots are this shape's outputs.
+            let call = IInference::inferCall {
+                modelId: info.id,
+                inputs: inputs.clone(),
+                outputDecimals: OUTPUT_DECIMALS,
+            };
+            match p.execute(&call.abi_encode(), &mut env()) {
+                Exit::Return(infer_gas, _) => {
+                    println!("{name}: infer gas at seq {seq}: {infer_gas}");
+                    assert!(infer_gas > gas, "{name}: seq {seq}")
+                }
+                other => panic!("{name}: infer at seq {seq}: {other:?}"),
+            }
             prices.push((seq, gas));
         }
         // Priced per shape: longer sequences cost more, none more than the bound's price.
         prices.sort();
-        assert!(prices.windows(2).all(|w| w[0].1 < w[1].1), "{name}: {prices:?}");
         assert!(
-            prices.iter().all(|(_, gas)| *gas <= info.predict_gas + 1_000),
+            prices.windows(2).all(|w| w[0].1 < w[1].1),
+            "{name}: {prices:?}"
+        );
+        assert!(
+            prices
+                .iter()
+                .all(|(_, gas)| *gas <= info.predict_gas + 1_000),
             "{name}: {prices:?} vs {} at the bound",
             info.predict_gas
         );
@@ -235,7 +272,10 @@ fn a_shape_contradicting_a_symbol_is_refused() {
     };
     let outputs = IInference::predictCall::abi_decode_returns(&out).unwrap();
     assert_eq!(outputs[0].shape, vec![1, 6]);
-    assert_eq!(outputs[0].values[0], from_f32(2.0, OUTPUT_DECIMALS).unwrap());
+    assert_eq!(
+        outputs[0].values[0],
+        from_f32(2.0, OUTPUT_DECIMALS).unwrap()
+    );
 }
 
 /// `y = a + b` over `[1, seq]` f32 inputs, built with the protobuf types tract parses.
@@ -290,8 +330,7 @@ fn two_input_model() -> Vec<u8> {
 #[test]
 fn a_bound_written_with_with_bounds_is_the_models_new_bound() {
     let bytes = std::fs::read(real("torch_text_classifier.onnx")).unwrap();
-    let bounded =
-        verinfer_precompile::with_bounds(&bytes, &[("seq".to_string(), 32)]).unwrap();
+    let bounded = verinfer_precompile::with_bounds(&bytes, &[("seq".to_string(), 32)]).unwrap();
     let store = ModelStore::default();
     let default = store.add_bytes(&bytes).unwrap();
     let info = store.add_bytes(&bounded).unwrap();

@@ -22,5 +22,6 @@ mod opengradient;
 mod precompile;
 mod real_models;
 mod shim;
+mod torch_models;
 mod verify;
 mod zk;
