@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use verinfer_node::client::{Client, ClientError};
 use verinfer_node::tensor::format_fixed;
+use verinfer_node::wire::{DimJson, TensorSpecJson};
 use verinfer_precompile::abi::{IInference, Tensor};
 use verinfer_precompile::ADDRESS;
 
@@ -17,6 +18,10 @@ pub(crate) struct InferArgs {
     /// One input tensor's values, comma-separated decimals (repeat once per model input, in order).
     #[arg(short, long = "input", value_name = "VALUES", required = true)]
     inputs: Vec<String>,
+    /// One input's shape, e.g. `1x12` (repeat once per input, in order). Needed only when an
+    /// input has more than one symbolic dimension: one is worked out from the value count.
+    #[arg(long = "shape", value_name = "D1xD2…")]
+    shapes: Vec<String>,
     /// Decimals of the outputs.
     #[arg(short, long, default_value_t = 6)]
     decimals: u8,
@@ -25,6 +30,51 @@ pub(crate) struct InferArgs {
     /// Print the outputs as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Parse `1x12` (or `1,12`) into a shape.
+fn parse_shape(text: &str) -> Result<Vec<u32>> {
+    text.split(['x', ','])
+        .map(|d| {
+            d.trim()
+                .parse::<u32>()
+                .with_context(|| format!("{text:?} is not a shape such as 1x12"))
+        })
+        .collect()
+}
+
+/// The shape of an input given `count` values: the model's, with its one symbolic dimension (if
+/// any) worked out from the count.
+fn input_shape(spec: &TensorSpecJson, count: usize) -> Result<Vec<u32>> {
+    let symbolic: Vec<usize> = (0..spec.dims.len())
+        .filter(|&i| matches!(spec.dims[i], DimJson::Symbol(_)))
+        .collect();
+    let mut shape: Vec<usize> = spec.shape.clone();
+    match symbolic[..] {
+        [] => {}
+        [axis] => {
+            let rest: usize = (0..shape.len())
+                .filter(|&i| i != axis)
+                .map(|i| shape[i])
+                .product();
+            if rest == 0 || count % rest != 0 {
+                bail!(
+                    "{count} values do not fill a shape {:?} with dimension {axis} free",
+                    spec.dims
+                );
+            }
+            shape[axis] = count / rest;
+        }
+        _ => bail!(
+            "it has {} symbolic dimensions ({:?}): give its shape with --shape",
+            symbolic.len(),
+            spec.dims
+        ),
+    }
+    shape
+        .into_iter()
+        .map(|d| u32::try_from(d).context("an input dimension past u32"))
+        .collect()
 }
 
 /// Parse "1.5,-2,0.25,3e-4" into fixed-point integers with the fewest decimals that are exact.
@@ -92,15 +142,21 @@ pub(crate) fn infer(args: &InferArgs) -> Result<()> {
             args.inputs.len()
         );
     }
+    if !args.shapes.is_empty() && args.shapes.len() != specs.len() {
+        bail!(
+            "the model takes {} inputs, {} --shape given (one per input, or none)",
+            specs.len(),
+            args.shapes.len()
+        );
+    }
     let mut tensors = Vec::new();
-    for (spec, text) in specs.iter().zip(&args.inputs) {
-        let shape = spec
-            .shape
-            .iter()
-            .map(|&d| u32::try_from(d))
-            .collect::<Result<Vec<u32>, _>>()
-            .context("an input dimension past u32")?;
+    for (i, (spec, text)) in specs.iter().zip(&args.inputs).enumerate() {
         let (values, decimals) = parse_values(text)?;
+        let shape = match args.shapes.get(i) {
+            Some(shape) => parse_shape(shape)?,
+            None => input_shape(spec, values.len())
+                .with_context(|| format!("input {i} ({})", spec.name))?,
+        };
         tensors.push(Tensor {
             shape,
             values,

@@ -39,7 +39,7 @@ fn check_reports_each_refusal_and_fails() {
     assert!(out.contains("ConstantOfShape node"), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("refused")).count(),
-        13,
+        14,
         "{out}"
     );
 }
