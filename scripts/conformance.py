@@ -42,6 +42,13 @@ PREDICT = bytes.fromhex("899100cd")
 ABI_TYPES = {np.dtype(t) for t in
              ("float32", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "bool")}
 FLOAT_DECIMALS = 38
+# IInference's errors a predict call can revert with, by selector (`cast sig`).
+ERRORS = {
+    "c8a519a8": "WrongInputCount", "cd4391ad": "ShapeMismatch", "30289bd0": "DimensionOutOfBounds",
+    "c492579a": "SymbolMismatch", "333a0194": "ValueCountMismatch", "21218d98": "TooManyElements",
+    "29bef9be": "DecimalsTooLarge", "0a845f3d": "ValueOutOfRange", "5b4ac104": "NonFiniteOutput",
+    "893974fe": "InferenceFailed", "acbc1d18": "MalformedCalldata",
+}
 
 
 # ---- ABI encoding of predict(bytes32, (uint32[], int256[], uint8)[], uint8) -------------------
@@ -69,6 +76,23 @@ def encode_predict(model_id, tensors, output_decimals):
         at += len(e)
     array = word(len(encoded)) + b"".join(word(o) for o in offsets) + b"".join(encoded)
     return PREDICT + bytes.fromhex(model_id[2:]) + word(3 * 32) + word(output_decimals) + array
+
+
+def revert_reason(err):
+    """The IInference error a reverted call returned, by name (and InferenceFailed's reason)."""
+    data = err.get("data")
+    if not isinstance(data, str):
+        found = re.search(r"0x([0-9a-fA-F]{8,})", err.get("message", ""))
+        data = "0x" + found.group(1) if found else ""
+    data = data[2:] if data.startswith("0x") else ""
+    name = ERRORS.get(data[:8])
+    if name is None:
+        return err.get("message", "")
+    if name == "InferenceFailed":
+        raw = bytes.fromhex(data[8:])
+        length = int.from_bytes(raw[32:64], "big")
+        return f"{name}: {raw[64:64 + length].decode('utf-8', 'replace')}"
+    return name
 
 
 def decode_tensors(data):
@@ -216,8 +240,7 @@ def run_case(node, case_dir, abi_types=ABI_TYPES):
     data = encode_predict(info["id"], [to_fixed(a) for a in inputs], decimals)
     call = node.rpc("eth_call", [{"to": PRECOMPILE, "data": "0x" + data.hex()}, "latest"])
     if "error" in call:
-        err = call["error"]
-        return name, "failed", f"predict reverted: {err.get('message', '')} {err.get('data', '')}"[:200]
+        return name, "failed", f"predict reverted: {revert_reason(call['error'])}"[:300]
     got = decode_tensors(bytes.fromhex(call["result"][2:]))
     if len(got) != len(expected):
         return name, "wrong", f"{len(got)} outputs, expected {len(expected)}"

@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 use verinfer_precompile::abi::{IInference, InferenceRecord, Tensor};
+use verinfer_precompile::store::ShapeKey;
 use verinfer_precompile::{attestation, engine, record, ModelStore, ADDRESS};
 
 use crate::client::JsonRpc;
@@ -504,8 +505,12 @@ fn rerun(bytes: &[u8], call: &IInference::inferCall) -> anyhow::Result<Vec<Tenso
     let model = store
         .get(&info.id)
         .ok_or_else(|| anyhow!("the model vanished from the local store"))?;
-    let values = verinfer_precompile::inputs::check(&info, &call.inputs)?;
-    let shaped = store.shaped(&model, &values)?;
+    let key = ShapeKey {
+        id: info.id,
+        values: verinfer_precompile::inputs::check(&info, &call.inputs)?,
+        consts: engine::const_values(&info, &call.inputs)?,
+    };
+    let shaped = store.shaped(&model, &key)?;
     Ok(engine::run(
         &shaped.plan,
         &shaped.info,

@@ -16,8 +16,10 @@ use crate::gas::GasSchedule;
 use crate::model::{Dim, ElementType, ModelInfo, TensorSpec};
 use crate::ops::{self, Verdict};
 
+mod const_inputs;
 mod symbols;
 
+pub use const_inputs::ConstValue;
 pub use symbols::with_bounds;
 
 /// Limits applied at admission. The defaults suit a devnet on a laptop.
@@ -166,6 +168,14 @@ pub enum AdmissionError {
         /// The most gas a transaction may have.
         limit: u64,
     },
+    /// A model with constant inputs asked for a plan without their values.
+    #[error(
+        "inputs {inputs} are constant inputs: the model is planned for the values a call gives"
+    )]
+    ConstantInputsNotGiven {
+        /// The constant inputs, by name.
+        inputs: String,
+    },
     /// Some tensor inside the model has a shape that depends on input values.
     #[error("tensor {name:?} has a data-dependent shape")]
     SymbolicShape {
@@ -226,13 +236,30 @@ pub enum AdmissionError {
     Panicked(String),
 }
 
-/// A model that passed admission: its metadata and its runnable plan.
+/// A model that passed admission: its metadata and, unless it has constant inputs, its
+/// runnable plan.
 pub struct Admitted {
     /// Metadata, gas included.
+    pub info: ModelInfo,
+    /// The optimized plan at the model's bounds; `None` for a model with constant inputs
+    /// ([`ModelInfo::const_inputs`]), planned per call.
+    pub plan: Option<Plan>,
+}
+
+/// A model planned for one call shape: its metadata at that shape and its runnable plan.
+pub struct Planned {
+    /// Metadata at this shape, gas included.
     pub info: ModelInfo,
     /// The optimized plan.
     pub plan: Plan,
 }
+
+/// Compute units of planning a model with constant inputs, per node of its graph: such a
+/// model is typed and optimized again for each new value its callers give, so every call
+/// pays for planning (whether or not the plan was cached: the price may not depend on a node's
+/// cache). Measured: tract plans the onnx test models in about 50 µs a node
+/// (`cargo bench -p verinfer-precompile -- planning`); [`UNITS_PER_NODE`] is 0.7 µs.
+const PLAN_UNITS_PER_NODE: u64 = 70 * UNITS_PER_NODE;
 
 /// Bound of a symbol the model does not bound itself, unless the symbol is only ever a first
 /// (batch) dimension: then 1, so one call is one inference (a bound of 1 fixes it).
@@ -248,9 +275,13 @@ pub fn admit(
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
 ) -> Result<Admitted, AdmissionError> {
-    let admitted = admit_at(bytes, limits, schedule, None)?;
-    let info = &admitted.info;
-    if info.infer_gas > limits.max_call_gas {
+    let Some(planned) = admit_at(bytes, limits, schedule, None, &[])? else {
+        let info = declared_info(bytes, schedule)?;
+        return Ok(Admitted { info, plan: None });
+    };
+    let info = &planned.info;
+    // `predict` is the cheaper call (no record): a model even it cannot run is of no use.
+    if info.predict_gas > limits.max_call_gas {
         let bounds = if info.is_fixed() {
             "fixed shapes".to_string()
         } else {
@@ -262,31 +293,129 @@ pub fn admit(
         };
         return Err(AdmissionError::BoundsOverGasLimit {
             bounds,
-            gas: info.infer_gas,
+            gas: info.predict_gas,
             limit: limits.max_call_gas,
         });
     }
-    Ok(admitted)
+    Ok(Admitted {
+        info: planned.info,
+        plan: Some(planned.plan),
+    })
 }
 
-/// Build an admitted model at one value of each of its symbols (`values[i]` for
-/// `info.symbols[i]`, each within its bound): the info and plan of the calls of that shape.
+/// Plan an admitted model for one call shape: a value of each of its symbols (`values[i]` for
+/// `info.symbols[i]`, each within its bound) and of each of its constant inputs, in order.
 pub fn admit_shape(
     bytes: &[u8],
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
     values: &[usize],
-) -> Result<Admitted, AdmissionError> {
-    admit_at(bytes, limits, schedule, Some(values))
+    consts: &[ConstValue],
+) -> Result<Planned, AdmissionError> {
+    admit_at(bytes, limits, schedule, Some(values), consts)?.ok_or_else(|| {
+        AdmissionError::ConstantInputsNotGiven {
+            inputs: const_input_names(bytes),
+        }
+    })
 }
 
-/// The admission pipeline at `values` of the symbols (`None`: at their bounds).
+fn const_input_names(bytes: &[u8]) -> String {
+    use prost::Message;
+    let Ok(proto) = ModelProto::decode(bytes) else {
+        return String::new();
+    };
+    let names: Vec<String> = symbols::graph_inputs(&proto)
+        .map(|i| i.name.clone())
+        .collect();
+    const_inputs::find(&proto)
+        .iter()
+        .filter_map(|i| names.get(*i).cloned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What admission can know of a model with constant inputs without their values: the checks
+/// on its protobuf (already passed), that tract reads its graph, its declared inputs and
+/// outputs, and the least a call costs (planning, no compute; unknown output dimensions 0).
+fn declared_info(
+    bytes: &[u8],
+    schedule: &GasSchedule,
+) -> Result<ModelInfo, AdmissionError> {
+    let onnx = crate::onnx::parser();
+    let proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
+        .map_err(AdmissionError::Panicked)?
+        .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
+    engine::catch_panic(|| onnx.model_for_proto_model(&proto))
+        .map_err(AdmissionError::Panicked)?
+        .map_err(engine_error)?;
+    let (symbols, input_dims) = symbols::input_dims(&proto)?;
+    let declared = |value: &pb::ValueInfoProto, dims: Vec<Dim>| {
+        let dtype = symbols::tensor_type(value)
+            .and_then(|t| const_inputs::element_type(t.elem_type))
+            .ok_or_else(|| AdmissionError::UnsupportedType {
+                name: value.name.clone(),
+                dtype: symbols::tensor_type(value)
+                    .and_then(|t| DataType::try_from(t.elem_type).ok())
+                    .map_or("not a tensor".to_string(), |d| format!("{d:?}")),
+            })?;
+        let shape = dims
+            .iter()
+            .map(|d| match *d {
+                Dim::Fixed(n) => n,
+                Dim::Symbol(i) => symbols.get(i).map_or(1, |s| s.max),
+            })
+            .collect();
+        Ok::<_, AdmissionError>(TensorSpec {
+            name: value.name.clone(),
+            dtype,
+            shape,
+            dims,
+        })
+    };
+    let inputs = symbols::graph_inputs(&proto)
+        .zip(input_dims)
+        .map(|(value, dims)| declared(value, dims))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.output)
+        .map(|value| {
+            let dims = symbols::declared_shape(value)
+                .into_iter()
+                .map(Dim::Fixed)
+                .collect();
+            declared(value, dims)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let nodes = proto.graph.as_ref().map_or(0, count_nodes) as u64;
+    let mut info = ModelInfo {
+        id: keccak256(bytes),
+        size: bytes.len(),
+        inputs,
+        symbols,
+        const_inputs: const_inputs::find(&proto),
+        outputs,
+        compute_cost: nodes.saturating_mul(PLAN_UNITS_PER_NODE),
+        memory_estimate: 0,
+        infer_gas: 0,
+        predict_gas: 0,
+        ops: op_types(&proto),
+    };
+    info.infer_gas = schedule.infer_gas(&info);
+    info.predict_gas = schedule.predict_gas(&info);
+    Ok(info)
+}
+
+/// The admission pipeline at `values` of the symbols (`None`: at their bounds) and `consts`
+/// of the constant inputs; `None` for a model with constant inputs none are given for.
 fn admit_at(
     bytes: &[u8],
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
     values: Option<&[usize]>,
-) -> Result<Admitted, AdmissionError> {
+    consts: &[ConstValue],
+) -> Result<Option<Planned>, AdmissionError> {
     if bytes.len() > limits.max_model_bytes {
         return Err(AdmissionError::TooLarge {
             size: bytes.len(),
@@ -300,6 +429,15 @@ fn admit_at(
         .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
     check_proto(&proto, limits)?;
     let (symbols, input_dims) = symbols::input_dims(&proto)?;
+    let const_inputs = const_inputs::find(&proto);
+    if consts.is_empty() && !const_inputs.is_empty() {
+        return Ok(None);
+    }
+    if !consts.iter().map(|c| c.input).eq(const_inputs.iter().copied()) {
+        return Err(AdmissionError::ConstantInputsNotGiven {
+            inputs: const_input_names(bytes),
+        });
+    }
     let values = match values {
         Some(values) if values.len() == symbols.len() => values.to_vec(),
         Some(values) => {
@@ -312,6 +450,12 @@ fn admit_at(
         None => symbols.iter().map(|s| s.max).collect(),
     };
     symbols::set_input_dims(&mut proto, &input_dims, &values);
+    let (all_input_names, output_names) = graph_names(&proto);
+    if !consts.is_empty() {
+        const_inputs::fold(&mut proto, consts);
+        // The values are constants now: the checks on constants see them.
+        check_proto(&proto, limits)?;
+    }
 
     let typed = engine::catch_panic(|| {
         let mut typed = onnx.model_for_proto_model(&proto)?.into_typed()?;
@@ -336,17 +480,39 @@ fn admit_at(
         .map_err(AdmissionError::Panicked)?
         .map_err(engine_error)?;
     let (optimized_memory, _) = measure_facts(&optimized, limits)?;
-    let compute_cost = compute_cost.saturating_add(dispatch_cost(&optimized));
+    let mut compute_cost = compute_cost.saturating_add(dispatch_cost(&optimized));
+    if !const_inputs.is_empty() {
+        let nodes = proto.graph.as_ref().map_or(0, count_nodes) as u64;
+        compute_cost = compute_cost.saturating_add(nodes.saturating_mul(PLAN_UNITS_PER_NODE));
+    }
     let memory_estimate = typed_memory.max(optimized_memory);
-    let (input_names, output_names) = graph_names(&proto);
     let ops = op_types(&proto);
-    let mut inputs = specs(
+    let plan_input_names: Vec<String> = all_input_names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !const_inputs.contains(i))
+        .map(|(_, name)| name.clone())
+        .collect();
+    let mut plan_inputs = specs(
         &optimized,
         optimized.input_outlets().map_err(engine_error)?,
-        &input_names,
-    )?;
-    for (spec, dims) in inputs.iter_mut().zip(input_dims) {
-        spec.dims = dims;
+        &plan_input_names,
+    )?
+    .into_iter();
+    let mut inputs = Vec::with_capacity(all_input_names.len());
+    for (i, (name, dims)) in all_input_names.iter().zip(input_dims).enumerate() {
+        let spec = match consts.iter().find(|c| c.input == i) {
+            Some(c) => TensorSpec {
+                name: name.clone(),
+                dtype: c.dtype,
+                shape: c.shape.clone(),
+                dims: vec![],
+            },
+            None => plan_inputs.next().ok_or_else(|| {
+                AdmissionError::Engine(format!("the plan has no input {name:?}"))
+            })?,
+        };
+        inputs.push(TensorSpec { dims, ..spec });
     }
     let outputs = specs(
         &optimized,
@@ -369,6 +535,7 @@ fn admit_at(
         size: bytes.len(),
         inputs,
         symbols,
+        const_inputs,
         outputs,
         compute_cost,
         memory_estimate,
@@ -378,7 +545,7 @@ fn admit_at(
     };
     info.infer_gas = schedule.infer_gas(&info);
     info.predict_gas = schedule.predict_gas(&info);
-    Ok(Admitted { info, plan })
+    Ok(Some(Planned { info, plan }))
 }
 
 /// tract types some int64 tensors (a classifier's label cast to int64, say) as symbolic

@@ -17,6 +17,7 @@ use alloy_primitives::I256;
 use tract_onnx::prelude::*;
 
 use crate::abi::Tensor;
+use crate::admission::ConstValue;
 use crate::fixed_point::{self, ConversionError};
 use crate::model::{ElementType, ModelInfo};
 
@@ -114,10 +115,12 @@ pub fn run(
     inputs: &[Tensor],
     output_decimals: u8,
 ) -> Result<Vec<Tensor>, RunError> {
+    // Constant inputs are part of the plan, not inputs of it.
     let values = inputs
         .iter()
         .zip(&info.inputs)
         .enumerate()
+        .filter(|(i, _)| !info.const_inputs.contains(i))
         .map(|(i, (tensor, spec))| to_tract(i, tensor, spec.dtype, &spec.shape))
         .collect::<Result<TVec<_>, _>>()?;
     let outputs = catch_panic(|| plan.run(values))
@@ -129,6 +132,46 @@ pub fn run(
         .enumerate()
         .map(|(o, (value, spec))| from_tract(o, value, spec.dtype, output_decimals))
         .collect()
+}
+
+/// The values of `info`'s constant inputs in a call's `inputs` (already checked against
+/// `info`'s shapes): what the call's plan is built for.
+pub fn const_values(info: &ModelInfo, inputs: &[Tensor]) -> Result<Vec<ConstValue>, RunError> {
+    info.const_inputs
+        .iter()
+        .map(|&input| {
+            let (Some(tensor), Some(spec)) = (inputs.get(input), info.inputs.get(input)) else {
+                return Err(RunError::Failed(format!("no input {input}")));
+            };
+            let shape: Vec<usize> = tensor.shape.iter().map(|d| *d as usize).collect();
+            let value = to_tract(input, tensor, spec.dtype, &shape)?;
+            let failed = |e: TractError| RunError::Failed(format!("{e:#}"));
+            let view = value.try_as_plain_ram().map_err(failed)?;
+            let values: Vec<i64> = match spec.dtype {
+                ElementType::F32 => widen(view.as_slice::<f32>().map_err(failed)?, |x| {
+                    x.to_bits() as i64
+                }),
+                ElementType::I8 => widen(view.as_slice::<i8>().map_err(failed)?, i64::from),
+                ElementType::U8 => widen(view.as_slice::<u8>().map_err(failed)?, i64::from),
+                ElementType::I16 => widen(view.as_slice::<i16>().map_err(failed)?, i64::from),
+                ElementType::U16 => widen(view.as_slice::<u16>().map_err(failed)?, i64::from),
+                ElementType::I32 => widen(view.as_slice::<i32>().map_err(failed)?, i64::from),
+                ElementType::U32 => widen(view.as_slice::<u32>().map_err(failed)?, i64::from),
+                ElementType::I64 => view.as_slice::<i64>().map_err(failed)?.to_vec(),
+                ElementType::Bool => widen(view.as_slice::<bool>().map_err(failed)?, i64::from),
+            };
+            Ok(ConstValue {
+                input,
+                dtype: spec.dtype,
+                shape,
+                values,
+            })
+        })
+        .collect()
+}
+
+fn widen<T: Copy>(slice: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
+    slice.iter().map(|x| f(*x)).collect()
 }
 
 fn to_tract(
@@ -266,8 +309,9 @@ mod tests {
             let bytes = std::fs::read(dir.join(name)).expect("test model");
             let admitted = admit(&bytes, &AdmissionLimits::default(), &GasSchedule::default())
                 .expect("admitted");
-            let copy = private_copy(&admitted.plan).expect("copied");
-            let (ours, theirs) = (constants(&admitted.plan), constants(&copy));
+            let plan = admitted.plan.expect("a plan at the bounds");
+            let copy = private_copy(&plan).expect("copied");
+            let (ours, theirs) = (constants(&plan), constants(&copy));
             assert_eq!(ours.len(), theirs.len(), "{name}");
             assert!(!ours.is_empty(), "{name} has constants");
             assert!(
@@ -290,7 +334,7 @@ mod tests {
                     decimals: 3,
                 })
                 .collect();
-            let expected = run(&admitted.plan, &admitted.info, &inputs, 6).expect("run");
+            let expected = run(&plan, &admitted.info, &inputs, 6).expect("run");
             assert_eq!(
                 run(&copy, &admitted.info, &inputs, 6).expect("copy run"),
                 expected,

@@ -116,6 +116,12 @@ pub struct ModelInfo {
     /// The symbols of the inputs' dimensions, in order of first appearance; empty for a model
     /// whose shapes are fixed.
     pub symbols: Vec<Symbol>,
+    /// Inputs (by position) whose values the engine plans with ([`crate::admission`]'s
+    /// constant inputs: a Reduce's `axes` given as an input, Reshape's `shape`, …): a call's
+    /// values of these are part of its shape. A model with any has no plan of its own: its
+    /// info, at admission, holds only the least a call costs, and each call is priced by the
+    /// info at its values.
+    pub const_inputs: Vec<usize>,
     /// Outputs, in return order.
     pub outputs: Vec<TensorSpec>,
     /// Compute cost of one run: multiply-accumulates and divisions from tract's cost model, plus
@@ -138,8 +144,8 @@ impl ModelInfo {
         self.inputs.iter().map(TensorSpec::len).sum()
     }
 
-    /// Whether every input shape is fixed (the model has no symbol).
+    /// Whether the model has one plan for every call: no symbol, no constant input.
     pub fn is_fixed(&self) -> bool {
-        self.symbols.is_empty()
+        self.symbols.is_empty() && self.const_inputs.is_empty()
     }
 }

@@ -265,7 +265,14 @@ impl InferencePrecompile {
         if model.info.is_fixed() && charge(&model.info) > gas_limit {
             return Err(Exit::OutOfGas);
         }
-        let shaped = self.store.shaped(&model, &values).map_err(|e| {
+        let consts =
+            engine::const_values(&model.info, &call.inputs).map_err(|e| revert(run_error(e)))?;
+        let key = ShapeKey {
+            id: model.info.id,
+            values,
+            consts,
+        };
+        let shaped = self.store.shaped(&model, &key).map_err(|e| {
             let gas = charge(&model.info);
             if gas > gas_limit {
                 return Exit::OutOfGas;
@@ -281,10 +288,6 @@ impl InferencePrecompile {
         if gas > gas_limit {
             return Err(Exit::OutOfGas);
         }
-        let key = ShapeKey {
-            id: model.info.id,
-            values,
-        };
         Ok(Prepared {
             model,
             shaped,

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use alloy_primitives::B256;
 
-use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits};
+use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits, ConstValue};
 use crate::engine::Plan;
 use crate::gas::GasSchedule;
 use crate::model::ModelInfo;
@@ -81,21 +81,25 @@ pub struct Shaped {
     pub plan: Plan,
 }
 
-/// A cached plan's key: the model and the value of each of its symbols (none for fixed shapes).
+/// A cached plan's key: the model, the value of each of its symbols and of each of its
+/// constant inputs (none for fixed shapes).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ShapeKey {
     /// The model id.
     pub id: B256,
     /// The value of each symbol, in [`ModelInfo::symbols`] order.
     pub values: Vec<usize>,
+    /// The value of each constant input, in [`ModelInfo::const_inputs`] order.
+    pub consts: Vec<ConstValue>,
 }
 
 impl ShapeKey {
-    /// The key of `info`'s own shape (its bounds).
+    /// The key of `info`'s own shape (its bounds; a model with constant inputs has none).
     pub fn bounds(info: &ModelInfo) -> Self {
         Self {
             id: info.id,
             values: info.symbols.iter().map(|s| s.max).collect(),
+            consts: vec![],
         }
     }
 }
@@ -164,14 +168,16 @@ impl ModelStore {
         }
         let admitted = admit(bytes, &self.limits, &self.schedule)?;
         let info = admitted.info.clone();
-        lock(&self.plans).insert(
-            ShapeKey::bounds(&info),
-            Shaped {
-                info: Arc::new(info.clone()),
-                plan: admitted.plan,
-            },
-            info.memory_estimate,
-        );
+        if let Some(plan) = admitted.plan {
+            lock(&self.plans).insert(
+                ShapeKey::bounds(&info),
+                Shaped {
+                    info: Arc::new(info.clone()),
+                    plan,
+                },
+                info.memory_estimate,
+            );
+        }
         let stored = Arc::new(StoredModel {
             info: admitted.info,
             bytes: Arc::from(bytes),
@@ -219,32 +225,32 @@ impl ModelStore {
         infos
     }
 
-    /// An admitted model at the shape `values` of its symbols give (each within its bound):
-    /// from the cache, or built from its bytes at that shape.
-    pub fn shaped(&self, model: &StoredModel, values: &[usize]) -> Result<Shaped, AdmissionError> {
-        let key = ShapeKey {
-            id: model.info.id,
-            values: values.to_vec(),
-        };
-        if let Some(shaped) = lock(&self.plans).get(&key) {
+    /// An admitted model at the call shape `key` gives (each symbol within its bound, every
+    /// constant input given): from the cache, or planned from its bytes at that shape (once,
+    /// then cached).
+    pub fn shaped(&self, model: &StoredModel, key: &ShapeKey) -> Result<Shaped, AdmissionError> {
+        if let Some(shaped) = lock(&self.plans).get(key) {
             return Ok(shaped);
         }
-        let admitted = if key == ShapeKey::bounds(&model.info) {
-            admit(&model.bytes, &self.limits, &self.schedule)?
-        } else {
-            admit_shape(&model.bytes, &self.limits, &self.schedule, values)?
-        };
+        let planned = admit_shape(
+            &model.bytes,
+            &self.limits,
+            &self.schedule,
+            &key.values,
+            &key.consts,
+        )?;
         let shaped = Shaped {
-            info: Arc::new(admitted.info),
-            plan: admitted.plan,
+            info: Arc::new(planned.info),
+            plan: planned.plan,
         };
-        lock(&self.plans).insert(key, shaped.clone(), shaped.info.memory_estimate);
+        lock(&self.plans).insert(key.clone(), shaped.clone(), shaped.info.memory_estimate);
         Ok(shaped)
     }
 
-    /// An admitted model at its bounds (for a model with fixed shapes: its only shape).
+    /// An admitted model at its bounds (for a model with fixed shapes: its only shape). A
+    /// model with constant inputs has none: [`AdmissionError::ConstantInputsNotGiven`].
     pub fn at_bounds(&self, model: &StoredModel) -> Result<Shaped, AdmissionError> {
-        self.shaped(model, &ShapeKey::bounds(&model.info).values)
+        self.shaped(model, &ShapeKey::bounds(&model.info))
     }
 }
 

@@ -440,12 +440,14 @@ mod tests {
         admit(&bytes, &AdmissionLimits::default(), &GasSchedule::default())
             .expect("admitted")
             .plan
+            .expect("a plan")
     }
 
     fn key(byte: u8) -> ShapeKey {
         ShapeKey {
             id: B256::repeat_byte(byte),
             values: vec![],
+            consts: vec![],
         }
     }
 

@@ -1,8 +1,9 @@
 //! Symbolic input dimensions: what each input dimension is, the bound of each symbol, and the
 //! protobuf rewritten at one value of each symbol before tract types it.
 //!
-//! A dimension with a positive `dim_value` is fixed. Any other (a `dim_param` such as `seq`,
-//! or no value) is a symbol: named by its `dim_param`, or `<input>.<axis>` when it has none,
+//! A dimension with a `dim_value` is fixed, except a 0 as a first dimension, which some
+//! exporters write for an unknown batch (but a constant input's 0 is fixed: an empty list of
+//! axes). Any other (a `dim_param` such as `seq`, or no value) is a symbol: named by its `dim_param`, or `<input>.<axis>` when it has none,
 //! and shared by every dimension with that name. A symbol's bound is the model's
 //! `verinfer.bound.<symbol>` metadata, else 1 for a symbol that is only ever a first (batch)
 //! dimension, else [`DEFAULT_SYMBOL_BOUND`]. A symbol bounded at 1 is fixed at 1.
@@ -27,7 +28,10 @@ pub(super) fn input_dims(
     let mut named: Vec<Vec<Result<usize, String>>> = vec![];
     // Each symbol's name, in order of first appearance, and whether it is only a first dim.
     let mut order: Vec<(String, bool)> = vec![];
-    for input in graph_inputs(proto) {
+    // A constant input's 0 is an empty list (a Reduce's default axes), not an unknown batch.
+    let const_inputs = super::const_inputs::find(proto);
+    for (i, input) in graph_inputs(proto).enumerate() {
+        let empty_ok = const_inputs.contains(&i);
         let Some(shape) = tensor_type(input).and_then(|t| t.shape.as_ref()) else {
             return Err(AdmissionError::NonConcreteInput {
                 name: input.name.clone(),
@@ -36,7 +40,7 @@ pub(super) fn input_dims(
         let mut dims = Vec::with_capacity(shape.dim.len());
         for (axis, dim) in shape.dim.iter().enumerate() {
             let name = match &dim.value {
-                Some(Value::DimValue(v)) if *v > 0 || (*v == 0 && axis > 0) => {
+                Some(Value::DimValue(v)) if *v > 0 || (*v == 0 && (axis > 0 || empty_ok)) => {
                     dims.push(Ok(*v as usize));
                     continue;
                 }
@@ -174,7 +178,7 @@ pub fn with_bounds(bytes: &[u8], bounds: &[(String, usize)]) -> Result<Vec<u8>, 
 }
 
 /// The graph's own inputs: those no initializer feeds.
-fn graph_inputs(proto: &ModelProto) -> impl Iterator<Item = &pb::ValueInfoProto> {
+pub(super) fn graph_inputs(proto: &ModelProto) -> impl Iterator<Item = &pb::ValueInfoProto> {
     let graph = proto.graph.as_ref();
     let initialized: Vec<&str> = graph
         .iter()
@@ -187,10 +191,23 @@ fn graph_inputs(proto: &ModelProto) -> impl Iterator<Item = &pb::ValueInfoProto>
         .filter(move |i| !initialized.contains(&i.name.as_str()))
 }
 
-fn tensor_type(value: &pb::ValueInfoProto) -> Option<&pb::type_proto::Tensor> {
+pub(super) fn tensor_type(value: &pb::ValueInfoProto) -> Option<&pb::type_proto::Tensor> {
     match value.r#type.as_ref()?.value.as_ref()? {
         pb::type_proto::Value::TensorType(t) => Some(t),
     }
+}
+
+/// The declared shape of `value`, an unknown dimension as 0 (no shape: a scalar).
+pub(super) fn declared_shape(value: &pb::ValueInfoProto) -> Vec<usize> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let dims = tensor_type(value).and_then(|t| t.shape.as_ref());
+    dims.iter()
+        .flat_map(|s| &s.dim)
+        .map(|d| match d.value {
+            Some(Value::DimValue(v)) => usize::try_from(v).unwrap_or(0),
+            _ => 0,
+        })
+        .collect()
 }
 
 fn tensor_type_mut(value: &mut pb::ValueInfoProto) -> Option<&mut pb::type_proto::Tensor> {
