@@ -346,6 +346,28 @@ def credit():
     save(helper.make_model(g, opset_imports=OPSET), "credit.onnx")
 
 
+def const_inputs():
+    """Models with constant inputs (values the engine plans with), planned per call value."""
+    os.makedirs(os.path.join(HERE, "const_inputs"), exist_ok=True)
+    opset18 = [helper.make_opsetid("", 18)]
+    g = helper.make_graph(
+        [helper.make_node("ReduceSum", ["data", "axes"], ["sum"], keepdims=0)],
+        "reduce_axes",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [2, 3, 4]),
+         helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
+        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, [None, None])],
+    )
+    save(helper.make_model(g, opset_imports=opset18), "const_inputs/reduce_axes.onnx")
+    g = helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["shape"], ["filled"],
+                          value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.5]))],
+        "constant_of_shape",
+        [helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("filled", TensorProto.FLOAT, [None, None])],
+    )
+    save(helper.make_model(g, opset_imports=opset18), "const_inputs/constant_of_shape.onnx")
+
+
 def volatility():
     """Realised volatility for the fee example: sqrt(mean(r²)) over 16 periodic returns (in %)."""
     g = helper.make_graph(
@@ -374,3 +396,4 @@ if __name__ == "__main__":
     relu_chain()
     credit()
     volatility()
+    const_inputs()

@@ -505,11 +505,7 @@ fn rerun(bytes: &[u8], call: &IInference::inferCall) -> anyhow::Result<Vec<Tenso
     let model = store
         .get(&info.id)
         .ok_or_else(|| anyhow!("the model vanished from the local store"))?;
-    let key = ShapeKey {
-        id: info.id,
-        values: verinfer_precompile::inputs::check(&info, &call.inputs)?,
-        consts: engine::const_values(&info, &call.inputs)?,
-    };
+    let key = ShapeKey::of_call(&info, &call.inputs)?;
     let shaped = store.shaped(&model, &key)?;
     Ok(engine::run(
         &shaped.plan,

@@ -13,10 +13,9 @@ use crate::abi::{
 use crate::attestation::{self, Attester};
 use crate::engine::{self, Plan, RunError};
 use crate::env::CallEnv;
-use crate::inputs;
 use crate::model::{Dim, ModelInfo, TensorSpec};
 use crate::record::{self, COUNT_SLOT};
-use crate::store::{ModelStore, ShapeKey, Shaped, StoredModel};
+use crate::store::{CallShapeError, ModelStore, ShapeKey, Shaped, StoredModel};
 use crate::verify::{Check, Finding, Verifier};
 use crate::ADDRESS;
 
@@ -251,8 +250,12 @@ impl InferencePrecompile {
                 modelId: call.modelId,
             }))
         })?;
-        let values =
-            inputs::check(&model.info, &call.inputs).map_err(|e| revert(e.revert_data()))?;
+        let key = ShapeKey::of_call(&model.info, &call.inputs).map_err(|e| {
+            revert(match e {
+                CallShapeError::Inputs(e) => e.revert_data(),
+                CallShapeError::Value(e) => run_error(e),
+            })
+        })?;
         let charge = |info: &ModelInfo| {
             decode_gas.saturating_add(if recording {
                 info.infer_gas
@@ -265,13 +268,6 @@ impl InferencePrecompile {
         if model.info.is_fixed() && charge(&model.info) > gas_limit {
             return Err(Exit::OutOfGas);
         }
-        let consts =
-            engine::const_values(&model.info, &call.inputs).map_err(|e| revert(run_error(e)))?;
-        let key = ShapeKey {
-            id: model.info.id,
-            values,
-            consts,
-        };
         let shaped = self.store.shaped(&model, &key).map_err(|e| {
             let gas = charge(&model.info);
             if gas > gas_limit {

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use alloy_primitives::B256;
 
 use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits, ConstValue};
-use crate::engine::Plan;
+use crate::abi::Tensor;
+use crate::engine::{self, Plan, RunError};
+use crate::inputs::{self, InputError};
 use crate::gas::GasSchedule;
 use crate::model::ModelInfo;
 use crate::run_times::{RunTimes, RunTimesSnapshot};
@@ -93,7 +95,28 @@ pub struct ShapeKey {
     pub consts: Vec<ConstValue>,
 }
 
+/// Why a call has no shape the model can be planned for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallShapeError {
+    /// The inputs do not fit the model's shapes.
+    #[error(transparent)]
+    Inputs(#[from] InputError),
+    /// A constant input's value does not fit its element type.
+    #[error(transparent)]
+    Value(#[from] RunError),
+}
+
 impl ShapeKey {
+    /// The key of a call of `info`'s model with `inputs`: its inputs checked against the
+    /// model's shapes, each symbol's size and each constant input's value.
+    pub fn of_call(info: &ModelInfo, inputs: &[Tensor]) -> Result<Self, CallShapeError> {
+        Ok(Self {
+            id: info.id,
+            values: inputs::check(info, inputs)?,
+            consts: engine::const_values(info, inputs)?,
+        })
+    }
+
     /// The key of `info`'s own shape (its bounds; a model with constant inputs has none).
     pub fn bounds(info: &ModelInfo) -> Self {
         Self {

@@ -32,6 +32,7 @@ use foundry_compilers::solc::Solc;
 use verinfer_node::{NodeConfig, NodeHandle};
 use verinfer_precompile::abi::IInference::IInferenceErrors;
 use verinfer_precompile::abi::Tensor;
+use verinfer_precompile::store::ShapeKey;
 use verinfer_precompile::{engine, ModelStore};
 
 /// The repository's `contracts/` directory.
@@ -179,8 +180,8 @@ pub fn run_model(
     let model = store
         .get(&info.id)
         .ok_or_else(|| anyhow!("model {} vanished from the store", info.id))?;
-    let values = verinfer_precompile::inputs::check(&info, inputs)?;
-    let shaped = store.shaped(&model, &values)?;
+    let key = ShapeKey::of_call(&info, inputs)?;
+    let shaped = store.shaped(&model, &key)?;
     Ok(engine::run(
         &shaped.plan,
         &shaped.info,
