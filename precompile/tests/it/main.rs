@@ -2,6 +2,7 @@
 //! Run one module with a filter: `cargo test --release -p verinfer-precompile --test it -- fuzz::`.
 
 mod admission;
+mod const_inputs;
 mod fuzz;
 mod real_models;
 mod torch_models;
