@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ONNX backend node tests through verinfer's `predict`, as a contract would call it.
 
-Optional (not part of scripts/test). Needs Python 3 with `onnx` and `numpy`
+Optional (not part of scripts/test; .ci/run runs it with --min-correct 1000). Needs Python 3 with `onnx` and `numpy`
 (`pip install onnx==1.19.1 numpy`) and a release build of the node
 (`cargo build --release -p verinfer-node`). Starts `verinfer node --ephemeral` on a free port,
 and for every case of onnx's shipped backend node tests (`onnx/backend/test/data/node`) whose
@@ -15,7 +15,7 @@ inputs and outputs are tensors of an ABI type (f32, i8, u8, i16, u16, i32, u32, 
 
 Prints a summary by outcome and reason and, with --json FILE, writes every case's outcome.
 
-    python3 scripts/conformance.py [--filter lstm] [--json conformance.json]
+    python3 scripts/conformance.py [--filter lstm] [--json conformance.json] [--min-correct 1000]
 """
 import argparse
 import collections
@@ -271,6 +271,8 @@ def reason_key(outcome, reason):
         if "problems:" in reason:
             return "several refused ops"
         return re.sub(r"\"[^\"]*\"|\d+", "…", reason)[:90]
+    if outcome == "failed":
+        return "failed: " + reason.removeprefix("predict reverted: ").split(":")[0][:60]
     return reason.split(":")[0] if outcome == "skipped" else outcome
 
 
@@ -282,6 +284,8 @@ def main():
     parser.add_argument("--types", help="comma-separated element types in scope (numpy names; "
                         "default: every ABI type). `float32,int8,uint8,int32,int64` is the "
                         "ABI before bool and the 16/32-bit integers were added")
+    parser.add_argument("--min-correct", type=int, default=0,
+                        help="exit 1 unless at least this many cases are correct (CI)")
     args = parser.parse_args()
     abi_types = {np.dtype(t) for t in args.types.split(",")} if args.types else ABI_TYPES
     data_dir = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node")
@@ -309,6 +313,9 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"case": c, "outcome": o, "reason": r} for c, o, r in results], f, indent=1)
+    if counts["correct"] < args.min_correct:
+        print(f"{counts['correct']} correct, fewer than --min-correct {args.min_correct}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

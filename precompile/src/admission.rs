@@ -254,12 +254,15 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// Compute units of planning a model with constant inputs, per node of its graph: such a
-/// model is typed and optimized again for each new value its callers give, so every call
-/// pays for planning (whether or not the plan was cached: the price may not depend on a node's
-/// cache). Measured: tract plans the onnx test models in about 50 µs a node
-/// (`cargo bench -p verinfer-precompile -- planning`); [`UNITS_PER_NODE`] is 0.7 µs.
-const PLAN_UNITS_PER_NODE: u64 = 70 * UNITS_PER_NODE;
+/// Compute units of planning a model with constant inputs: such a model is typed and optimized
+/// again for each new value its callers give, so every call pays for planning (whether or not
+/// the plan was cached: the price may not depend on a node's cache). Measured: a one-node
+/// graph's first call at a new value takes 0.35 ms more than a cached one (`eth_call` on a
+/// node); [`UNITS_PER_NODE`] is 0.7 µs, so the base is about 0.36 ms. The per-node term (50 µs)
+/// is an estimate, not yet measured on large graphs.
+fn planning_units(nodes: u64) -> u64 {
+    (512 + 70 * nodes).saturating_mul(UNITS_PER_NODE)
+}
 
 /// Bound of a symbol the model does not bound itself, unless the symbol is only ever a first
 /// (batch) dimension: then 1, so one call is one inference (a bound of 1 fixes it).
@@ -337,10 +340,7 @@ fn const_input_names(bytes: &[u8]) -> String {
 /// What admission can know of a model with constant inputs without their values: the checks
 /// on its protobuf (already passed), that tract reads its graph, its declared inputs and
 /// outputs, and the least a call costs (planning, no compute; unknown output dimensions 0).
-fn declared_info(
-    bytes: &[u8],
-    schedule: &GasSchedule,
-) -> Result<ModelInfo, AdmissionError> {
+fn declared_info(bytes: &[u8], schedule: &GasSchedule) -> Result<ModelInfo, AdmissionError> {
     let onnx = crate::onnx::parser();
     let proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
         .map_err(AdmissionError::Panicked)?
@@ -396,7 +396,7 @@ fn declared_info(
         symbols,
         const_inputs: const_inputs::find(&proto),
         outputs,
-        compute_cost: nodes.saturating_mul(PLAN_UNITS_PER_NODE),
+        compute_cost: planning_units(nodes),
         memory_estimate: 0,
         infer_gas: 0,
         predict_gas: 0,
@@ -433,7 +433,11 @@ fn admit_at(
     if consts.is_empty() && !const_inputs.is_empty() {
         return Ok(None);
     }
-    if !consts.iter().map(|c| c.input).eq(const_inputs.iter().copied()) {
+    if !consts
+        .iter()
+        .map(|c| c.input)
+        .eq(const_inputs.iter().copied())
+    {
         return Err(AdmissionError::ConstantInputsNotGiven {
             inputs: const_input_names(bytes),
         });
@@ -483,7 +487,7 @@ fn admit_at(
     let mut compute_cost = compute_cost.saturating_add(dispatch_cost(&optimized));
     if !const_inputs.is_empty() {
         let nodes = proto.graph.as_ref().map_or(0, count_nodes) as u64;
-        compute_cost = compute_cost.saturating_add(nodes.saturating_mul(PLAN_UNITS_PER_NODE));
+        compute_cost = compute_cost.saturating_add(planning_units(nodes));
     }
     let memory_estimate = typed_memory.max(optimized_memory);
     let ops = op_types(&proto);
@@ -508,9 +512,9 @@ fn admit_at(
                 shape: c.shape.clone(),
                 dims: vec![],
             },
-            None => plan_inputs.next().ok_or_else(|| {
-                AdmissionError::Engine(format!("the plan has no input {name:?}"))
-            })?,
+            None => plan_inputs
+                .next()
+                .ok_or_else(|| AdmissionError::Engine(format!("the plan has no input {name:?}")))?,
         };
         inputs.push(TensorSpec { dims, ..spec });
     }

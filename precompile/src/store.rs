@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use alloy_primitives::B256;
 
-use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits, ConstValue};
 use crate::abi::Tensor;
+use crate::admission::{admit, admit_shape, AdmissionError, AdmissionLimits, ConstValue};
 use crate::engine::{self, Plan, RunError};
-use crate::inputs::{self, InputError};
 use crate::gas::GasSchedule;
+use crate::inputs::{self, InputError};
 use crate::model::ModelInfo;
 use crate::run_times::{RunTimes, RunTimesSnapshot};
 

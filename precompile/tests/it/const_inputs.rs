@@ -147,7 +147,11 @@ fn a_shape_given_at_the_call_is_held_to_the_caps() {
     let p = precompile(&store);
     let (_, filled) = returned(predict(&p, info.id, vec![ints(&[2], [2, 3])]));
     assert_eq!(filled.shape, vec![2, 3]);
-    assert_eq!(filled.values, vec![from_int(150, 0); 6], "1.5 at 2 decimals");
+    assert_eq!(
+        filled.values,
+        vec![from_int(150, 0); 6],
+        "1.5 at 2 decimals"
+    );
     // 10^10 elements: refused before tract allocates them.
     let reason = failed(predict(&p, info.id, vec![ints(&[2], [100_000, 100_000])]));
     assert!(reason.contains("over the cap"), "{reason}");
