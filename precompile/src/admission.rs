@@ -13,7 +13,7 @@ use tract_onnx::prelude::*;
 
 use crate::engine::{self, Plan};
 use crate::gas::GasSchedule;
-use crate::model::{Dim, ElementType, ModelInfo, TensorSpec};
+use crate::model::{Dim, ElementType, ModelInfo, Symbol, TensorSpec};
 use crate::ops::{self, Verdict};
 
 mod const_inputs;
@@ -278,9 +278,9 @@ pub fn admit(
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
 ) -> Result<Admitted, AdmissionError> {
-    let Some(planned) = admit_at(bytes, limits, schedule, None, &[])? else {
-        let info = declared_info(bytes, schedule)?;
-        return Ok(Admitted { info, plan: None });
+    let planned = match admit_at(bytes, limits, schedule, None, &[])? {
+        Pipeline::Planned(planned) => planned,
+        Pipeline::Declared(info) => return Ok(Admitted { info, plan: None }),
     };
     let info = &planned.info;
     // `predict` is the cheaper call (no record): a model even it cannot run is of no use.
@@ -315,40 +315,41 @@ pub fn admit_shape(
     values: &[usize],
     consts: &[ConstValue],
 ) -> Result<Planned, AdmissionError> {
-    admit_at(bytes, limits, schedule, Some(values), consts)?.ok_or_else(|| {
-        AdmissionError::ConstantInputsNotGiven {
-            inputs: const_input_names(bytes),
+    match admit_at(bytes, limits, schedule, Some(values), consts)? {
+        Pipeline::Planned(planned) => Ok(planned),
+        Pipeline::Declared(info) => {
+            let names = info.const_inputs.iter().filter_map(|i| info.inputs.get(*i));
+            Err(AdmissionError::ConstantInputsNotGiven {
+                inputs: names
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
         }
-    })
+    }
 }
 
-fn const_input_names(bytes: &[u8]) -> String {
-    use prost::Message;
-    let Ok(proto) = ModelProto::decode(bytes) else {
-        return String::new();
-    };
-    let names: Vec<String> = symbols::graph_inputs(&proto)
-        .map(|i| i.name.clone())
-        .collect();
-    const_inputs::find(&proto)
-        .iter()
-        .filter_map(|i| names.get(*i).cloned())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What the admission pipeline made of a model.
+enum Pipeline {
+    /// Planned at the bounds, or at the call shape given.
+    Planned(Planned),
+    /// A model with constant inputs, none given: what can be known without them.
+    Declared(ModelInfo),
 }
 
 /// What admission can know of a model with constant inputs without their values: the checks
 /// on its protobuf (already passed), that tract reads its graph, its declared inputs and
 /// outputs, and the least a call costs (planning, no compute; unknown output dimensions 0).
-fn declared_info(bytes: &[u8], schedule: &GasSchedule) -> Result<ModelInfo, AdmissionError> {
-    let onnx = crate::onnx::parser();
-    let proto = engine::catch_panic(|| onnx.proto_model_for_read(&mut &bytes[..]))
-        .map_err(AdmissionError::Panicked)?
-        .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
-    engine::catch_panic(|| onnx.model_for_proto_model(&proto))
+fn declared_info(
+    proto: &ModelProto,
+    bytes: &[u8],
+    schedule: &GasSchedule,
+    (symbols, input_dims): (Vec<Symbol>, Vec<Vec<Dim>>),
+    const_inputs: Vec<usize>,
+) -> Result<ModelInfo, AdmissionError> {
+    engine::catch_panic(|| crate::onnx::parser().model_for_proto_model(proto))
         .map_err(AdmissionError::Panicked)?
         .map_err(engine_error)?;
-    let (symbols, input_dims) = symbols::input_dims(&proto)?;
     let declared = |value: &pb::ValueInfoProto, dims: Vec<Dim>| {
         let dtype = symbols::tensor_type(value)
             .and_then(|t| const_inputs::element_type(t.elem_type))
@@ -372,7 +373,7 @@ fn declared_info(bytes: &[u8], schedule: &GasSchedule) -> Result<ModelInfo, Admi
             dims,
         })
     };
-    let inputs = symbols::graph_inputs(&proto)
+    let inputs = symbols::graph_inputs(proto)
         .zip(input_dims)
         .map(|(value, dims)| declared(value, dims))
         .collect::<Result<Vec<_>, _>>()?;
@@ -394,13 +395,13 @@ fn declared_info(bytes: &[u8], schedule: &GasSchedule) -> Result<ModelInfo, Admi
         size: bytes.len(),
         inputs,
         symbols,
-        const_inputs: const_inputs::find(&proto),
+        const_inputs,
         outputs,
         compute_cost: planning_units(nodes),
         memory_estimate: 0,
         infer_gas: 0,
         predict_gas: 0,
-        ops: op_types(&proto),
+        ops: op_types(proto),
     };
     info.infer_gas = schedule.infer_gas(&info);
     info.predict_gas = schedule.predict_gas(&info);
@@ -408,14 +409,14 @@ fn declared_info(bytes: &[u8], schedule: &GasSchedule) -> Result<ModelInfo, Admi
 }
 
 /// The admission pipeline at `values` of the symbols (`None`: at their bounds) and `consts`
-/// of the constant inputs; `None` for a model with constant inputs none are given for.
+/// of the constant inputs (a model with constant inputs, none given, is only declared).
 fn admit_at(
     bytes: &[u8],
     limits: &AdmissionLimits,
     schedule: &GasSchedule,
     values: Option<&[usize]>,
     consts: &[ConstValue],
-) -> Result<Option<Planned>, AdmissionError> {
+) -> Result<Pipeline, AdmissionError> {
     if bytes.len() > limits.max_model_bytes {
         return Err(AdmissionError::TooLarge {
             size: bytes.len(),
@@ -428,18 +429,23 @@ fn admit_at(
         .map_err(AdmissionError::Panicked)?
         .map_err(|e| AdmissionError::Unparsable(format!("{e:#}")))?;
     check_proto(&proto, limits)?;
-    let (symbols, input_dims) = symbols::input_dims(&proto)?;
     let const_inputs = const_inputs::find(&proto);
     if consts.is_empty() && !const_inputs.is_empty() {
-        return Ok(None);
+        let dims = symbols::input_dims(&proto)?;
+        return declared_info(&proto, bytes, schedule, dims, const_inputs).map(Pipeline::Declared);
     }
+    let (symbols, input_dims) = symbols::input_dims(&proto)?;
     if !consts
         .iter()
         .map(|c| c.input)
         .eq(const_inputs.iter().copied())
     {
+        let names: Vec<String> = symbols::graph_inputs(&proto)
+            .map(|i| i.name.clone())
+            .collect();
+        let wanted = const_inputs.iter().filter_map(|i| names.get(*i).cloned());
         return Err(AdmissionError::ConstantInputsNotGiven {
-            inputs: const_input_names(bytes),
+            inputs: wanted.collect::<Vec<_>>().join(", "),
         });
     }
     let values = match values {
@@ -549,7 +555,7 @@ fn admit_at(
     };
     info.infer_gas = schedule.infer_gas(&info);
     info.predict_gas = schedule.predict_gas(&info);
-    Ok(Some(Planned { info, plan }))
+    Ok(Pipeline::Planned(Planned { info, plan }))
 }
 
 /// tract types some int64 tensors (a classifier's label cast to int64, say) as symbolic
